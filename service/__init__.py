@@ -1,0 +1,1 @@
+"""Usage-indicator service of the ESMS Numérique programme."""

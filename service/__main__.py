@@ -1,0 +1,92 @@
+"""Command line of the service.
+
+    python -m service create-key --role ROLE [--region CODE] [--siret SIRET] [--galis-ref REF ...] [--label TEXT]
+    python -m service demo          # demo data and keys (embedded default)
+    python -m service openapi       # print the OpenAPI description
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from service.db import create_db_engine
+from service.domain.access import Role
+from service.domain.errors import ValidationFailed
+from service.settings import VAR_DIR, get_settings
+
+
+def _session() -> Session:
+    return Session(create_db_engine(get_settings().database_url, pool_size=1, write=True), expire_on_commit=False)
+
+
+def cmd_create_key(args: argparse.Namespace) -> int:
+    from service.api_keys import create_api_key
+
+    try:
+        with _session() as session, session.begin():
+            key, secret = create_api_key(session, role=Role(args.role), region_code=args.region, siret=args.siret,
+                                         galis_refs=args.galis_ref, label=args.label)
+    except ValidationFailed as exc:
+        for issue in exc.issues:
+            print(f"erreur : {issue.message}", file=sys.stderr)
+        return 2
+    scope = key.region_code or key.siret or ", ".join(key.galis_refs) or "national"
+    print(f"Clé créée : rôle {key.role}, périmètre {scope}, préfixe {key.prefix}. "
+          "Elle ne sera plus affichée : conservez-la.")
+    print(secret)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from service.demo import seed_demo
+
+    settings = get_settings()
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    with _session() as session, session.begin():
+        keys = seed_demo(session, keys_file=Path(args.keys_file), today=today)
+    print("Clés de démonstration (Authorization: Bearer <clé>) :")
+    for role, secret in keys.items():
+        print(f"  {role:<13} {secret}")
+    return 0
+
+
+def cmd_openapi(_args: argparse.Namespace) -> int:
+    from service.main import create_app
+
+    json.dump(create_app().openapi(), sys.stdout, indent=2, ensure_ascii=False, sort_keys=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service", description="Service des indicateurs d'usage.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    create = commands.add_parser("create-key", help="créer une clé d'API (affichée une seule fois)")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--region", help="code région (rôle ars_reviewer)")
+    create.add_argument("--siret", help="SIRET du porteur (rôle porteur)")
+    create.add_argument("--galis-ref", nargs="+", default=[], help="références mandatées (rôle vendor)")
+    create.add_argument("--label", default="", help="libellé libre")
+    create.set_defaults(func=cmd_create_key)
+
+    demo = commands.add_parser("demo", help="données et clés de démonstration")
+    demo.add_argument("--keys-file", default=str(VAR_DIR / "demo-keys.json"))
+    demo.set_defaults(func=cmd_demo)
+
+    openapi = commands.add_parser("openapi", help="afficher la description OpenAPI")
+    openapi.set_defaults(func=cmd_openapi)
+
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

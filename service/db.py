@@ -1,0 +1,210 @@
+"""Engines, read sessions and the per-process writer.
+
+Reads run in FastAPI's thread pool, each request with its own session. Writes go through
+one ``Writer`` per process: a small number of threads, each holding one connection, that
+take the waiting units of work together, run each in its own savepoint and commit them in
+one transaction (group commit). This is what keeps the tail latency low: SQLite allows one
+writer at a time, so many threads each committing alone spend their time waiting on the
+file lock, and every commit pays its own fsync. A unit of work is durable (committed) before
+its caller is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def is_sqlite(url: str | sa.URL) -> bool:
+    return sa.make_url(url).get_backend_name() == "sqlite"
+
+
+def create_db_engine(url: str, *, pool_size: int, write: bool = False) -> Engine:
+    """An engine for ``url``; on SQLite, WAL, full durability and a busy timeout."""
+    if not is_sqlite(url):
+        return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+    database = sa.make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False}, pool_size=pool_size,
+                              max_overflow=0 if write else pool_size)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin, so that
+        # savepoints work and writers take the lock at BEGIN (no deadlock on lock upgrade).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+@dataclass
+class _Work:
+    fn: Callable[[Session], Any]
+    loop: asyncio.AbstractEventLoop | None
+    future: asyncio.Future[Any] | None
+    done: threading.Event | None = None
+    result: Any = None
+    error: BaseException | None = None
+
+
+class Writer:
+    """Runs units of work ``fn(session)`` on dedicated threads and commits them in groups.
+
+    A unit raising an exception is rolled back alone (its savepoint) and the exception is
+    handed to its caller; the others of the group are committed.
+    """
+
+    def __init__(self, engine: Engine, *, threads: int, batch_size: int) -> None:
+        self._engine = engine
+        self._batch_size = batch_size
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"db-writer-{i}", daemon=True) for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    async def run(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in a write transaction; return once it is committed."""
+        loop = asyncio.get_running_loop()
+        work = _Work(fn=fn, loop=loop, future=loop.create_future())
+        self._queue.put(work)
+        assert work.future is not None
+        return await work.future  # type: ignore[no-any-return]
+
+    def run_sync(self, fn: Callable[[Session], T]) -> T:
+        """The same, for callers outside an event loop (command line, tests)."""
+        work = _Work(fn=fn, loop=None, future=None, done=threading.Event())
+        self._queue.put(work)
+        assert work.done is not None
+        work.done.wait()
+        if work.error is not None:
+            raise work.error
+        return work.result  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._batch_size:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:  # closing: finish this batch, then stop
+                    self._queue.put(None)
+                    break
+                batch.append(item)
+            self._commit_group(batch)
+
+    def _commit_group(self, batch: list[_Work]) -> None:
+        try:
+            self._run_transaction(batch)
+        except Exception as exc:  # the commit itself failed: nothing of the group is stored
+            if len(batch) > 1:
+                log.warning("group commit of %d units failed (%s); retrying one by one", len(batch), exc)
+                for work in batch:
+                    self._commit_group([work])
+                return
+            log.exception("write transaction failed")
+            batch[0].result, batch[0].error = None, exc
+        for work in batch:
+            self._deliver(work)
+
+    def _run_transaction(self, batch: list[_Work]) -> None:
+        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+            for work in batch:
+                work.result, work.error = None, None
+                try:
+                    with session.begin_nested():
+                        work.result = work.fn(session)
+                        session.flush()
+                except Exception as exc:
+                    work.error = exc
+
+    @staticmethod
+    def _deliver(work: _Work) -> None:
+        if work.done is not None:
+            work.done.set()
+            return
+        assert work.loop is not None and work.future is not None
+        future = work.future
+
+        def settle() -> None:
+            if future.cancelled():
+                return
+            if work.error is not None:
+                future.set_exception(work.error)
+            else:
+                future.set_result(work.result)
+
+        try:
+            work.loop.call_soon_threadsafe(settle)
+        except RuntimeError:  # the loop is gone (shutdown): nobody waits any more
+            pass
+
+
+class Database:
+    """The engines and the writer of one process."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = settings.database_url
+        sqlite = is_sqlite(url)
+        self.url = url
+        self.engine = create_db_engine(url, pool_size=settings.db_pool_size)
+        threads = settings.writer_threads or (1 if sqlite else 2)
+        self.write_engine = create_db_engine(url, pool_size=threads, write=True)
+        self.writer = Writer(self.write_engine, threads=threads, batch_size=settings.writer_batch_size)
+
+    def read_session(self) -> Iterator[Session]:
+        with Session(self.engine) as session:
+            yield session
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.SQLAlchemyError:
+            return False
+
+    def close(self) -> None:
+        self.writer.close()
+        self.engine.dispose()
+        self.write_engine.dispose()

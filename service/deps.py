@@ -1,0 +1,88 @@
+"""FastAPI dependencies shared by the routers: database, caller, today, pagination.
+
+Dependencies that do no I/O are ``async`` so that FastAPI does not hop to its thread pool
+for them on every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from sqlmodel import Session
+
+from service.api_keys import PrincipalCache, find_principal, hash_key
+from service.db import Database
+from service.domain.access import Principal
+from service.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from service.problems import HttpProblem
+from service.settings import Settings
+
+
+async def get_database(request: Request) -> Database:
+    return request.app.state.database  # type: ignore[no-any-return]
+
+
+async def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """A session for reading, closed (rolled back) at the end of the request."""
+    yield from request.app.state.database.read_session()
+
+
+def _unauthenticated(code: str, detail: str) -> HttpProblem:
+    return HttpProblem(401, code, "Authentification requise", detail,
+                       headers={"WWW-Authenticate": 'Bearer realm="esms-usage"'})
+
+
+async def current_principal(request: Request) -> Principal:
+    """The caller behind ``Authorization: Bearer <clé>``; 401 otherwise."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthenticated("unauthenticated", "En-tête Authorization: Bearer <clé d'API> manquant.")
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise _unauthenticated("unauthenticated", "Le schéma d'authentification attendu est « Bearer <clé d'API> ».")
+    key_hash = hash_key(secret)
+    cache: PrincipalCache = request.app.state.principal_cache
+    principal = cache.get(key_hash)
+    if principal is None:
+        database: Database = request.app.state.database
+
+        def lookup() -> Principal | None:
+            with Session(database.engine) as session:
+                return find_principal(session, key_hash)
+
+        principal = await run_in_threadpool(lookup)
+        if principal is None:
+            raise _unauthenticated("invalid_api_key", "Clé d'API inconnue.")
+        cache.put(key_hash, principal)
+    return principal
+
+
+async def today(request: Request) -> date:
+    """Today's date where the programme runs (Europe/Paris by default)."""
+    return datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
+
+
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Taille de page (50 par défaut, 500 au plus).")]
+    = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="Curseur rendu par la page précédente.")] = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, cursor=cursor)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+ReadSession = Annotated[Session, Depends(read_session)]
+Today = Annotated[date, Depends(today)]
+Page = Annotated[PageRequest, Depends(page_params)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

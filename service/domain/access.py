@@ -1,0 +1,102 @@
+"""Who may see and do what. Pure rules over a caller (``Principal``) and an object's scope.
+
+Roles: ``admin`` (everything); ``ars_reviewer`` (one région); ``cnsa_auditor`` (national,
+read and control); ``porteur`` (one SIRET: its own requests); ``vendor`` (the GALIS
+references it is mandated for). An object outside the caller's scope is reported as absent
+(not revealed); an object in scope that the role may not change is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from service.domain.errors import Forbidden, NotFound
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ARS_REVIEWER = "ars_reviewer"
+    CNSA_AUDITOR = "cnsa_auditor"
+    PORTEUR = "porteur"
+    VENDOR = "vendor"
+
+
+ROLE_LABELS = {
+    Role.ADMIN: "administrateur",
+    Role.ARS_REVIEWER: "ARS",
+    Role.CNSA_AUDITOR: "CNSA",
+    Role.PORTEUR: "porteur de projet",
+    Role.VENDOR: "éditeur DUI",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int
+    role: Role
+    label: str = ""
+    region_code: str | None = None
+    siret: str | None = None
+    galis_refs: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestScope:
+    """What decides who sees a funding request."""
+
+    galis_ref: str
+    siret: str
+    region_code: str
+
+
+def sees_request(principal: Principal, scope: RequestScope) -> bool:
+    role = principal.role
+    if role in (Role.ADMIN, Role.CNSA_AUDITOR):
+        return True
+    if role is Role.ARS_REVIEWER:
+        return principal.region_code == scope.region_code
+    if role is Role.PORTEUR:
+        return principal.siret == scope.siret
+    return scope.galis_ref in principal.galis_refs
+
+
+def require_sees(principal: Principal, scope: RequestScope) -> None:
+    if not sees_request(principal, scope):
+        raise not_found_request(scope.galis_ref)
+
+
+def not_found_request(galis_ref: str) -> NotFound:
+    return NotFound(f"Demande GALIS {galis_ref} introuvable.", code="funding_request_not_found")
+
+
+def require_may_create_request(principal: Principal, *, region_code: str | None) -> None:
+    """Admin anywhere; an ARS reviewer only in its own région."""
+    if principal.role is Role.ADMIN:
+        return
+    if principal.role is Role.ARS_REVIEWER:
+        if region_code is None or region_code == principal.region_code:
+            return
+        raise Forbidden(
+            f"Les établissements relèvent de la région {region_code}, hors du périmètre de votre ARS "
+            f"(région {principal.region_code}).",
+            code="region_out_of_scope",
+        )
+    raise Forbidden("Seule une ARS (ou un administrateur) enregistre les demandes de financement.",
+                    code="role_not_allowed")
+
+
+def require_may_record_event(principal: Principal) -> None:
+    """Milestones are recorded by the ARS of the région (scope checked by ``require_sees``) or an admin."""
+    if principal.role not in (Role.ADMIN, Role.ARS_REVIEWER):
+        raise Forbidden("Seule l'ARS de la région enregistre les jalons d'une demande.", code="role_not_allowed")
+
+
+def require_may_submit(principal: Principal) -> None:
+    """Declarations are pushed by a mandated vendor, the porteur itself, or an admin."""
+    if principal.role not in (Role.ADMIN, Role.PORTEUR, Role.VENDOR):
+        raise Forbidden(
+            "Les données d'usage sont transmises par le porteur ou un éditeur mandaté, pas par "
+            f"un compte {ROLE_LABELS[principal.role]}.",
+            code="role_not_allowed",
+        )

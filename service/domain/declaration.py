@@ -1,0 +1,452 @@
+"""A declaration of usage data: the rows of the CNSA template, their rules and their warnings.
+
+One row per FINESS géographique, with the absolute counts of columns E–J and the collection
+period K–L. ``parse_submission`` turns what a client sent (JSON today, the Excel template's
+cells tomorrow: one pipeline, several parsers) into typed rows, collecting every error;
+``evaluate_declaration`` applies the rules that need the funding request and the previous
+version, and computes the indicators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+from service.domain import indicators
+from service.domain.errors import InvalidIdentifier, Issue, ValidationFailed
+from service.domain.identifiers import Finess
+from service.domain.lifecycle import Milestone
+from service.domain.targets import INDICATOR_KEYS, TargetSet, targets_for
+
+#: JSON field -> template column letter and official French label.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "galis_ref": ("A", "Référence de la demande GALIS"),
+    "siret": ("B", "SIRET Porteur"),
+    "finess": ("C", "FINESS Géographique"),
+    "raison_sociale": ("D", "Raison sociale du FINESS géographique"),
+    "dmp_fed": ("E", "Nombre de DMP alimentés"),
+    "mss_messages_sent": ("F", "Nombre de messages envoyés via la MS Santé"),
+    "active_dui": ("G", "Nombre de DUI actifs"),
+    "persons_accompanied": ("H", "Nombre de personnes accompagnées par la structure"),
+    "dui_with_personal_plan": ("I", "Nombre de DUI avec projet personnalisé"),
+    "dui_with_agenda_event": ("J", "Nombre de DUI avec au moins événement d'agenda"),
+    "period_start": ("K", "Premier jour de la période de recueil"),
+    "period_end": ("L", "Dernier jour de la période de recueil"),
+}
+
+COUNT_FIELDS = (
+    "dmp_fed",
+    "mss_messages_sent",
+    "active_dui",
+    "persons_accompanied",
+    "dui_with_personal_plan",
+    "dui_with_agenda_event",
+)
+ROW_FIELDS = ("finess", "raison_sociale", *COUNT_FIELDS, "period_start", "period_end")
+REQUIRED_ROW_FIELDS = tuple(f for f in ROW_FIELDS if f != "raison_sociale")
+
+MAX_COUNT = 1_000_000_000
+MAX_NAME_LENGTH = 300
+#: Shortest and longest collection periods, in days, that are not flagged:
+#: three calendar months are at least 89 days, six at most 184.
+MIN_PERIOD_DAYS = 89
+MAX_PERIOD_DAYS = 184
+#: A met rate less than this many points above its target is flagged for control.
+NEAR_TARGET_POINTS = 1.0
+#: A rate that moves by this many points or more since the previous version is flagged.
+JUMP_POINTS = 20.0
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def column_of(field_name: str) -> str | None:
+    entry = COLUMNS.get(field_name)
+    return entry[0] if entry else None
+
+
+def _label(field_name: str) -> str:
+    letter, label = COLUMNS[field_name]
+    return f"{label} ({letter})"
+
+
+def _issue(code: str, message: str, *, row: int | None, field_name: str | None) -> Issue:
+    return Issue(
+        code=code,
+        message=message,
+        row=row,
+        column=column_of(field_name) if field_name else None,
+        field=field_name,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeclarationRow:
+    """One establishment's declared counts for one collection period."""
+
+    row: int
+    finess: str
+    raison_sociale: str | None
+    dmp_fed: int
+    mss_messages_sent: int
+    active_dui: int
+    persons_accompanied: int
+    dui_with_personal_plan: int
+    dui_with_agenda_event: int
+    period_start: date
+    period_end: date
+
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNT_FIELDS}
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSubmission:
+    milestone: Milestone
+    rows: list[DeclarationRow]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatedRow:
+    row: DeclarationRow
+    target_set: TargetSet
+    indicators: dict[str, indicators.Indicator]
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatedDeclaration:
+    rows: list[EvaluatedRow]
+    warnings: list[Issue] = field(default_factory=list)
+
+    @property
+    def targets_met(self) -> bool:
+        return indicators.all_met([r.indicators for r in self.rows])
+
+
+def _parse_count(value: object, *, row: int, name: str, issues: list[Issue]) -> int | None:
+    if value is None:
+        issues.append(_issue("field_required", f"{_label(name)} : valeur obligatoire.", row=row, field_name=name))
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        issues.append(_issue(
+            "not_an_integer",
+            f"{_label(name)} : un nombre entier est attendu (lu « {value} »).",
+            row=row, field_name=name,
+        ))
+        return None
+    if value < 0:
+        issues.append(_issue(
+            "negative_count", f"{_label(name)} : le nombre ne peut pas être négatif (lu {value}).",
+            row=row, field_name=name,
+        ))
+        return None
+    if value > MAX_COUNT:
+        issues.append(_issue(
+            "count_out_of_range",
+            f"{_label(name)} : valeur invraisemblable (lu {value}, maximum {MAX_COUNT}).",
+            row=row, field_name=name,
+        ))
+        return None
+    return value
+
+
+def _parse_date(value: object, *, row: int, name: str, issues: list[Issue]) -> date | None:
+    if value is None:
+        issues.append(_issue("field_required", f"{_label(name)} : date obligatoire.", row=row, field_name=name))
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    issues.append(_issue(
+        "invalid_date",
+        f"{_label(name)} : date invalide (lu « {value} », attendu AAAA-MM-JJ).",
+        row=row, field_name=name,
+    ))
+    return None
+
+
+def parse_row(raw: object, *, row: int, today: date) -> tuple[DeclarationRow | None, list[Issue]]:
+    """Type one row and check its own rules; return the row (or None) and every issue found."""
+    issues: list[Issue] = []
+    if not isinstance(raw, dict):
+        return None, [_issue("row_not_object", "Chaque ligne doit être un objet JSON.", row=row, field_name=None)]
+    for key in raw:
+        if key not in ROW_FIELDS:
+            issues.append(_issue(
+                "unknown_field", f"Champ inconnu « {key} » : les champs admis sont {', '.join(ROW_FIELDS)}.",
+                row=row, field_name=str(key),
+            ))
+
+    finess: str | None = None
+    raw_finess = raw.get("finess")
+    if raw_finess is None:
+        issues.append(_issue("field_required", f"{_label('finess')} : valeur obligatoire.", row=row, field_name="finess"))
+    else:
+        try:
+            finess = Finess.parse(raw_finess).value
+        except InvalidIdentifier as exc:
+            issues.append(_issue(exc.code, exc.message, row=row, field_name="finess"))
+
+    name = raw.get("raison_sociale")
+    if name is not None:
+        if not isinstance(name, str):
+            issues.append(_issue("not_text", f"{_label('raison_sociale')} : un texte est attendu.",
+                                 row=row, field_name="raison_sociale"))
+            name = None
+        else:
+            name = name.strip() or None
+            if name is not None and len(name) > MAX_NAME_LENGTH:
+                issues.append(_issue(
+                    "text_too_long",
+                    f"{_label('raison_sociale')} : {MAX_NAME_LENGTH} caractères au plus (lu {len(name)}).",
+                    row=row, field_name="raison_sociale",
+                ))
+
+    counts = {n: _parse_count(raw.get(n), row=row, name=n, issues=issues) for n in COUNT_FIELDS}
+    start = _parse_date(raw.get("period_start"), row=row, name="period_start", issues=issues)
+    end = _parse_date(raw.get("period_end"), row=row, name="period_end", issues=issues)
+
+    active = counts["active_dui"]
+    for subset, code, what in (
+        ("dui_with_personal_plan", "personal_plan_exceeds_active", "de DUI avec projet personnalisé"),
+        ("dui_with_agenda_event", "agenda_exceeds_active", "de DUI avec au moins un événement d'agenda"),
+    ):
+        value = counts[subset]
+        if value is not None and active is not None and value > active:
+            issues.append(_issue(
+                code,
+                f"{_label(subset)} : le nombre {what} ({value}) ne peut pas dépasser "
+                f"le nombre de DUI actifs (G = {active}).",
+                row=row, field_name=subset,
+            ))
+    if start is not None and end is not None and start > end:
+        issues.append(_issue(
+            "period_reversed",
+            f"{_label('period_start')} : le premier jour ({start:%d/%m/%Y}) est postérieur "
+            f"au dernier jour de la période (L = {end:%d/%m/%Y}).",
+            row=row, field_name="period_start",
+        ))
+    if end is not None and end > today:
+        issues.append(_issue(
+            "period_end_in_future",
+            f"{_label('period_end')} : le dernier jour de la période ({end:%d/%m/%Y}) est dans le futur.",
+            row=row, field_name="period_end",
+        ))
+
+    if issues or finess is None or start is None or end is None:
+        return None, issues
+    return DeclarationRow(
+        row=row,
+        finess=finess,
+        raison_sociale=name,
+        period_start=start,
+        period_end=end,
+        **{n: int(v) for n, v in counts.items() if v is not None},
+    ), issues
+
+
+def parse_submission(
+    payload: object,
+    *,
+    today: date,
+    max_rows: int,
+    expected: Mapping[str, object] | None = None,
+    galis_ref: str = "",
+) -> ParsedSubmission:
+    """Parse a JSON submission body ``{"milestone": …, "rows": […]}`` and, when ``expected``
+    (the FINESS of the request) is given, check that it covers them exactly.
+
+    Raise ``ValidationFailed`` with every issue found, not only the first.
+    """
+    if not isinstance(payload, dict):
+        raise ValidationFailed([_issue("body_not_object", "Le corps de la requête doit être un objet JSON.",
+                                       row=None, field_name=None)])
+    issues: list[Issue] = []
+    for key in payload:
+        if key not in ("milestone", "rows"):
+            issues.append(_issue("unknown_field", f"Champ inconnu « {key} » : les champs admis sont milestone, rows.",
+                                 row=None, field_name=str(key)))
+    milestone: Milestone | None = None
+    try:
+        milestone = Milestone.parse(payload.get("milestone"))
+    except ValidationFailed as exc:
+        issues.extend(exc.issues)
+
+    raw_rows = payload.get("rows")
+    rows: list[DeclarationRow] = []
+    if not isinstance(raw_rows, list) or not raw_rows:
+        issues.append(_issue("rows_missing", "« rows » doit être une liste contenant au moins une ligne.",
+                             row=None, field_name="rows"))
+    elif len(raw_rows) > max_rows:
+        issues.append(_issue("too_many_rows", f"Une déclaration compte au plus {max_rows} lignes (lu {len(raw_rows)}).",
+                             row=None, field_name="rows"))
+    else:
+        rows, row_issues, declared = parse_rows(raw_rows, today=today)
+        issues.extend(row_issues)
+        if expected is not None:
+            issues.extend(check_coverage(declared, expected=expected, galis_ref=galis_ref))
+    if issues or milestone is None:
+        raise ValidationFailed(issues)
+    return ParsedSubmission(milestone=milestone, rows=rows)
+
+
+def parse_rows(
+    raw_rows: list[object], *, today: date, first_row: int = 1
+) -> tuple[list[DeclarationRow], list[Issue], dict[str, int]]:
+    """Parse every row and check that no FINESS appears twice.
+
+    Return the valid rows, every issue, and each readable FINESS with its first row (also
+    for rows refused for another reason, so coverage is not reported wrongly).
+    """
+    rows: list[DeclarationRow] = []
+    issues: list[Issue] = []
+    seen: dict[str, int] = {}
+    for offset, raw in enumerate(raw_rows):
+        number = first_row + offset
+        parsed, row_issues = parse_row(raw, row=number, today=today)
+        issues.extend(row_issues)
+        finess = parsed.finess if parsed else _finess_or_none(raw)
+        if finess is not None:
+            if finess in seen:
+                issues.append(_issue(
+                    "finess_duplicate",
+                    f"{_label('finess')} : le FINESS {finess} figure déjà à la ligne {seen[finess]} "
+                    "(une seule ligne par établissement).",
+                    row=number, field_name="finess",
+                ))
+            else:
+                seen[finess] = number
+        if parsed is not None:
+            rows.append(parsed)
+    return rows, issues, seen
+
+
+def _finess_or_none(raw: object) -> str | None:
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Finess.parse(raw.get("finess")).value
+    except InvalidIdentifier:
+        return None
+
+
+def check_coverage(declared: Mapping[str, int], *, expected: Mapping[str, object], galis_ref: str) -> list[Issue]:
+    """A declaration covers every establishment of its request and nothing else.
+
+    ``declared`` maps each declared FINESS to its row number.
+    """
+    issues: list[Issue] = []
+    for finess, row in declared.items():
+        if finess not in expected:
+            issues.append(_issue(
+                "finess_not_in_request",
+                f"{_label('finess')} : le FINESS {finess} ne fait pas partie de la demande {galis_ref}.",
+                row=row, field_name="finess",
+            ))
+    for finess in sorted(set(expected) - set(declared)):
+        issues.append(_issue(
+            "finess_missing",
+            f"{_label('finess')} : l'établissement {finess} de la demande {galis_ref} n'est pas déclaré.",
+            row=None, field_name="finess",
+        ))
+    return issues
+
+
+def evaluate_declaration(
+    rows: list[DeclarationRow],
+    *,
+    categories: Mapping[str, str | None],
+    campaign_year: int,
+    previous: Mapping[str, Mapping[str, int]] | None = None,
+) -> EvaluatedDeclaration:
+    """Compute the indicators of every row against its target set and raise the warnings.
+
+    ``categories`` maps each FINESS of the request to its ESMS category (targets may differ);
+    ``previous`` holds the counts of the previous version of the same milestone, by FINESS.
+    """
+    evaluated: list[EvaluatedRow] = []
+    warnings: list[Issue] = []
+    for r in rows:
+        target_set = targets_for(campaign_year=campaign_year, category=categories.get(r.finess))
+        counts = r.counts()
+        evaluation = indicators.evaluate(counts, target_set)
+        evaluated.append(EvaluatedRow(row=r, target_set=target_set, indicators=evaluation))
+        warnings.extend(_row_warnings(r, evaluation))
+        if previous is not None and r.finess in previous:
+            warnings.extend(_jump_warnings(r, evaluation, previous[r.finess], target_set))
+    return EvaluatedDeclaration(rows=evaluated, warnings=warnings)
+
+
+def _row_warnings(r: DeclarationRow, evaluation: dict[str, indicators.Indicator]) -> list[Issue]:
+    found: list[Issue] = []
+    if r.active_dui > r.persons_accompanied:
+        found.append(_issue(
+            "active_exceeds_accompanied",
+            f"{_label('active_dui')} : {r.active_dui} DUI actifs pour {r.persons_accompanied} personnes "
+            "accompagnées (H) : le taux de dossiers actifs dépasse 100 %.",
+            row=r.row, field_name="active_dui",
+        ))
+    if r.dmp_fed > r.dui_with_personal_plan:
+        found.append(_issue(
+            "dmp_exceeds_personal_plan",
+            f"{_label('dmp_fed')} : {r.dmp_fed} DMP alimentés pour {r.dui_with_personal_plan} DUI avec "
+            "projet personnalisé (I) : le taux d'utilisation du DMP dépasse 100 %.",
+            row=r.row, field_name="dmp_fed",
+        ))
+    days = (r.period_end - r.period_start).days + 1
+    if days < MIN_PERIOD_DAYS:
+        found.append(_issue(
+            "period_too_short",
+            f"{_label('period_start')} : la période de recueil ne couvre que {days} jours, "
+            "moins des 3 mois attendus.",
+            row=r.row, field_name="period_start",
+        ))
+    elif days > MAX_PERIOD_DAYS:
+        found.append(_issue(
+            "period_too_long",
+            f"{_label('period_start')} : la période de recueil couvre {days} jours, "
+            "plus des 6 mois admis.",
+            row=r.row, field_name="period_start",
+        ))
+    for key in INDICATOR_KEYS:
+        ind = evaluation[key]
+        if ind.met and ind.rate is not None and ind.rate < ind.target + NEAR_TARGET_POINTS:
+            num_field = indicators.FORMULAS[key][0]
+            found.append(_issue(
+                "rate_at_target",
+                f"{indicators.LABELS[key]} : {_fmt(ind.rate)} % pour une cible de {_fmt(ind.target)} % "
+                "(taux atteint de justesse, à vérifier sur preuve).",
+                row=r.row, field_name=num_field,
+            ))
+    return found
+
+
+def _jump_warnings(
+    r: DeclarationRow,
+    evaluation: dict[str, indicators.Indicator],
+    before: Mapping[str, int],
+    target_set: TargetSet,
+) -> list[Issue]:
+    found: list[Issue] = []
+    previous_eval = indicators.evaluate(dict(before), target_set)
+    for key in INDICATOR_KEYS:
+        now, then = evaluation[key].rate, previous_eval[key].rate
+        if now is None or then is None or abs(now - then) < JUMP_POINTS:
+            continue
+        num_field = indicators.FORMULAS[key][0]
+        found.append(_issue(
+            "rate_jump",
+            f"{indicators.LABELS[key]} : passe de {_fmt(then)} % à {_fmt(now)} % depuis la version "
+            "précédente (écart de plus de 20 points).",
+            row=r.row, field_name=num_field,
+        ))
+    return found
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}".replace(".", ",")

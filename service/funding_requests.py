@@ -1,0 +1,207 @@
+"""Use cases of funding requests (demandes GALIS) and their lifecycle events.
+
+Load rows, call the domain rules, persist; no HTTP and no commit here.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, select
+
+from service.domain import access
+from service.domain.access import Principal, RequestScope, Role
+from service.domain.errors import Conflict, InvalidIdentifier, Issue, ValidationFailed
+from service.domain.identifiers import Finess, GalisRef, region_name
+from service.domain.lifecycle import EventType, LifecycleState
+from service.models import Establishment, FundingRequest, LifecycleEvent
+from service.pagination import PageRequest, decode_cursor, encode_cursor
+from service.schemas import FundingRequestCreate, LifecycleEventCreate
+
+
+def lifecycle_state(req: FundingRequest) -> LifecycleState:
+    return LifecycleState(va_opened_on=req.va_opened_on, fin_projet_opened_on=req.fin_projet_opened_on,
+                          fin_projet_due_on=req.fin_projet_due_on, closed_on=req.closed_on)
+
+
+def scope_of(req: FundingRequest) -> RequestScope:
+    return RequestScope(galis_ref=req.galis_ref, siret=req.siret, region_code=req.region_code)
+
+
+def load_request(session: Session, principal: Principal, galis_ref: str, *, for_update: bool = False) -> FundingRequest:
+    """The request ``galis_ref`` if the caller may see it; absent and out-of-scope look the same."""
+    try:
+        ref = GalisRef.parse(galis_ref).value
+    except InvalidIdentifier:
+        raise access.not_found_request(galis_ref) from None
+    query = select(FundingRequest).where(FundingRequest.galis_ref == ref)
+    if for_update:
+        query = query.with_for_update()
+    req = session.exec(query).first()
+    if req is None:
+        raise access.not_found_request(ref)
+    access.require_sees(principal, scope_of(req))
+    return req
+
+
+def request_view(req: FundingRequest, establishments: list[Establishment], *, today: date) -> dict[str, Any]:
+    state = lifecycle_state(req)
+    return {
+        "galis_ref": req.galis_ref,
+        "siret": req.siret,
+        "porteur_name": req.porteur_name,
+        "campaign_year": req.campaign_year,
+        "region_code": req.region_code,
+        "region_name": region_name(req.region_code),
+        "status": "closed" if state.is_closed else "open",
+        "closed_on": _iso(req.closed_on),
+        "milestones": {
+            "va": {"open": state.va_opened_on is not None and not state.is_closed,
+                   "opened_on": _iso(state.va_opened_on)},
+            "fin_projet": {
+                "open": state.fin_projet_opened_on is not None and not state.is_closed,
+                "opened_on": _iso(state.fin_projet_opened_on),
+                "due_on": _iso(state.fin_projet_due_on),
+                "overdue": bool(state.fin_projet_due_on and not state.is_closed and today > state.fin_projet_due_on),
+            },
+        },
+        "establishments": [{"finess": e.finess, "name": e.name, "category": e.category}
+                           for e in sorted(establishments, key=lambda e: e.finess)],
+        "created_at": req.created_at.isoformat(),
+    }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def establishments_of(session: Session, request_id: int) -> list[Establishment]:
+    return list(session.exec(select(Establishment).where(Establishment.request_id == request_id)))
+
+
+def create_funding_request(session: Session, principal: Principal, payload: FundingRequestCreate,
+                           *, today: date) -> dict[str, Any]:
+    """Register a request with its grappe; its région is the one of its FINESS géographiques."""
+    access.require_may_create_request(principal, region_code=None)  # role first: 403 before any 422
+    issues: list[Issue] = []
+    galis_ref, siret = payload.galis_ref, payload.siret  # validated by the schema
+    finesses: list[Finess] = []
+    regions: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for index, est in enumerate(payload.establishments, start=1):
+        try:
+            finess = Finess.parse(est.finess)
+            region = finess.region_code
+        except InvalidIdentifier as exc:
+            issues.append(Issue(code=exc.code, message=exc.message, row=index, field="establishments.finess"))
+            continue
+        if finess.value in seen:
+            issues.append(Issue(code="finess_duplicate", row=index, field="establishments.finess",
+                                message=f"Le FINESS {finess.value} figure deux fois dans la grappe."))
+            continue
+        seen.add(finess.value)
+        finesses.append(finess)
+        regions.setdefault(region, []).append(finess.value)
+    if len(regions) > 1:
+        detail = " ; ".join(f"région {code} ({region_name(code)}) : {', '.join(f)}" for code, f in sorted(regions.items()))
+        issues.append(Issue(code="establishments_multiple_regions", field="establishments",
+                            message=f"Tous les établissements d'une demande relèvent d'une même ARS ; trouvé {detail}."))
+    if issues:
+        raise ValidationFailed(issues)
+    region_code = next(iter(regions))
+    access.require_may_create_request(principal, region_code=region_code)
+
+    if session.exec(select(FundingRequest.id).where(FundingRequest.galis_ref == galis_ref)).first() is not None:
+        raise Conflict(f"La demande GALIS {galis_ref} est déjà enregistrée.", code="galis_ref_exists")
+    funded = session.exec(select(Establishment.finess).where(
+        Establishment.finess.in_([f.value for f in finesses]))).all()  # type: ignore[attr-defined]
+    if funded:
+        raise Conflict(
+            "Un FINESS géographique ne peut recevoir qu'un seul financement ESMS Numérique ; déjà financé(s) : "
+            + ", ".join(sorted(funded)) + ".",
+            code="finess_already_funded",
+        )
+    req = FundingRequest(galis_ref=galis_ref, siret=siret, porteur_name=payload.porteur_name.strip(),
+                         campaign_year=payload.campaign_year, region_code=region_code,
+                         created_by_key_id=principal.key_id)
+    session.add(req)
+    session.flush()
+    assert req.id is not None
+    by_finess = {e.finess: e for e in payload.establishments}
+    establishments = [Establishment(request_id=req.id, finess=f.value, name=by_finess[f.value].name.strip(),
+                                    category=by_finess[f.value].category) for f in finesses]
+    session.add_all(establishments)
+    session.flush()
+    return request_view(req, establishments, today=today)
+
+
+def get_funding_request(session: Session, principal: Principal, galis_ref: str, *, today: date) -> dict[str, Any]:
+    req = load_request(session, principal, galis_ref)
+    assert req.id is not None
+    return request_view(req, establishments_of(session, req.id), today=today)
+
+
+def record_event(session: Session, principal: Principal, galis_ref: str, payload: LifecycleEventCreate,
+                 *, today: date) -> dict[str, Any]:
+    """Apply a milestone event under the request's row lock and keep it in the history."""
+    req = load_request(session, principal, galis_ref, for_update=True)
+    access.require_may_record_event(principal)
+    assert req.id is not None
+    new_state = lifecycle_state(req).apply(EventType(payload.type), on=payload.date, until=payload.until,
+                                           today=today)
+    req.va_opened_on = new_state.va_opened_on
+    req.fin_projet_opened_on = new_state.fin_projet_opened_on
+    req.fin_projet_due_on = new_state.fin_projet_due_on
+    req.closed_on = new_state.closed_on
+    session.add(req)
+    session.add(LifecycleEvent(request_id=req.id, type=payload.type.value, event_on=payload.date,
+                               until=payload.until, recorded_by_key_id=principal.key_id))
+    session.flush()
+    return request_view(req, establishments_of(session, req.id), today=today)
+
+
+def list_events(session: Session, principal: Principal, galis_ref: str) -> list[dict[str, Any]]:
+    req = load_request(session, principal, galis_ref)
+    events = session.exec(select(LifecycleEvent).where(LifecycleEvent.request_id == req.id)
+                          .order_by(LifecycleEvent.id)).all()  # type: ignore[arg-type]
+    return [{"type": e.type, "date": e.event_on.isoformat(), "until": _iso(e.until),
+             "recorded_at": e.recorded_at.isoformat()} for e in events]
+
+
+def scoped_requests_query(principal: Principal) -> Any:
+    """Funding requests the caller may see, as a query to refine."""
+    query = select(FundingRequest)
+    if principal.role is Role.ARS_REVIEWER:
+        query = query.where(FundingRequest.region_code == principal.region_code)
+    elif principal.role is Role.PORTEUR:
+        query = query.where(FundingRequest.siret == principal.siret)
+    elif principal.role is Role.VENDOR:
+        query = query.where(FundingRequest.galis_ref.in_(sorted(principal.galis_refs)))  # type: ignore[attr-defined]
+    return query
+
+
+def list_funding_requests(session: Session, principal: Principal, page: PageRequest, *, today: date,
+                          region_code: str | None = None, status: str | None = None) -> dict[str, Any]:
+    query = scoped_requests_query(principal)
+    if region_code is not None:
+        query = query.where(FundingRequest.region_code == region_code)
+    if status == "open":
+        query = query.where(FundingRequest.closed_on.is_(None))  # type: ignore[union-attr]
+    elif status == "closed":
+        query = query.where(FundingRequest.closed_on.is_not(None))  # type: ignore[union-attr]
+    after = decode_cursor(page.cursor)
+    if after is not None:
+        query = query.where(FundingRequest.galis_ref > str(after.get("after", "")))
+    rows = list(session.exec(query.order_by(FundingRequest.galis_ref).limit(page.limit + 1)))
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    ids = [r.id for r in rows]
+    ests: dict[int, list[Establishment]] = {}
+    if ids:
+        for est in session.exec(select(Establishment).where(Establishment.request_id.in_(ids))):  # type: ignore[attr-defined]
+            ests.setdefault(est.request_id, []).append(est)
+    return {
+        "items": [request_view(r, ests.get(r.id or 0, []), today=today) for r in rows],
+        "next_cursor": encode_cursor({"after": rows[-1].galis_ref}) if more and rows else None,
+    }

@@ -1,0 +1,75 @@
+"""The ASGI application: ``service.main:app``, built by ``create_app()``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from service.api_keys import PrincipalCache
+from service.db import Database
+from service.problems import install_problem_handlers
+from service.routers import funding_requests, health, submissions
+from service.schemas import SubmissionCreate
+from service.settings import Settings, get_settings
+
+DESCRIPTION = """\
+API du service des indicateurs d'usage du programme **ESMS Numérique** : déclaration des
+données d'usage du Dossier Usager Informatisé (DUI) par établissement, contrôle des règles
+de la CNSA, calcul des taux face aux cibles, versions immuables.
+
+Authentification : `Authorization: Bearer <clé d'API>` sur toutes les routes `/v1`.
+Erreurs : `application/problem+json` (RFC 9457) avec un `code` stable et, pour les données
+invalides, la liste `errors` de chaque erreur avec sa ligne, sa colonne (A–L) et son champ.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = Database(settings)
+        app.state.database = database
+        try:
+            yield
+        finally:
+            database.close()
+
+    app = FastAPI(
+        title="Indicateurs d'usage ESMS Numérique",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.principal_cache = PrincipalCache(settings.api_key_cache_seconds)
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(funding_requests.router)
+    app.include_router(submissions.router)
+    _document_push_body(app)
+    return app
+
+
+def _document_push_body(app: FastAPI) -> None:
+    """The push route reads its body itself (JSON now, a spreadsheet later) so that every rule
+    is reported in French at once; its schema is added to the description here."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = default_openapi()
+            body = SubmissionCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(body.pop("$defs", {}))
+            components["SubmissionCreate"] = body
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+app = create_app()

@@ -1,0 +1,166 @@
+"""Database tables (SQLModel). The schema itself is built by Alembic migrations only."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+# Stable constraint names, so that migrations can refer to them on every backend.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime refused: timestamps are UTC-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(sa_type=UTCDateTime(), **kw)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key, stored only as the SHA-256 of its secret."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    prefix: str = Field(max_length=16)
+    role: str = Field(max_length=20)
+    region_code: str | None = Field(default=None, max_length=2)
+    siret: str | None = Field(default=None, max_length=14)
+    galis_refs: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class FundingRequest(SQLModel, table=True):
+    """A funding request (demande GALIS) and the state of its milestones.
+
+    The ``*_last_version`` counters number the declarations of each milestone; they are
+    incremented under the row's write lock, so versions have no gap and no duplicate.
+    """
+
+    __tablename__ = "funding_request"
+
+    id: int | None = Field(default=None, primary_key=True)
+    galis_ref: str = Field(max_length=8, unique=True)
+    siret: str = Field(max_length=14, index=True)
+    porteur_name: str = Field(max_length=300)
+    campaign_year: int
+    region_code: str = Field(max_length=2, index=True)
+    va_opened_on: date | None = None
+    fin_projet_opened_on: date | None = None
+    fin_projet_due_on: date | None = None
+    closed_on: date | None = None
+    va_last_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    fin_projet_last_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_at: datetime = _ts(default_factory=utcnow)
+    created_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+
+
+class Establishment(SQLModel, table=True):
+    """An establishment (FINESS géographique) of a request; one FINESS is funded once only."""
+
+    __tablename__ = "establishment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="funding_request.id", index=True)
+    finess: str = Field(max_length=9, unique=True)
+    name: str = Field(max_length=300)
+    category: str | None = Field(default=None, max_length=3)
+
+
+class LifecycleEvent(SQLModel, table=True):
+    __tablename__ = "lifecycle_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="funding_request.id", index=True)
+    type: str = Field(max_length=30)
+    event_on: date
+    until: date | None = None
+    recorded_at: datetime = _ts(default_factory=utcnow)
+    recorded_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+
+
+class Submission(SQLModel, table=True):
+    """One immutable version of a declaration for one request and one milestone."""
+
+    __tablename__ = "submission"
+    __table_args__ = (sa.UniqueConstraint("request_id", "milestone", "version"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    request_id: int = Field(foreign_key="funding_request.id")
+    milestone: str = Field(max_length=12)
+    version: int
+    received_at: datetime = _ts(default_factory=utcnow)
+    received_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    source: str = Field(max_length=10)
+    fingerprint: str = Field(max_length=64)
+    row_count: int
+    targets_met: bool
+    warnings: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+
+
+class SubmissionRow(SQLModel, table=True):
+    """One establishment's counts in one version (template columns C–L)."""
+
+    __tablename__ = "submission_row"
+    __table_args__ = (sa.UniqueConstraint("submission_id", "finess"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    submission_id: str = Field(foreign_key="submission.id", max_length=36)
+    row_number: int
+    finess: str = Field(max_length=9)
+    raison_sociale: str | None = Field(default=None, max_length=300)
+    dmp_fed: int
+    mss_messages_sent: int
+    active_dui: int
+    persons_accompanied: int
+    dui_with_personal_plan: int
+    dui_with_agenda_event: int
+    period_start: date
+    period_end: date
+    target_set_id: str = Field(max_length=40)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A push made with an ``Idempotency-Key``: the same key and body replays its version."""
+
+    __tablename__ = "idempotency_record"
+    __table_args__ = (sa.UniqueConstraint("api_key_id", "key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    api_key_id: int = Field(foreign_key="api_key.id")
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    submission_id: str = Field(foreign_key="submission.id", max_length=36)
+    created_at: datetime = _ts(default_factory=utcnow)

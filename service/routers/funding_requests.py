@@ -1,0 +1,109 @@
+"""Funding requests (demandes GALIS) and their milestone events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, status
+
+from service import funding_requests as use_cases
+from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, Today
+from service.problems import problem_responses
+from service.schemas import FundingRequestCreate, FundingRequestOut, LifecycleEventCreate, LifecycleEventOut
+from service.schemas import Page as PageOut
+
+router = APIRouter(prefix="/v1/funding-requests", tags=["demandes de financement"])
+
+GalisRefPath = Annotated[str, Path(description="Référence de la demande GALIS (8 chiffres).",
+                                   examples=["12345678"])]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FundingRequestOut,
+    summary="Enregistrer une demande de financement",
+    description=(
+        "Enregistre une demande GALIS et sa grappe d'établissements (FINESS géographiques). "
+        "Réservé à l'ARS de la région des établissements et aux administrateurs. La région est "
+        "déduite des FINESS : tous doivent relever de la même ARS (sinon 422 "
+        "`establishments_multiple_regions`). Un FINESS ne peut appartenir qu'à une demande "
+        "(409 `finess_already_funded`) ; une référence ne peut être enregistrée deux fois "
+        "(409 `galis_ref_exists`)."
+    ),
+    operation_id="create_funding_request",
+    responses=problem_responses(400, 401, 403, 409, 422),
+)
+async def create_funding_request(payload: FundingRequestCreate, principal: CurrentPrincipal,
+                                 database: DatabaseDep, today: Today) -> Any:
+    return await database.writer.run(
+        lambda session: use_cases.create_funding_request(session, principal, payload, today=today))
+
+
+@router.get(
+    "",
+    response_model=PageOut[FundingRequestOut],
+    summary="Lister les demandes visibles",
+    description=(
+        "Les demandes du périmètre de la clé (la région d'une ARS, le SIRET d'un porteur, les "
+        "références mandatées d'un éditeur ; tout pour la CNSA), par référence croissante, paginées."
+    ),
+    operation_id="list_funding_requests",
+    responses=problem_responses(401, 422),
+)
+def list_funding_requests(
+    principal: CurrentPrincipal, session: ReadSession, page: Page, today: Today,
+    region: Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="Code région.")] = None,
+    request_status: Annotated[Literal["open", "closed"] | None, Query(alias="status")] = None,
+) -> Any:
+    return use_cases.list_funding_requests(session, principal, page, today=today, region_code=region,
+                                           status=request_status)
+
+
+@router.get(
+    "/{galis_ref}",
+    response_model=FundingRequestOut,
+    summary="Consulter une demande",
+    description=(
+        "La demande, ses établissements et l'état de ses jalons : VA ouverte ou non, fin de projet "
+        "ouverte avec son échéance (`due_on`) et son éventuel dépassement. 404 si la demande "
+        "n'existe pas ou n'est pas dans le périmètre de la clé."
+    ),
+    operation_id="get_funding_request",
+    responses=problem_responses(401, 404),
+)
+def get_funding_request(galis_ref: GalisRefPath, principal: CurrentPrincipal, session: ReadSession,
+                        today: Today) -> Any:
+    return use_cases.get_funding_request(session, principal, galis_ref, today=today)
+
+
+@router.post(
+    "/{galis_ref}/events",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FundingRequestOut,
+    summary="Enregistrer un jalon",
+    description=(
+        "Par l'ARS de la région ou un administrateur. `va_validated` ouvre le jalon VA ; "
+        "`vsr_validated` (VSR du dernier établissement) ouvre la fin de projet, échéance à 3 mois ; "
+        "`deadline_extended` reporte l'échéance à `until` ; `balance_paid` clôt la demande : "
+        "plus aucun envoi n'est accepté (409 `request_closed`). Rend la demande à jour."
+    ),
+    operation_id="record_funding_request_event",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def record_event(galis_ref: GalisRefPath, payload: LifecycleEventCreate, principal: CurrentPrincipal,
+                       database: DatabaseDep, today: Today) -> Any:
+    return await database.writer.run(
+        lambda session: use_cases.record_event(session, principal, galis_ref, payload, today=today))
+
+
+@router.get(
+    "/{galis_ref}/events",
+    response_model=list[LifecycleEventOut],
+    summary="Historique des jalons",
+    description="Les événements enregistrés sur la demande, dans l'ordre où ils l'ont été.",
+    operation_id="list_funding_request_events",
+    responses=problem_responses(401, 404),
+)
+def list_events(galis_ref: GalisRefPath, principal: CurrentPrincipal, session: ReadSession) -> Any:
+    return use_cases.list_events(session, principal, galis_ref)

@@ -1,0 +1,272 @@
+"""API models: what clients send and receive, documented for the OpenAPI description.
+
+Field descriptions give the official French label and the template column.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+
+from service.domain.declaration import COLUMNS
+from service.domain.errors import InvalidIdentifier
+from service.domain.identifiers import Finess, GalisRef, Siret
+from service.domain.lifecycle import EventType, Milestone
+
+T = TypeVar("T")
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date_only(value: object) -> object:
+    """Accept only ``YYYY-MM-DD`` strings (pydantic would take 0 as 1970-01-01)."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _ISO.fullmatch(value):
+        raise ValueError(f"invalid_date: date invalide (lu « {value} », attendu AAAA-MM-JJ)")
+    return value
+
+
+def _identifier(kind: type[Finess] | type[Siret] | type[GalisRef]) -> AfterValidator:
+    """Validate with the domain value object; its code and French message reach the client."""
+
+    def check(value: str) -> str:
+        try:
+            return kind.parse(value).value
+        except InvalidIdentifier as exc:
+            raise ValueError(f"{exc.code}: {exc.message}") from None
+
+    return AfterValidator(check)
+
+
+FinessStr = Annotated[StrictStr, Field(description="FINESS géographique (9 caractères, clé de Luhn).",
+                                       examples=["240000372"]), _identifier(Finess)]
+SiretStr = Annotated[StrictStr, Field(description="SIRET du porteur (14 chiffres).", examples=["73282932000074"]),
+                     _identifier(Siret)]
+GalisRefStr = Annotated[StrictStr, Field(description="Référence de la demande GALIS (8 chiffres).",
+                                         examples=["12345678"]), _identifier(GalisRef)]
+
+IsoDate = Annotated[date, Field(description="Date AAAA-MM-JJ."), BeforeValidator(_iso_date_only)]
+
+
+def _col(field: str, extra: str = "") -> str:
+    letter, label = COLUMNS[field]
+    return f"« {label} » (colonne {letter} du modèle CNSA).{(' ' + extra) if extra else ''}"
+
+
+class ProblemIssue(BaseModel):
+    row: int | None = Field(description="Ligne (1 = première ligne de `rows`, ou numéro de ligne du tableur).")
+    column: str | None = Field(description="Lettre de colonne du modèle CNSA (A–L) quand le champ en a une.")
+    field: str | None = Field(description="Champ concerné.")
+    code: str = Field(description="Code stable, en anglais, sur lequel un client peut s'appuyer.")
+    message: str = Field(description="Explication en français.")
+
+
+class ProblemDetails(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ProblemIssue] | None = None
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(description="À repasser dans `cursor` pour la page suivante ; null en fin de liste.")
+
+
+# --- funding requests -------------------------------------------------------------------
+
+class EstablishmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    finess: FinessStr
+    name: StrictStr = Field(min_length=1, max_length=300, description="Raison sociale.",
+                            examples=["EHPAD Les Tilleuls"])
+    category: StrictStr | None = Field(default=None, pattern=r"^[0-9]{3}$",
+                                       description="Catégorie FINESS (categetab), ex. 500 pour un EHPAD.",
+                                       examples=["500"])
+
+
+class FundingRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "galis_ref": "12345678", "siret": "73282932000074", "porteur_name": "Association X",
+        "campaign_year": 2024,
+        "establishments": [{"finess": "240000372", "name": "EHPAD Les Tilleuls", "category": "500"}],
+    }]})
+
+    galis_ref: GalisRefStr
+    siret: SiretStr
+    porteur_name: StrictStr = Field(min_length=1, max_length=300, description="Nom du porteur.")
+    campaign_year: StrictInt = Field(ge=2021, le=2100, description="Année de campagne (fixe les cibles).")
+    establishments: list[EstablishmentIn] = Field(min_length=1, max_length=5000,
+                                                  description="Établissements (FINESS géographiques) de la grappe.")
+
+
+class EstablishmentOut(BaseModel):
+    finess: str
+    name: str
+    category: str | None
+
+
+class VaState(BaseModel):
+    open: bool
+    opened_on: date | None
+
+
+class FinProjetState(BaseModel):
+    open: bool
+    opened_on: date | None
+    due_on: date | None = Field(description="Échéance d'envoi des données et preuves (VSR + 3 mois, prolongeable).")
+    overdue: bool = Field(description="Échéance dépassée sans que le solde soit payé.")
+
+
+class MilestonesOut(BaseModel):
+    va: VaState
+    fin_projet: FinProjetState
+
+
+class FundingRequestOut(BaseModel):
+    galis_ref: str
+    siret: str
+    porteur_name: str
+    campaign_year: int
+    region_code: str
+    region_name: str
+    status: Literal["open", "closed"]
+    closed_on: date | None
+    milestones: MilestonesOut
+    establishments: list[EstablishmentOut]
+    created_at: datetime
+
+
+class LifecycleEventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"type": "va_validated", "date": "2024-03-01"},
+        {"type": "deadline_extended", "date": "2024-09-01", "until": "2024-12-31"},
+    ]})
+
+    type: EventType = Field(description="va_validated, vsr_validated, deadline_extended ou balance_paid.")
+    date: IsoDate
+    until: IsoDate | None = Field(default=None, description="Nouvelle échéance, pour deadline_extended seulement.")
+
+
+class LifecycleEventOut(BaseModel):
+    type: EventType
+    date: date
+    until: date | None
+    recorded_at: datetime
+
+
+# --- submissions ------------------------------------------------------------------------
+
+class SubmissionRowIn(BaseModel):
+    """One establishment's absolute counts. Counts are JSON integers ≥ 0 (not strings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    finess: StrictStr = Field(description=_col("finess", "9 caractères, chaîne (zéros initiaux)."))
+    raison_sociale: StrictStr | None = Field(default=None, max_length=300, description=_col("raison_sociale"))
+    dmp_fed: StrictInt = Field(ge=0, description=_col("dmp_fed"))
+    mss_messages_sent: StrictInt = Field(ge=0, description=_col("mss_messages_sent"))
+    active_dui: StrictInt = Field(ge=0, description=_col("active_dui"))
+    persons_accompanied: StrictInt = Field(ge=0, description=_col("persons_accompanied"))
+    dui_with_personal_plan: StrictInt = Field(ge=0, description=_col("dui_with_personal_plan", "≤ G."))
+    dui_with_agenda_event: StrictInt = Field(ge=0, description=_col("dui_with_agenda_event", "≤ G."))
+    period_start: date = Field(description=_col("period_start", "AAAA-MM-JJ."))
+    period_end: date = Field(description=_col("period_end", "AAAA-MM-JJ, pas dans le futur."))
+
+
+SUBMISSION_EXAMPLE: dict[str, Any] = {
+    "milestone": "va",
+    "rows": [{"finess": "240000372", "raison_sociale": "EHPAD Les Tilleuls",
+              "dmp_fed": 40, "mss_messages_sent": 120, "active_dui": 95,
+              "persons_accompanied": 100, "dui_with_personal_plan": 90,
+              "dui_with_agenda_event": 93,
+              "period_start": "2024-01-01", "period_end": "2024-03-31"}],
+}
+
+
+class SubmissionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SUBMISSION_EXAMPLE]})
+
+    milestone: Milestone = Field(description="Jalon : `va` (Vérification d'Aptitude) ou `fin_projet`.")
+    rows: list[SubmissionRowIn] = Field(min_length=1, description="Une ligne par FINESS géographique de la demande.")
+
+
+class IndicatorOut(BaseModel):
+    numerator: int
+    denominator: int
+    rate: float | None = Field(description="Pourcentage arrondi au dixième ; null si le dénominateur vaut 0.")
+    target: float
+    met: bool | None = Field(description="Cible atteinte ; null si le taux n'est pas calculable.")
+
+
+class IndicatorsOut(BaseModel):
+    active_files: IndicatorOut = Field(description="Taux de dossiers actifs : G / H.")
+    personal_plan: IndicatorOut = Field(description="Taux de dossiers actifs avec un projet personnalisé : I / G.")
+    agenda: IndicatorOut = Field(description="Taux de dossiers actifs avec au moins un événement d'agenda : J / G.")
+    mssante: IndicatorOut = Field(description="Taux d'utilisation de la MS Santé : F / I (peut dépasser 100 %).")
+    dmp: IndicatorOut = Field(description="Taux d'utilisation du DMP : E / I.")
+
+
+class SubmissionRowOut(BaseModel):
+    row: int
+    finess: str
+    raison_sociale: str | None
+    dmp_fed: int
+    mss_messages_sent: int
+    active_dui: int
+    persons_accompanied: int
+    dui_with_personal_plan: int
+    dui_with_agenda_event: int
+    period_start: date
+    period_end: date
+    target_set: str = Field(description="Jeu de cibles appliqué à cet établissement.")
+    indicators: IndicatorsOut
+
+
+class TargetSetOut(BaseModel):
+    id: str
+    label: str
+    binding: bool = Field(description="Faux quand le solde n'est pas conditionné aux cibles (amorçage 2021).")
+    values: dict[str, float]
+
+
+class PushedBy(BaseModel):
+    role: str
+    label: str
+
+
+class SubmissionOut(BaseModel):
+    id: str | None = Field(description="Identifiant de la version ; null pour un essai (dry_run).")
+    galis_ref: str
+    milestone: Milestone
+    version: int | None = Field(description="Numéro de version (1, 2, 3 … par demande et jalon) ; null pour un essai.")
+    received_at: datetime
+    status: Literal["received", "dry_run"]
+    source: Literal["json", "xlsx"]
+    pushed_by: PushedBy
+    supersedes_version: int | None = Field(description="Version remplacée par celle-ci.")
+    fingerprint: str = Field(description="SHA-256 des données déclarées (empreinte de la version).")
+    rows: list[SubmissionRowOut]
+    warnings: list[ProblemIssue] = Field(description="Alertes : la déclaration est acceptée mais signalée.")
+    targets_met: bool = Field(description="Toutes les cibles atteintes par tous les établissements.")
+    target_sets: list[TargetSetOut]
+
+
+class SubmissionSummary(BaseModel):
+    id: str
+    galis_ref: str
+    milestone: Milestone
+    version: int
+    received_at: datetime
+    status: Literal["received"]
+    row_count: int
+    warning_count: int
+    targets_met: bool

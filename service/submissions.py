@@ -1,0 +1,302 @@
+"""Use cases of declarations (remontées): push a new version, read versions.
+
+Load rows, call the domain rules, persist; no HTTP and no commit here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from service.domain import access, declaration, indicators
+from service.domain.access import Principal
+from service.domain.declaration import COUNT_FIELDS, DeclarationRow, EvaluatedDeclaration
+from service.domain.errors import Issue, NotFound, ValidationFailed
+from service.domain.lifecycle import Milestone
+from service.domain.targets import ALL_TARGET_SETS
+from service.funding_requests import establishments_of, lifecycle_state, load_request, scope_of
+from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow
+from service.pagination import PageRequest, decode_cursor, encode_cursor
+
+_LAST_VERSION = {
+    Milestone.VA: FundingRequest.__table__.c.va_last_version,  # type: ignore[attr-defined]
+    Milestone.FIN_PROJET: FundingRequest.__table__.c.fin_projet_last_version,  # type: ignore[attr-defined]
+}
+_OPENED_ON = {
+    Milestone.VA: FundingRequest.__table__.c.va_opened_on,  # type: ignore[attr-defined]
+    Milestone.FIN_PROJET: FundingRequest.__table__.c.fin_projet_opened_on,  # type: ignore[attr-defined]
+}
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    today: date
+    max_rows: int
+    dry_run: bool = False
+    idempotency_key: str | None = None
+    source: str = "json"
+
+
+@dataclass(frozen=True)
+class PushResult:
+    body: dict[str, Any]
+    created: bool
+
+
+def request_hash(galis_ref: str, payload: object) -> str:
+    """Digest of what was pushed, to tell a replay from a different body under the same key."""
+    canonical = json.dumps([galis_ref, payload], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def fingerprint(galis_ref: str, milestone: Milestone, rows: list[DeclarationRow]) -> str:
+    """SHA-256 of the declared data (not of its presentation): the identity of a version's content."""
+    data = [galis_ref, milestone.value, [
+        [r.finess, r.raison_sociale, *(getattr(r, f) for f in COUNT_FIELDS),
+         r.period_start.isoformat(), r.period_end.isoformat()]
+        for r in sorted(rows, key=lambda r: r.finess)
+    ]]
+    return hashlib.sha256(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+
+
+def record_submission(session: Session, principal: Principal, galis_ref: str, payload: object,
+                      options: PushOptions) -> PushResult:
+    """Validate a declaration and store it as the next version of its milestone.
+
+    Checks run in the order a client can act on: the request exists in the caller's scope
+    (404), the role may push (403), the idempotency key (replay or 422), the milestone is open
+    and the request not closed (409), then every rule of the declaration at once (422).
+    """
+    req = load_request(session, principal, galis_ref)
+    access.require_may_submit(principal)
+    assert req.id is not None
+    digest = request_hash(req.galis_ref, payload)
+    if options.idempotency_key is not None and not options.dry_run:
+        replay = _replay(session, principal, options.idempotency_key, digest)
+        if replay is not None:
+            return PushResult(body=replay, created=False)
+
+    state = lifecycle_state(req)
+    if isinstance(payload, dict):
+        try:
+            state.require_open(Milestone.parse(payload.get("milestone")))
+        except ValidationFailed:
+            pass  # reported with the other issues below
+    establishments = establishments_of(session, req.id)
+    categories = {e.finess: e.category for e in establishments}
+    parsed = declaration.parse_submission(payload, today=options.today, max_rows=options.max_rows,
+                                          expected=categories, galis_ref=req.galis_ref)
+    milestone = parsed.milestone
+
+    if options.dry_run:
+        version = None
+        previous_version = _last_version(req, milestone)
+    else:
+        version = _next_version(session, req, milestone)
+        previous_version = version - 1
+    previous = _counts_of_version(session, req.id, milestone, previous_version) if previous_version else None
+    evaluated = declaration.evaluate_declaration(parsed.rows, categories=categories,
+                                                 campaign_year=req.campaign_year, previous=previous)
+    late = state.lateness_warning(milestone, today=options.today)
+    if late is not None:
+        evaluated.warnings.insert(0, late)
+
+    submission_id = None if version is None else str(uuid.uuid4())
+    sub = Submission(
+        id=submission_id or "", request_id=req.id, milestone=milestone.value, version=version or 0,
+        received_by_key_id=principal.key_id, source=options.source,
+        fingerprint=fingerprint(req.galis_ref, milestone, parsed.rows), row_count=len(parsed.rows),
+        targets_met=evaluated.targets_met, warnings=[w.as_dict() for w in evaluated.warnings],
+    )
+    body = submission_view(sub, galis_ref=req.galis_ref, evaluated=evaluated,
+                           pushed_by=_pushed_by(principal.role.value, principal.label),
+                           status="dry_run" if options.dry_run else "received")
+    if options.dry_run:
+        body["id"], body["version"] = None, None
+        return PushResult(body=body, created=False)
+
+    session.execute(sa.insert(Submission.__table__), [sub.model_dump()])  # type: ignore[attr-defined]
+    session.execute(sa.insert(SubmissionRow.__table__), [  # type: ignore[attr-defined]
+        {"submission_id": submission_id, "row_number": e.row.row, "finess": e.row.finess,
+         "raison_sociale": e.row.raison_sociale, "period_start": e.row.period_start,
+         "period_end": e.row.period_end, "target_set_id": e.target_set.id, **e.row.counts()}
+        for e in evaluated.rows
+    ])
+    if options.idempotency_key is not None:
+        session.execute(sa.insert(IdempotencyRecord.__table__), [{  # type: ignore[attr-defined]
+            "api_key_id": principal.key_id, "key": options.idempotency_key, "request_hash": digest,
+            "submission_id": submission_id, "created_at": sub.received_at,
+        }])
+    return PushResult(body=body, created=True)
+
+
+def _last_version(req: FundingRequest, milestone: Milestone) -> int:
+    return req.va_last_version if milestone is Milestone.VA else req.fin_projet_last_version
+
+
+def _next_version(session: Session, req: FundingRequest, milestone: Milestone) -> int:
+    """Take the next version number under the request row's write lock.
+
+    The increment and the check that the milestone is still open are one statement, so a
+    concurrent ``balance_paid`` or another push cannot slip in between: versions have no gap
+    (the increment is rolled back with a refused push) and no duplicate (the unique
+    constraint on (request, milestone, version) stands behind it).
+    """
+    table = FundingRequest.__table__  # type: ignore[attr-defined]
+    counter = _LAST_VERSION[milestone]
+    version = session.execute(
+        sa.update(table)
+        .where(table.c.id == req.id, table.c.closed_on.is_(None), _OPENED_ON[milestone].is_not(None))
+        .values({counter: counter + 1})
+        .returning(counter)
+    ).scalar_one_or_none()
+    if version is None:  # closed or not open since it was read: say which
+        session.refresh(req)
+        lifecycle_state(req).require_open(milestone)
+        raise RuntimeError("milestone counter update matched no row")
+    return int(version)
+
+
+def _counts_of_version(session: Session, request_id: int, milestone: Milestone,
+                       version: int) -> dict[str, dict[str, int]]:
+    rows = session.execute(
+        select(SubmissionRow).join(Submission, Submission.id == SubmissionRow.submission_id)  # type: ignore[arg-type]
+        .where(Submission.request_id == request_id, Submission.milestone == milestone.value,
+               Submission.version == version)
+    ).scalars()
+    return {r.finess: {f: getattr(r, f) for f in COUNT_FIELDS} for r in rows}
+
+
+def _replay(session: Session, principal: Principal, key: str, digest: str) -> dict[str, Any] | None:
+    record = session.exec(select(IdempotencyRecord).where(
+        IdempotencyRecord.api_key_id == principal.key_id, IdempotencyRecord.key == key)).first()
+    if record is None:
+        return None
+    if record.request_hash != digest:
+        raise ValidationFailed([Issue(
+            code="idempotency_key_reused", field="Idempotency-Key",
+            message="Cette clé d'idempotence a déjà servi pour un envoi différent : utilisez une nouvelle clé.",
+        )])
+    return _stored_view(session, record.submission_id)
+
+
+def _pushed_by(role: str, label: str) -> dict[str, str]:
+    return {"role": role, "label": label}
+
+
+def submission_view(sub: Submission, *, galis_ref: str, evaluated: EvaluatedDeclaration,
+                    pushed_by: dict[str, str], status: str = "received",
+                    supersedes: int | None = None) -> dict[str, Any]:
+    target_sets = {e.target_set.id: e.target_set for e in evaluated.rows}
+    return {
+        "id": sub.id,
+        "galis_ref": galis_ref,
+        "milestone": sub.milestone,
+        "version": sub.version,
+        "received_at": sub.received_at.isoformat(),
+        "status": status,
+        "source": sub.source,
+        "pushed_by": pushed_by,
+        "supersedes_version": supersedes if supersedes is not None else (sub.version - 1 or None),
+        "fingerprint": sub.fingerprint,
+        "rows": [_row_view(e.row, e.target_set.id, e.indicators) for e in evaluated.rows],
+        "warnings": sub.warnings,
+        "targets_met": sub.targets_met,
+        "target_sets": [ts.as_dict() for ts in target_sets.values()],
+    }
+
+
+def _row_view(row: DeclarationRow, target_set_id: str, evaluation: Mapping[str, indicators.Indicator]) -> dict[str, Any]:
+    return {
+        "row": row.row,
+        "finess": row.finess,
+        "raison_sociale": row.raison_sociale,
+        **row.counts(),
+        "period_start": row.period_start.isoformat(),
+        "period_end": row.period_end.isoformat(),
+        "target_set": target_set_id,
+        "indicators": {key: ind.as_dict() for key, ind in evaluation.items()},
+    }
+
+
+def _stored_view(session: Session, submission_id: str) -> dict[str, Any]:
+    sub = session.get(Submission, submission_id)
+    if sub is None:
+        raise submission_not_found(submission_id)
+    req = session.get(FundingRequest, sub.request_id)
+    assert req is not None
+    return _view_of_stored(session, sub, req)
+
+
+def _view_of_stored(session: Session, sub: Submission, req: FundingRequest) -> dict[str, Any]:
+    stored = session.exec(select(SubmissionRow).where(SubmissionRow.submission_id == sub.id)
+                          .order_by(SubmissionRow.row_number)).all()  # type: ignore[arg-type]
+    evaluated = EvaluatedDeclaration(rows=[
+        declaration.EvaluatedRow(
+            row=_declaration_row(r), target_set=ALL_TARGET_SETS[r.target_set_id],
+            indicators=indicators.evaluate({f: getattr(r, f) for f in COUNT_FIELDS},
+                                           ALL_TARGET_SETS[r.target_set_id]),
+        ) for r in stored
+    ])
+    key = session.get(ApiKey, sub.received_by_key_id) if sub.received_by_key_id else None
+    pushed_by = _pushed_by(key.role, key.label) if key else _pushed_by("", "")
+    return submission_view(sub, galis_ref=req.galis_ref, evaluated=evaluated, pushed_by=pushed_by)
+
+
+def _declaration_row(r: SubmissionRow) -> DeclarationRow:
+    return DeclarationRow(row=r.row_number, finess=r.finess, raison_sociale=r.raison_sociale,
+                          period_start=r.period_start, period_end=r.period_end,
+                          **{f: getattr(r, f) for f in COUNT_FIELDS})
+
+
+def submission_not_found(submission_id: str) -> NotFound:
+    return NotFound(f"Version {submission_id} introuvable.", code="submission_not_found")
+
+
+def get_submission(session: Session, principal: Principal, submission_id: str) -> dict[str, Any]:
+    sub = session.get(Submission, submission_id)
+    req = session.get(FundingRequest, sub.request_id) if sub else None
+    if sub is None or req is None or not access.sees_request(principal, scope_of(req)):
+        raise submission_not_found(submission_id)
+    return _view_of_stored(session, sub, req)
+
+
+def list_versions(session: Session, principal: Principal, galis_ref: str, page: PageRequest,
+                  *, milestone: Milestone | None) -> dict[str, Any]:
+    """Versions of a request, newest first (by reception), optionally for one milestone."""
+    req = load_request(session, principal, galis_ref)
+    query = select(Submission).where(Submission.request_id == req.id)
+    if milestone is not None:
+        query = query.where(Submission.milestone == milestone.value)
+    after = decode_cursor(page.cursor)
+    if after is not None:
+        query = query.where(sa.tuple_(Submission.received_at, Submission.id)
+                            < sa.tuple_(_cursor_time(after), str(after.get("id", ""))))
+    subs = list(session.exec(query.order_by(Submission.received_at.desc(),  # type: ignore[attr-defined]
+                                            Submission.id.desc()).limit(page.limit + 1)))  # type: ignore[attr-defined]
+    more = len(subs) > page.limit
+    subs = subs[: page.limit]
+    return {
+        "items": [{"id": s.id, "galis_ref": req.galis_ref, "milestone": s.milestone, "version": s.version,
+                   "received_at": s.received_at.isoformat(), "status": "received", "row_count": s.row_count,
+                   "warning_count": len(s.warnings), "targets_met": s.targets_met} for s in subs],
+        "next_cursor": encode_cursor({"at": subs[-1].received_at.isoformat(), "id": subs[-1].id})
+        if more and subs else None,
+    }
+
+
+def _cursor_time(after: dict[str, Any]) -> datetime:
+    try:
+        return datetime.fromisoformat(str(after.get("at")))
+    except ValueError:
+        raise ValidationFailed([Issue(code="invalid_cursor", field="cursor",
+                                      message="Curseur de pagination invalide.")]) from None
+
