@@ -1,0 +1,163 @@
+"""Test harness: the same API suite runs on SQLite and on a real PostgreSQL server.
+
+The schema is built by ``alembic upgrade head`` once per backend; each test then gets a clean
+database (a copy of the migrated SQLite file, or the PostgreSQL tables truncated).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from fastapi.testclient import TestClient
+
+from service.api_keys import create_api_key
+from service.domain.access import Role
+from service.main import create_app
+from service.models import SQLModel
+from service.settings import Settings
+from tests import factories
+from tests.pg_cluster import PostgresCluster
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("sqlalchemy.url", url)
+    config.attributes["configure_logger"] = False
+    return config
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    cluster = PostgresCluster().start()
+    yield cluster
+    cluster.stop()
+
+
+@dataclass
+class MigratedDatabase:
+    backend: str
+    url: str
+    template: Path | None = None
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> MigratedDatabase:
+    if request.param == "sqlite":
+        template = tmp_path_factory.mktemp("sqlite") / "template.sqlite3"
+        url = f"sqlite:///{template}"
+        command.upgrade(alembic_config(url), "head")
+        return MigratedDatabase("sqlite", url, template)
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    url = cluster.create_database("esms_test")
+    command.upgrade(alembic_config(url), "head")
+    return MigratedDatabase("postgresql", url)
+
+
+@pytest.fixture
+def database_url(migrated_db: MigratedDatabase, tmp_path: Path) -> str:
+    if migrated_db.template is not None:
+        copy = tmp_path / "service.sqlite3"
+        shutil.copyfile(migrated_db.template, copy)
+        return f"sqlite:///{copy}"
+    engine = sa.create_engine(migrated_db.url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return migrated_db.url
+
+
+@pytest.fixture
+def backend(migrated_db: MigratedDatabase) -> str:
+    return migrated_db.backend
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"database_url": database_url, "api_key_cache_seconds": 0.0}
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    with TestClient(create_app(make_settings(database_url)), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+class Api:
+    """Helpers to drive the service through HTTP, plus key creation through the use case."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self._admin: str | None = None
+
+    @property
+    def database(self) -> Any:
+        return self.client.app.state.database  # type: ignore[attr-defined]
+
+    def key(self, role: str, **scope: Any) -> str:
+        def create(session: Any) -> str:
+            return create_api_key(session, role=Role(role), **scope)[1]
+
+        return self.database.writer.run_sync(create)  # type: ignore[no-any-return]
+
+    @property
+    def admin(self) -> str:
+        if self._admin is None:
+            self._admin = self.key("admin", label="admin de test")
+        return self._admin
+
+    @staticmethod
+    def auth(key: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"}
+
+    def create_request(self, *, va_on: str | None = "2024-03-01", vsr_on: str | None = None,
+                       **overrides: Any) -> dict[str, Any]:
+        payload = factories.funding_request(**overrides)
+        response = self.client.post("/v1/funding-requests", json=payload, headers=self.auth(self.admin))
+        assert response.status_code == 201, response.text
+        if va_on:
+            self.event(payload["galis_ref"], "va_validated", va_on)
+        if vsr_on:
+            self.event(payload["galis_ref"], "vsr_validated", vsr_on)
+        return payload
+
+    def event(self, galis_ref: str, kind: str, on: str, until: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": kind, "date": on}
+        if until:
+            body["until"] = until
+        response = self.client.post(f"/v1/funding-requests/{galis_ref}/events", json=body,
+                                    headers=self.auth(self.admin))
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def push(self, galis_ref: str, body: Any, *, key: str | None = None, headers: dict[str, str] | None = None,
+             **params: Any) -> Any:
+        return self.client.post(f"/v1/funding-requests/{galis_ref}/submissions", json=body, params=params,
+                                headers={**self.auth(key or self.admin), **(headers or {})})
+
+    def count(self, table: str) -> int:
+        with self.database.engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+@pytest.fixture
+def api(client: TestClient) -> Api:
+    return Api(client)
+
+
+def rows_for(request_payload: dict[str, Any], **overrides: Any) -> list[dict[str, Any]]:
+    """One valid row per establishment of a request."""
+    return [factories.row(**{"finess": e["finess"], "raison_sociale": e["name"], **overrides})
+            for e in request_payload["establishments"]]
