@@ -29,12 +29,18 @@ def _iso_date_only(value: object) -> object:
     return value
 
 
-def _identifier(kind: type[Finess] | type[Siret] | type[GalisRef]) -> AfterValidator:
-    """Validate with the domain value object; its code and French message reach the client."""
+def _identifier(kind: type[Finess] | type[Siret] | type[GalisRef], *, with_region: bool = False) -> AfterValidator:
+    """Validate with the domain value object; its code and French message reach the client.
+
+    ``with_region`` also requires a FINESS to fall under one of the ARS.
+    """
 
     def check(value: str) -> str:
         try:
-            return kind.parse(value).value
+            parsed = kind.parse(value)
+            if with_region and isinstance(parsed, Finess):
+                _ = parsed.region_code
+            return parsed.value
         except InvalidIdentifier as exc:
             raise ValueError(f"{exc.code}: {exc.message}") from None
 
@@ -42,7 +48,7 @@ def _identifier(kind: type[Finess] | type[Siret] | type[GalisRef]) -> AfterValid
 
 
 FinessStr = Annotated[StrictStr, Field(description="FINESS géographique (9 caractères, clé de Luhn).",
-                                       examples=["240000372"]), _identifier(Finess)]
+                                       examples=["240000372"]), _identifier(Finess, with_region=True)]
 SiretStr = Annotated[StrictStr, Field(description="SIRET du porteur (14 chiffres).", examples=["73282932000074"]),
                      _identifier(Siret)]
 GalisRefStr = Annotated[StrictStr, Field(description="Référence de la demande GALIS (8 chiffres).",

@@ -1,0 +1,133 @@
+"""Authorization matrix: every role × every route × an object in and out of its scope.
+
+Out of scope answers 404 (the object is not revealed); in scope but not allowed answers 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests import factories
+from tests.conftest import Api, rows_for
+
+ROLES = ("admin", "ars_reviewer", "cnsa_auditor", "porteur", "vendor")
+NATIONAL = {"admin", "cnsa_auditor"}
+MAY_RECORD_EVENTS = {"admin", "ars_reviewer"}
+MAY_PUSH = {"admin", "porteur", "vendor"}
+
+
+@dataclass
+class World:
+    api: Api
+    keys: dict[str, str]
+    requests: dict[str, dict[str, Any]]  # "in" (région 75, the porteur's and vendor's) and "out" (Corse)
+    submissions: dict[str, str]
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    inside = api.create_request(establishments=[{"finess": factories.finess("24"), "name": "EHPAD A"}])
+    outside = api.create_request(establishments=[{"finess": factories.finess("2A"), "name": "EHPAD B"}])
+    submissions = {}
+    for scope, req in (("in", inside), ("out", outside)):
+        pushed = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
+        assert pushed.status_code == 201
+        submissions[scope] = pushed.json()["id"]
+    keys = {
+        "admin": api.admin,
+        "ars_reviewer": api.key("ars_reviewer", region_code="75"),
+        "cnsa_auditor": api.key("cnsa_auditor"),
+        "porteur": api.key("porteur", siret=inside["siret"]),
+        "vendor": api.key("vendor", galis_refs=[inside["galis_ref"]]),
+    }
+    return World(api, keys, {"in": inside, "out": outside}, submissions)
+
+
+def call(world: World, route: str, scope: str, key: str | None) -> Any:
+    client = world.api.client
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    req = world.requests[scope]
+    ref = req["galis_ref"]
+    if route == "create_request":
+        department = "24" if scope == "in" else "2A"
+        body = factories.funding_request(establishments=[{"finess": factories.finess(department), "name": "X"}])
+        return client.post("/v1/funding-requests", json=body, headers=headers)
+    if route == "list_requests":
+        return client.get("/v1/funding-requests", headers=headers)
+    if route == "get_request":
+        return client.get(f"/v1/funding-requests/{ref}", headers=headers)
+    if route == "record_event":
+        return client.post(f"/v1/funding-requests/{ref}/events", json={"type": "vsr_validated", "date": "2024-06-01"},
+                           headers=headers)
+    if route == "list_events":
+        return client.get(f"/v1/funding-requests/{ref}/events", headers=headers)
+    if route == "push":
+        return client.post(f"/v1/funding-requests/{ref}/submissions",
+                           json={"milestone": "va", "rows": rows_for(req)}, headers=headers)
+    if route == "list_versions":
+        return client.get(f"/v1/funding-requests/{ref}/submissions", headers=headers)
+    if route == "get_submission":
+        return client.get(f"/v1/submissions/{world.submissions[scope]}", headers=headers)
+    raise AssertionError(route)
+
+
+ROUTES = ("create_request", "list_requests", "get_request", "record_event", "list_events", "push",
+          "list_versions", "get_submission")
+
+
+def expected_status(role: str, route: str, scope: str) -> int:
+    if route == "create_request":
+        if role == "admin" or (role == "ars_reviewer" and scope == "in"):
+            return 201
+        return 403
+    if route == "list_requests":
+        return 200
+    sees = role in NATIONAL or scope == "in"
+    if not sees:
+        return 404
+    if route == "record_event":
+        return 201 if role in MAY_RECORD_EVENTS else 403
+    if route == "push":
+        return 201 if role in MAY_PUSH else 403
+    return 200
+
+
+@pytest.mark.parametrize("scope", ["in", "out"])
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("role", ROLES)
+def test_authorization_matrix(world: World, role: str, route: str, scope: str) -> None:
+    before = world.api.count("submission"), world.api.count("lifecycle_event"), world.api.count("funding_request")
+    response = call(world, route, scope, world.keys[role])
+    status = expected_status(role, route, scope)
+    assert response.status_code == status, response.text
+    if status >= 400:
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["status"] == status
+        after = world.api.count("submission"), world.api.count("lifecycle_event"), world.api.count("funding_request")
+        assert after == before, "a refused request changed nothing"
+    if status == 404:
+        # the answer does not tell an object out of scope from one that does not exist
+        assert response.json()["code"] in ("funding_request_not_found", "submission_not_found")
+    if route == "list_requests":
+        listed = {item["galis_ref"] for item in response.json()["items"]}
+        assert (world.requests[scope]["galis_ref"] in listed) == (role in NATIONAL or scope == "in")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("key", [None, "esms_not-a-real-key"])
+def test_every_v1_route_requires_a_valid_key(world: World, route: str, key: str | None) -> None:
+    response = call(world, route, "in", key)
+    assert response.status_code == 401
+    assert response.json()["code"] == ("unauthenticated" if key is None else "invalid_api_key")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_every_v1_route_of_the_app_is_in_the_matrix(api: Api) -> None:
+    from service.main import create_app
+
+    operations = {(method, path) for path, item in create_app().openapi()["paths"].items()
+                  for method in item if path.startswith("/v1")}
+    assert len(operations) == len(ROUTES), sorted(operations)

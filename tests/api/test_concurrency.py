@@ -1,0 +1,60 @@
+"""Versions have no gap and no duplicate under concurrent pushes, also across processes.
+
+Several application instances (each with its own engine and writer, as several workers would
+have) push to the same request at the same time from many threads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from tests.conftest import Api, make_settings, rows_for
+
+INSTANCES = 4
+PUSHES = 24
+
+
+def test_concurrent_pushes_get_consecutive_versions(api: Api, database_url: str) -> None:
+    req = api.create_request(vsr_on="2024-06-01")
+    body = {"milestone": "fin_projet", "rows": rows_for(req)}
+    headers = api.auth(api.admin)
+    with ExitStack() as stack:
+        clients = [stack.enter_context(TestClient(create_app(make_settings(database_url, writer_threads=4)),
+                                                  raise_server_exceptions=False)) for _ in range(INSTANCES)]
+
+        def push(i: int) -> tuple[int, int | None]:
+            response = clients[i % INSTANCES].post(f"/v1/funding-requests/{req['galis_ref']}/submissions",
+                                                   json=body, headers=headers)
+            return response.status_code, response.json().get("version")
+
+        with ThreadPoolExecutor(max_workers=PUSHES) as pool:
+            results = list(pool.map(push, range(PUSHES)))
+
+    assert [status for status, _ in results] == [201] * PUSHES
+    assert sorted(version for _, version in results) == list(range(1, PUSHES + 1))
+    listed = api.client.get(f"/v1/funding-requests/{req['galis_ref']}/submissions",
+                            params={"milestone": "fin_projet", "limit": 100}, headers=headers).json()["items"]
+    assert sorted(item["version"] for item in listed) == list(range(1, PUSHES + 1))
+
+
+def test_a_refused_push_among_concurrent_ones_leaves_no_gap(api: Api) -> None:
+    req = api.create_request()
+    good = {"milestone": "va", "rows": rows_for(req)}
+    bad = {"milestone": "va", "rows": rows_for(req, active_dui=-1)}
+    headers = api.auth(api.admin)
+
+    def push(i: int) -> int:
+        response = api.client.post(f"/v1/funding-requests/{req['galis_ref']}/submissions",
+                                   json=bad if i % 3 == 0 else good, headers=headers)
+        return response.status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(push, range(21)))
+    assert statuses.count(422) == 7 and statuses.count(201) == 14
+    listed = api.client.get(f"/v1/funding-requests/{req['galis_ref']}/submissions",
+                            params={"limit": 100}, headers=headers).json()["items"]
+    assert sorted(item["version"] for item in listed) == list(range(1, 15))
