@@ -12,8 +12,8 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
-from starlette.concurrency import run_in_threadpool
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from service.api_keys import PrincipalCache, find_principal, hash_key
 from service.db import Database

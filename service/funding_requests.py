@@ -104,9 +104,11 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
         finesses.append(finess)
         regions.setdefault(region, []).append(finess.value)
     if len(regions) > 1:
-        detail = " ; ".join(f"région {code} ({region_name(code)}) : {', '.join(f)}" for code, f in sorted(regions.items()))
-        issues.append(Issue(code="establishments_multiple_regions", field="establishments",
-                            message=f"Tous les établissements d'une demande relèvent d'une même ARS ; trouvé {detail}."))
+        detail = " ; ".join(f"région {code} ({region_name(code)}) : {', '.join(f)}"
+                            for code, f in sorted(regions.items()))
+        issues.append(Issue(
+            code="establishments_multiple_regions", field="establishments",
+            message=f"Tous les établissements d'une demande relèvent d'une même ARS ; trouvé {detail}."))
     if issues:
         raise ValidationFailed(issues)
     region_code = next(iter(regions))

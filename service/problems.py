@@ -15,7 +15,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.schemas import ProblemDetails
 from service.domain.errors import (
     Conflict,
     DomainError,
@@ -25,6 +24,7 @@ from service.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from service.schemas import ProblemDetails
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +66,8 @@ def problem_response(*, status: int, code: str, title: str, detail: str,
 
 
 def domain_problem(exc: DomainError) -> JSONResponse:
-    for family, (status, title) in STATUS_BY_ERROR.items():
-        if isinstance(exc, family):
-            break
-    else:
-        status, title = 500, "Erreur interne"
+    status, title = next(((st, ti) for family, (st, ti) in STATUS_BY_ERROR.items() if isinstance(exc, family)),
+                         (500, "Erreur interne"))
     errors: list[Issue] | None = None
     if isinstance(exc, ValidationFailed):
         errors = exc.issues

@@ -83,7 +83,8 @@ class ProblemDetails(BaseModel):
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    next_cursor: str | None = Field(description="À repasser dans `cursor` pour la page suivante ; null en fin de liste.")
+    next_cursor: str | None = Field(
+        description="À repasser dans `cursor` pour la page suivante ; null en fin de liste.")
 
 
 # --- funding requests -------------------------------------------------------------------

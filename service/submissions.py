@@ -214,7 +214,8 @@ def submission_view(sub: Submission, *, galis_ref: str, evaluated: EvaluatedDecl
     }
 
 
-def _row_view(row: DeclarationRow, target_set_id: str, evaluation: Mapping[str, indicators.Indicator]) -> dict[str, Any]:
+def _row_view(row: DeclarationRow, target_set_id: str,
+              evaluation: Mapping[str, indicators.Indicator]) -> dict[str, Any]:
     return {
         "row": row.row,
         "finess": row.finess,

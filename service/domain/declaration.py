@@ -185,7 +185,8 @@ def parse_row(raw: object, *, row: int, today: date) -> tuple[DeclarationRow | N
     finess: str | None = None
     raw_finess = raw.get("finess")
     if raw_finess is None:
-        issues.append(_issue("field_required", f"{_label('finess')} : valeur obligatoire.", row=row, field_name="finess"))
+        issues.append(_issue("field_required", f"{_label('finess')} : valeur obligatoire.",
+                             row=row, field_name="finess"))
     else:
         try:
             finess = Finess.parse(raw_finess).value
