@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.domain import access
@@ -29,16 +30,20 @@ def scope_of(req: FundingRequest) -> RequestScope:
     return RequestScope(galis_ref=req.galis_ref, siret=req.siret, region_code=req.region_code)
 
 
+# Statements built once: building a statement costs more than running it on the push path.
+_REQUEST_BY_REF = select(FundingRequest).where(FundingRequest.galis_ref == sa.bindparam("ref"))
+_REQUEST_BY_REF_FOR_UPDATE = _REQUEST_BY_REF.with_for_update()
+_ESTABLISHMENTS_OF = select(Establishment).where(Establishment.request_id == sa.bindparam("request_id"))
+
+
 def load_request(session: Session, principal: Principal, galis_ref: str, *, for_update: bool = False) -> FundingRequest:
     """The request ``galis_ref`` if the caller may see it; absent and out-of-scope look the same."""
     try:
         ref = GalisRef.parse(galis_ref).value
     except InvalidIdentifier:
         raise access.not_found_request(galis_ref) from None
-    query = select(FundingRequest).where(FundingRequest.galis_ref == ref)
-    if for_update:
-        query = query.with_for_update()
-    req = session.exec(query).first()
+    query = _REQUEST_BY_REF_FOR_UPDATE if for_update else _REQUEST_BY_REF
+    req = session.exec(query, params={"ref": ref}).first()
     if req is None:
         raise access.not_found_request(ref)
     access.require_sees(principal, scope_of(req))
@@ -77,7 +82,7 @@ def _iso(day: date | None) -> str | None:
 
 
 def establishments_of(session: Session, request_id: int) -> list[Establishment]:
-    return list(session.exec(select(Establishment).where(Establishment.request_id == request_id)))
+    return list(session.exec(_ESTABLISHMENTS_OF, params={"request_id": request_id}))
 
 
 def create_funding_request(session: Session, principal: Principal, payload: FundingRequestCreate,

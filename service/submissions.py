@@ -36,6 +36,26 @@ _OPENED_ON = {
 }
 
 
+_TABLE = FundingRequest.__table__  # type: ignore[attr-defined]
+#: Statements built once: building a statement costs more than running it on the push path.
+_TAKE_VERSION = {
+    milestone: sa.update(_TABLE)
+    .where(_TABLE.c.id == sa.bindparam("request_id"), _TABLE.c.closed_on.is_(None),
+           _OPENED_ON[milestone].is_not(None))
+    .values({_LAST_VERSION[milestone]: _LAST_VERSION[milestone] + 1})
+    .returning(_LAST_VERSION[milestone])
+    for milestone in Milestone
+}
+_ROWS_OF_VERSION = (
+    select(SubmissionRow).join(Submission, Submission.id == SubmissionRow.submission_id)  # type: ignore[arg-type]
+    .where(Submission.request_id == sa.bindparam("request_id"), Submission.milestone == sa.bindparam("milestone"),
+           Submission.version == sa.bindparam("version"))
+)
+_INSERT_SUBMISSION = sa.insert(Submission.__table__)  # type: ignore[attr-defined]
+_INSERT_ROWS = sa.insert(SubmissionRow.__table__)  # type: ignore[attr-defined]
+_INSERT_IDEMPOTENCY = sa.insert(IdempotencyRecord.__table__)  # type: ignore[attr-defined]
+
+
 @dataclass(frozen=True)
 class PushOptions:
     today: date
@@ -123,15 +143,15 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         body["id"], body["version"] = None, None
         return PushResult(body=body, created=False)
 
-    session.execute(sa.insert(Submission.__table__), [sub.model_dump()])  # type: ignore[attr-defined]
-    session.execute(sa.insert(SubmissionRow.__table__), [  # type: ignore[attr-defined]
+    session.execute(_INSERT_SUBMISSION, [sub.model_dump()])
+    session.execute(_INSERT_ROWS, [
         {"submission_id": submission_id, "row_number": e.row.row, "finess": e.row.finess,
          "raison_sociale": e.row.raison_sociale, "period_start": e.row.period_start,
          "period_end": e.row.period_end, "target_set_id": e.target_set.id, **e.row.counts()}
         for e in evaluated.rows
     ])
     if options.idempotency_key is not None:
-        session.execute(sa.insert(IdempotencyRecord.__table__), [{  # type: ignore[attr-defined]
+        session.execute(_INSERT_IDEMPOTENCY, [{
             "api_key_id": principal.key_id, "key": options.idempotency_key, "request_hash": digest,
             "submission_id": submission_id, "created_at": sub.received_at,
         }])
@@ -150,14 +170,7 @@ def _next_version(session: Session, req: FundingRequest, milestone: Milestone) -
     (the increment is rolled back with a refused push) and no duplicate (the unique
     constraint on (request, milestone, version) stands behind it).
     """
-    table = FundingRequest.__table__  # type: ignore[attr-defined]
-    counter = _LAST_VERSION[milestone]
-    version = session.execute(
-        sa.update(table)
-        .where(table.c.id == req.id, table.c.closed_on.is_(None), _OPENED_ON[milestone].is_not(None))
-        .values({counter: counter + 1})
-        .returning(counter)
-    ).scalar_one_or_none()
+    version = session.execute(_TAKE_VERSION[milestone], {"request_id": req.id}).scalar_one_or_none()
     if version is None:  # closed or not open since it was read: say which
         session.refresh(req)
         lifecycle_state(req).require_open(milestone)
@@ -167,11 +180,8 @@ def _next_version(session: Session, req: FundingRequest, milestone: Milestone) -
 
 def _counts_of_version(session: Session, request_id: int, milestone: Milestone,
                        version: int) -> dict[str, dict[str, int]]:
-    rows = session.execute(
-        select(SubmissionRow).join(Submission, Submission.id == SubmissionRow.submission_id)  # type: ignore[arg-type]
-        .where(Submission.request_id == request_id, Submission.milestone == milestone.value,
-               Submission.version == version)
-    ).scalars()
+    rows = session.execute(_ROWS_OF_VERSION, {"request_id": request_id, "milestone": milestone.value,
+                                              "version": version}).scalars()
     return {r.finess: {f: getattr(r, f) for f in COUNT_FIELDS} for r in rows}
 
 

@@ -1,0 +1,209 @@
+"""Push benchmark: latency and throughput of a 1-row and a 50-row push, on SQLite and on
+PostgreSQL, against a bare endpoint of the same framework measured in the same run.
+
+    python bench/push.py [--duration 10] [--connections 8]
+
+Needs ``wrk`` (Debian package). Each server is uvicorn with 1 worker, uvloop and httptools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.factories import finess  # noqa: E402
+from tests.pg_cluster import PostgresCluster  # noqa: E402
+
+REQUESTS = 64
+WIDE = 50
+LUA = """
+local paths = {%(paths)s}
+local bodies = {%(bodies)s}
+local i = 0
+request = function()
+  i = i + 1
+  local k = (i %% #paths) + 1
+  return wrk.format("%(method)s", paths[k], {
+    ["Authorization"] = "Bearer %(key)s", ["Content-Type"] = "application/json"}, bodies[k])
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", "1", "--loop", "uvloop",
+         "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env=env, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(base + ("/bare" if "bare" in app else "/healthz"), timeout=1)
+            return proc, base
+        except OSError:
+            time.sleep(0.1)
+    stop(proc)
+    raise RuntimeError(f"{app} did not start")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def call(base: str, method: str, path: str, key: str, body: object) -> dict[str, object]:
+    request = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode(),
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+def cli_key(env: dict[str, str], *args: str) -> str:
+    out = subprocess.run([sys.executable, "-m", "service", "create-key", *args], cwd=ROOT, env=env,
+                         check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def row(code: str) -> dict[str, object]:
+    return {"finess": code, "raison_sociale": "EHPAD", "dmp_fed": 40, "mss_messages_sent": 120, "active_dui": 95,
+            "persons_accompanied": 100, "dui_with_personal_plan": 90, "dui_with_agenda_event": 93,
+            "period_start": "2024-01-01", "period_end": "2024-03-31"}
+
+
+def seed(base: str, admin: str) -> dict[str, list[tuple[str, list[str]]]]:
+    """64 one-establishment requests and 64 fifty-establishment requests, VA open."""
+    serial = 1
+    groups: dict[str, list[tuple[str, list[str]]]] = {"1": [], "50": []}
+    for size, prefix in (("1", 10), ("50", 20)):
+        for n in range(REQUESTS):
+            ref = f"{prefix}{n:06d}"
+            codes = []
+            for _ in range(int(size)):
+                codes.append(finess("33", serial))
+                serial += 1
+            call(base, "POST", "/v1/funding-requests", admin, {
+                "galis_ref": ref, "siret": "73282932000074", "porteur_name": "Banc d'essai", "campaign_year": 2024,
+                "establishments": [{"finess": c, "name": f"ESMS {c}", "category": "500"} for c in codes]})
+            call(base, "POST", f"/v1/funding-requests/{ref}/events", admin, {"type": "va_validated",
+                                                                           "date": "2024-03-01"})
+            groups[size].append((ref, codes))
+    return groups
+
+
+def run_wrk(base: str, script: str, args: argparse.Namespace) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+    command = ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency", "-s",
+               handle.name, base]
+    subprocess.run([*command[:5], "-d", "2s", *command[7:]], capture_output=True, check=True)  # warm-up
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    os.unlink(handle.name)
+
+    def ms(label: str) -> float:
+        match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(r"Socket errors: .*", out)
+    return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "errors": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(0) if socket_errors else ""}  # type: ignore[dict-item]
+
+
+def lua(paths: list[str], method: str, key: str, bodies: list[object] | None) -> str:
+    """A wrk script rotating over ``paths``, each with its own body (or none)."""
+    literal = ", ".join(f"[[{json.dumps(b)}]]" for b in bodies) if bodies else ", ".join("nil" for _ in paths)
+    return LUA % {"paths": ", ".join(f'"{p}"' for p in paths), "method": method, "key": key, "bodies": literal}
+
+
+def bench_service(name: str, url: str, args: argparse.Namespace) -> list[dict[str, object]]:
+    env = {**os.environ, "SERVICE_DATABASE_URL": url}
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)
+    admin = cli_key(env, "--role", "admin")
+    proc, base = start_server("service.main:app", env)
+    try:
+        groups = seed(base, admin)
+        results = []
+        for size in ("1", "50"):
+            refs = [ref for ref, _ in groups[size]]
+            vendor = cli_key(env, "--role", "vendor", "--galis-ref", *refs)
+            # Pushes rotate over the 64 requests of the group, each with its own establishments.
+            script = lua([f"/v1/funding-requests/{ref}/submissions" for ref, _ in groups[size]], "POST", vendor,
+                         [{"milestone": "va", "rows": [row(c) for c in codes]} for _, codes in groups[size]])
+            figures = run_wrk(base, script, args)
+            results.append({"scenario": f"push {size} row(s)", "backend": name, **figures})
+        return results
+    finally:
+        stop(proc)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is missing: apt-get install wrk", file=sys.stderr)
+        return 2
+
+    proc, base = start_server("bench.bare_app:app", dict(os.environ))
+    try:
+        bare = {"scenario": "bare GET", "backend": "-", **run_wrk(base, lua(["/bare"], "GET", "x", None), args)}
+    finally:
+        stop(proc)
+
+    results: list[dict[str, object]] = [bare]
+    workdir = Path(tempfile.mkdtemp(prefix="esms-bench-"))
+    try:
+        results += bench_service("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", args)
+        cluster = PostgresCluster(durable=True).start()
+        try:
+            results += bench_service("postgresql", cluster.create_database("bench"), args)
+        finally:
+            cluster.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    print(f"\n{args.connections} connections, {args.duration} s, uvicorn 1 worker (uvloop, httptools)\n")
+    print(f"{'scenario':<16}{'backend':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'% bare req/s':>14}{'p99 × bare':>12}")
+    for r in results:
+        ratio = 100 * float(r["rps"]) / float(bare["rps"])  # type: ignore[arg-type]
+        tail = float(r["p99"]) / float(bare["p99"])  # type: ignore[arg-type]
+        print(f"{r['scenario']:<16}{r['backend']:<12}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
+              f"{r['errors']:>8}{ratio:>13.1f}%{tail:>11.1f}×")
+    print("\nGoal: a 1-row push reaches ≥ 20 % of the bare throughput with p99 ≤ 5 × the bare p99.")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "push.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
