@@ -21,12 +21,13 @@ from service.pagination import PageRequest, decode_cursor, encode_cursor
 from service.schemas import FundingRequestCreate, LifecycleEventCreate
 
 
-def lifecycle_state(req: FundingRequest) -> LifecycleState:
+def lifecycle_state(req: Any) -> LifecycleState:
+    """The milestone state of a request (an ORM object or a plain row)."""
     return LifecycleState(va_opened_on=req.va_opened_on, fin_projet_opened_on=req.fin_projet_opened_on,
                           fin_projet_due_on=req.fin_projet_due_on, closed_on=req.closed_on)
 
 
-def scope_of(req: FundingRequest) -> RequestScope:
+def scope_of(req: Any) -> RequestScope:
     return RequestScope(galis_ref=req.galis_ref, siret=req.siret, region_code=req.region_code)
 
 
@@ -34,20 +35,42 @@ def scope_of(req: FundingRequest) -> RequestScope:
 _REQUEST_BY_REF = select(FundingRequest).where(FundingRequest.galis_ref == sa.bindparam("ref"))
 _REQUEST_BY_REF_FOR_UPDATE = _REQUEST_BY_REF.with_for_update()
 _ESTABLISHMENTS_OF = select(Establishment).where(Establishment.request_id == sa.bindparam("request_id"))
+_REQUEST_ROW_BY_REF = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
+    FundingRequest.__table__.c.galis_ref == sa.bindparam("ref"))  # type: ignore[attr-defined]
+_CATEGORIES_OF = sa.select(Establishment.__table__.c.finess, Establishment.__table__.c.category).where(  # type: ignore[attr-defined]
+    Establishment.__table__.c.request_id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
 
 
 def load_request(session: Session, principal: Principal, galis_ref: str, *, for_update: bool = False) -> FundingRequest:
     """The request ``galis_ref`` if the caller may see it; absent and out-of-scope look the same."""
+    ref = _checked_ref(galis_ref)
+    req = session.exec(_REQUEST_BY_REF_FOR_UPDATE if for_update else _REQUEST_BY_REF, params={"ref": ref}).first()
+    return _visible(principal, ref, req)
+
+
+def load_request_row(session: Session, principal: Principal, galis_ref: str) -> Any:
+    """The same as ``load_request`` as a plain row (attribute access, no ORM identity): for the push path."""
+    ref = _checked_ref(galis_ref)
+    return _visible(principal, ref, session.execute(_REQUEST_ROW_BY_REF, {"ref": ref}).first())
+
+
+def _checked_ref(galis_ref: str) -> str:
     try:
-        ref = GalisRef.parse(galis_ref).value
+        return GalisRef.parse(galis_ref).value
     except InvalidIdentifier:
         raise access.not_found_request(galis_ref) from None
-    query = _REQUEST_BY_REF_FOR_UPDATE if for_update else _REQUEST_BY_REF
-    req = session.exec(query, params={"ref": ref}).first()
+
+
+def _visible(principal: Principal, ref: str, req: Any) -> Any:
     if req is None:
         raise access.not_found_request(ref)
     access.require_sees(principal, scope_of(req))
     return req
+
+
+def categories_of(session: Session, request_id: int) -> dict[str, str | None]:
+    """FINESS -> ESMS category of the establishments of a request."""
+    return {finess: category for finess, category in session.execute(_CATEGORIES_OF, {"request_id": request_id})}
 
 
 def request_view(req: FundingRequest, establishments: list[Establishment], *, today: date) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,8 +23,8 @@ from service.domain.declaration import COUNT_FIELDS, DeclarationRow, EvaluatedDe
 from service.domain.errors import Issue, NotFound, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.targets import ALL_TARGET_SETS
-from service.funding_requests import establishments_of, lifecycle_state, load_request, scope_of
-from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow
+from service.funding_requests import categories_of, lifecycle_state, load_request, load_request_row, scope_of
+from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, utcnow
 from service.pagination import PageRequest, decode_cursor, encode_cursor
 
 _LAST_VERSION = {
@@ -46,8 +47,11 @@ _TAKE_VERSION = {
     .returning(_LAST_VERSION[milestone])
     for milestone in Milestone
 }
+_REQUEST_STATE = sa.select(_TABLE).where(_TABLE.c.id == sa.bindparam("request_id"))
+_ROW_TABLE = SubmissionRow.__table__  # type: ignore[attr-defined]
 _ROWS_OF_VERSION = (
-    select(SubmissionRow).join(Submission, Submission.id == SubmissionRow.submission_id)  # type: ignore[arg-type]
+    sa.select(_ROW_TABLE.c.finess, *(_ROW_TABLE.c[f] for f in COUNT_FIELDS))
+    .join_from(_ROW_TABLE, Submission.__table__)  # type: ignore[attr-defined]
     .where(Submission.request_id == sa.bindparam("request_id"), Submission.milestone == sa.bindparam("milestone"),
            Submission.version == sa.bindparam("version"))
 )
@@ -95,9 +99,8 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     (404), the role may push (403), the idempotency key (replay or 422), the milestone is open
     and the request not closed (409), then every rule of the declaration at once (422).
     """
-    req = load_request(session, principal, galis_ref)
+    req = load_request_row(session, principal, galis_ref)
     access.require_may_submit(principal)
-    assert req.id is not None
     digest = request_hash(req.galis_ref, payload)
     if options.idempotency_key is not None and not options.dry_run:
         replay = _replay(session, principal, options.idempotency_key, digest)
@@ -110,8 +113,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
             state.require_open(Milestone.parse(payload.get("milestone")))
         except ValidationFailed:
             pass  # reported with the other issues below
-    establishments = establishments_of(session, req.id)
-    categories = {e.finess: e.category for e in establishments}
+    categories = categories_of(session, req.id)
     parsed = declaration.parse_submission(payload, today=options.today, max_rows=options.max_rows,
                                           expected=categories, galis_ref=req.galis_ref)
     milestone = parsed.milestone
@@ -130,12 +132,13 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         evaluated.warnings.insert(0, late)
 
     submission_id = None if version is None else str(uuid.uuid4())
-    sub = Submission(
-        id=submission_id or "", request_id=req.id, milestone=milestone.value, version=version or 0,
-        received_by_key_id=principal.key_id, source=options.source,
-        fingerprint=fingerprint(req.galis_ref, milestone, parsed.rows), row_count=len(parsed.rows),
-        targets_met=evaluated.targets_met, warnings=[w.as_dict() for w in evaluated.warnings],
-    )
+    values: dict[str, Any] = {
+        "id": submission_id or "", "request_id": req.id, "milestone": milestone.value, "version": version or 0,
+        "received_at": utcnow(), "received_by_key_id": principal.key_id, "source": options.source,
+        "fingerprint": fingerprint(req.galis_ref, milestone, parsed.rows), "row_count": len(parsed.rows),
+        "targets_met": evaluated.targets_met, "warnings": [w.as_dict() for w in evaluated.warnings],
+    }
+    sub = SimpleNamespace(**values)
     body = submission_view(sub, galis_ref=req.galis_ref, evaluated=evaluated,
                            pushed_by=_pushed_by(principal.role.value, principal.label),
                            status="dry_run" if options.dry_run else "received")
@@ -143,7 +146,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         body["id"], body["version"] = None, None
         return PushResult(body=body, created=False)
 
-    session.execute(_INSERT_SUBMISSION, [sub.model_dump()])
+    session.execute(_INSERT_SUBMISSION, [values])
     session.execute(_INSERT_ROWS, [
         {"submission_id": submission_id, "row_number": e.row.row, "finess": e.row.finess,
          "raison_sociale": e.row.raison_sociale, "period_start": e.row.period_start,
@@ -153,16 +156,16 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     if options.idempotency_key is not None:
         session.execute(_INSERT_IDEMPOTENCY, [{
             "api_key_id": principal.key_id, "key": options.idempotency_key, "request_hash": digest,
-            "submission_id": submission_id, "created_at": sub.received_at,
+            "submission_id": submission_id, "created_at": values["received_at"],
         }])
     return PushResult(body=body, created=True)
 
 
-def _last_version(req: FundingRequest, milestone: Milestone) -> int:
+def _last_version(req: Any, milestone: Milestone) -> int:
     return req.va_last_version if milestone is Milestone.VA else req.fin_projet_last_version
 
 
-def _next_version(session: Session, req: FundingRequest, milestone: Milestone) -> int:
+def _next_version(session: Session, req: Any, milestone: Milestone) -> int:
     """Take the next version number under the request row's write lock.
 
     The increment and the check that the milestone is still open are one statement, so a
@@ -172,8 +175,8 @@ def _next_version(session: Session, req: FundingRequest, milestone: Milestone) -
     """
     version = session.execute(_TAKE_VERSION[milestone], {"request_id": req.id}).scalar_one_or_none()
     if version is None:  # closed or not open since it was read: say which
-        session.refresh(req)
-        lifecycle_state(req).require_open(milestone)
+        current = session.execute(_REQUEST_STATE, {"request_id": req.id}).one()
+        lifecycle_state(current).require_open(milestone)
         raise RuntimeError("milestone counter update matched no row")
     return int(version)
 
@@ -181,8 +184,8 @@ def _next_version(session: Session, req: FundingRequest, milestone: Milestone) -
 def _counts_of_version(session: Session, request_id: int, milestone: Milestone,
                        version: int) -> dict[str, dict[str, int]]:
     rows = session.execute(_ROWS_OF_VERSION, {"request_id": request_id, "milestone": milestone.value,
-                                              "version": version}).scalars()
-    return {r.finess: {f: getattr(r, f) for f in COUNT_FIELDS} for r in rows}
+                                              "version": version}).mappings()
+    return {r["finess"]: {f: r[f] for f in COUNT_FIELDS} for r in rows}
 
 
 def _replay(session: Session, principal: Principal, key: str, digest: str) -> dict[str, Any] | None:
@@ -202,7 +205,7 @@ def _pushed_by(role: str, label: str) -> dict[str, str]:
     return {"role": role, "label": label}
 
 
-def submission_view(sub: Submission, *, galis_ref: str, evaluated: EvaluatedDeclaration,
+def submission_view(sub: Any, *, galis_ref: str, evaluated: EvaluatedDeclaration,
                     pushed_by: dict[str, str], status: str = "received",
                     supersedes: int | None = None) -> dict[str, Any]:
     target_sets = {e.target_set.id: e.target_set for e in evaluated.rows}
@@ -211,7 +214,7 @@ def submission_view(sub: Submission, *, galis_ref: str, evaluated: EvaluatedDecl
         "galis_ref": galis_ref,
         "milestone": sub.milestone,
         "version": sub.version,
-        "received_at": sub.received_at.isoformat(),
+        "received_at": sub.received_at.isoformat().replace("+00:00", "Z"),
         "status": status,
         "source": sub.source,
         "pushed_by": pushed_by,

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from service.schemas import SubmissionOut
 from tests import factories
 from tests.conftest import Api, rows_for
 
@@ -38,6 +39,7 @@ class TestPushSubmission:
         assert indicators["dmp"]["rate"] == 44.4 and indicators["dmp"]["met"] is False
         assert body["targets_met"] is False
         assert body["pushed_by"]["role"] == "vendor"
+        SubmissionOut.model_validate(body)  # the push body is sent without a second validation
 
         second = api.push(ref, API_MD_EXAMPLE, key=vendor)
         assert second.status_code == 201
