@@ -2,8 +2,8 @@
 
 Reads run in FastAPI's thread pool, each request with its own session. Writes go through
 one ``Writer`` per process: a small number of threads, each holding one connection, that
-take the waiting units of work together, run each in its own savepoint and commit them in
-one transaction (group commit). This is what keeps the tail latency low: SQLite allows one
+take the waiting units of work together and commit them in one transaction (group commit);
+a unit that fails is rolled back alone. This is what keeps the tail latency low: SQLite allows one
 writer at a time, so many threads each committing alone spend their time waiting on the
 file lock, and every commit pays its own fsync. A unit of work is durable (committed) before
 its caller is answered.
@@ -135,7 +135,10 @@ class Writer:
 
     def _commit_group(self, batch: list[_Work]) -> None:
         try:
-            self._run_transaction(batch)
+            # Optimistic first: one transaction, no savepoints. A unit that fails sends the
+            # group round again, each unit in its own savepoint; a lone unit needs none.
+            if not self._run_transaction(batch, isolated=False) and len(batch) > 1:
+                self._run_transaction(batch, isolated=True)
         except Exception as exc:  # the commit itself failed: nothing of the group is stored
             if len(batch) > 1:
                 log.warning("group commit of %d units failed (%s); retrying one by one", len(batch), exc)
@@ -147,16 +150,30 @@ class Writer:
         for work in batch:
             self._deliver(work)
 
-    def _run_transaction(self, batch: list[_Work]) -> None:
-        with Session(self._engine, expire_on_commit=False) as session, session.begin():
+    def _run_transaction(self, batch: list[_Work], *, isolated: bool) -> bool:
+        """Run ``batch`` in one transaction; commit unless a unit failed while not ``isolated``.
+
+        Returns whether the transaction was committed.
+        """
+        with Session(self._engine, expire_on_commit=False) as session:
+            transaction = session.begin()
             for work in batch:
                 work.result, work.error = None, None
                 try:
-                    with session.begin_nested():
+                    if isolated:
+                        with session.begin_nested():
+                            work.result = work.fn(session)
+                            session.flush()
+                    else:
                         work.result = work.fn(session)
                         session.flush()
                 except Exception as exc:
                     work.error = exc
+                    if not isolated:
+                        transaction.rollback()
+                        return False
+            transaction.commit()
+            return True
 
     @staticmethod
     def _deliver(work: _Work) -> None:

@@ -14,6 +14,7 @@ from service.problems import install_problem_handlers
 from service.routers import funding_requests, health, submissions
 from service.schemas import SubmissionCreate
 from service.settings import Settings, get_settings
+from service.submissions import PushCache
 
 DESCRIPTION = """\
 API du service des indicateurs d'usage du programme **ESMS Numérique** : déclaration des
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(settings.api_key_cache_seconds)
+    app.state.push_cache = PushCache()
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(funding_requests.router)

@@ -11,17 +11,18 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from types import SimpleNamespace
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service.cache import BoundedCache
 from service.domain import access, declaration, indicators
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS, DeclarationRow, EvaluatedDeclaration
 from service.domain.errors import Issue, NotFound, ValidationFailed
-from service.domain.lifecycle import Milestone
+from service.domain.lifecycle import LifecycleState, Milestone
 from service.domain.targets import ALL_TARGET_SETS
 from service.funding_requests import categories_of, lifecycle_state, load_request, load_request_row, scope_of
 from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, utcnow
@@ -44,7 +45,8 @@ _TAKE_VERSION = {
     .where(_TABLE.c.id == sa.bindparam("request_id"), _TABLE.c.closed_on.is_(None),
            _OPENED_ON[milestone].is_not(None))
     .values({_LAST_VERSION[milestone]: _LAST_VERSION[milestone] + 1})
-    .returning(_LAST_VERSION[milestone])
+    .returning(_LAST_VERSION[milestone].label("version"), _TABLE.c.va_opened_on, _TABLE.c.fin_projet_opened_on,
+               _TABLE.c.fin_projet_due_on, _TABLE.c.closed_on)
     for milestone in Milestone
 }
 _REQUEST_STATE = sa.select(_TABLE).where(_TABLE.c.id == sa.bindparam("request_id"))
@@ -73,6 +75,37 @@ class PushOptions:
 class PushResult:
     body: dict[str, Any]
     created: bool
+    #: (request id, milestone, version) and counts of the version created, to remember once committed.
+    stored: tuple[tuple[int, str, int], dict[str, dict[str, int]]] | None = None
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What never changes about a registered funding request: safe to keep in every process."""
+
+    id: int
+    galis_ref: str
+    siret: str
+    region_code: str
+    campaign_year: int
+    categories: Mapping[str, str | None]
+
+
+class PushCache:
+    """Per-process caches of the push path, holding immutable facts only.
+
+    The lifecycle of a request (which milestone is open, whether it is closed) changes and is
+    never cached: the statement that takes the next version number reads it under the row lock.
+    A version's counts are remembered only once the version is committed.
+    """
+
+    def __init__(self, requests: int = 10_000, versions: int = 2_000) -> None:
+        self.requests: BoundedCache[str, RequestFacts] = BoundedCache(requests)
+        self.counts: BoundedCache[tuple[int, str, int], dict[str, dict[str, int]]] = BoundedCache(versions)
+
+    def remember(self, result: PushResult) -> None:
+        if result.stored is not None:
+            self.counts.put(*result.stored)
 
 
 def request_hash(galis_ref: str, payload: object) -> str:
@@ -92,14 +125,16 @@ def fingerprint(galis_ref: str, milestone: Milestone, rows: list[DeclarationRow]
 
 
 def record_submission(session: Session, principal: Principal, galis_ref: str, payload: object,
-                      options: PushOptions) -> PushResult:
+                      options: PushOptions, cache: PushCache) -> PushResult:
     """Validate a declaration and store it as the next version of its milestone.
 
     Checks run in the order a client can act on: the request exists in the caller's scope
     (404), the role may push (403), the idempotency key (replay or 422), the milestone is open
-    and the request not closed (409), then every rule of the declaration at once (422).
+    and the request not closed (409), then every rule of the declaration at once (422). The
+    version number is taken before the rules are checked; a refusal rolls it back with the rest.
     """
-    req = load_request_row(session, principal, galis_ref)
+    conn = session.connection()  # Core statements only below: the ORM layer is not needed
+    req = _request_facts(session, principal, galis_ref, cache)
     access.require_may_submit(principal)
     digest = request_hash(req.galis_ref, payload)
     if options.idempotency_key is not None and not options.dry_run:
@@ -107,85 +142,105 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         if replay is not None:
             return PushResult(body=replay, created=False)
 
-    state = lifecycle_state(req)
-    if isinstance(payload, dict):
-        try:
-            state.require_open(Milestone.parse(payload.get("milestone")))
-        except ValidationFailed:
-            pass  # reported with the other issues below
-    categories = categories_of(session, req.id)
+    try:
+        declared = Milestone.parse(payload.get("milestone")) if isinstance(payload, dict) else None
+    except ValidationFailed:
+        declared = None  # reported with the other issues of the declaration below
+    version: int | None = None
+    state: LifecycleState | None = None
+    if declared is not None and options.dry_run:
+        current = conn.execute(_REQUEST_STATE, {"request_id": req.id}).one()
+        state = lifecycle_state(current)
+        state.require_open(declared)
+        version = _last_version(current, declared) + 1
+    elif declared is not None:
+        version, state = _next_version(conn, req.id, declared)
     parsed = declaration.parse_submission(payload, today=options.today, max_rows=options.max_rows,
-                                          expected=categories, galis_ref=req.galis_ref)
-    milestone = parsed.milestone
+                                          expected=req.categories, galis_ref=req.galis_ref)
+    milestone = parsed.milestone  # valid here: parsing refuses an unknown milestone
+    assert version is not None and state is not None
 
-    if options.dry_run:
-        version = None
-        previous_version = _last_version(req, milestone)
-    else:
-        version = _next_version(session, req, milestone)
-        previous_version = version - 1
-    previous = _counts_of_version(session, req.id, milestone, previous_version) if previous_version else None
-    evaluated = declaration.evaluate_declaration(parsed.rows, categories=categories,
+    previous = _counts_of_version(conn, cache, req.id, milestone, version - 1) if version > 1 else None
+    evaluated = declaration.evaluate_declaration(parsed.rows, categories=req.categories,
                                                  campaign_year=req.campaign_year, previous=previous)
     late = state.lateness_warning(milestone, today=options.today)
     if late is not None:
         evaluated.warnings.insert(0, late)
 
-    submission_id = None if version is None else str(uuid.uuid4())
+    submission_id = str(uuid.uuid4())
     values: dict[str, Any] = {
-        "id": submission_id or "", "request_id": req.id, "milestone": milestone.value, "version": version or 0,
+        "id": submission_id, "request_id": req.id, "milestone": milestone.value, "version": version,
         "received_at": utcnow(), "received_by_key_id": principal.key_id, "source": options.source,
         "fingerprint": fingerprint(req.galis_ref, milestone, parsed.rows), "row_count": len(parsed.rows),
         "targets_met": evaluated.targets_met, "warnings": [w.as_dict() for w in evaluated.warnings],
     }
-    sub = SimpleNamespace(**values)
-    body = submission_view(sub, galis_ref=req.galis_ref, evaluated=evaluated,
+    body = submission_view(SimpleNamespace(**values), galis_ref=req.galis_ref, evaluated=evaluated,
                            pushed_by=_pushed_by(principal.role.value, principal.label),
                            status="dry_run" if options.dry_run else "received")
     if options.dry_run:
         body["id"], body["version"] = None, None
         return PushResult(body=body, created=False)
 
-    session.execute(_INSERT_SUBMISSION, [values])
-    session.execute(_INSERT_ROWS, [
+    conn.execute(_INSERT_SUBMISSION, values)
+    conn.execute(_INSERT_ROWS, [
         {"submission_id": submission_id, "row_number": e.row.row, "finess": e.row.finess,
          "raison_sociale": e.row.raison_sociale, "period_start": e.row.period_start,
          "period_end": e.row.period_end, "target_set_id": e.target_set.id, **e.row.counts()}
         for e in evaluated.rows
     ])
     if options.idempotency_key is not None:
-        session.execute(_INSERT_IDEMPOTENCY, [{
+        conn.execute(_INSERT_IDEMPOTENCY, [{
             "api_key_id": principal.key_id, "key": options.idempotency_key, "request_hash": digest,
             "submission_id": submission_id, "created_at": values["received_at"],
         }])
-    return PushResult(body=body, created=True)
+    counts = {e.row.finess: e.row.counts() for e in evaluated.rows}
+    return PushResult(body=body, created=True, stored=((req.id, milestone.value, version), counts))
+
+
+def _request_facts(session: Session, principal: Principal, galis_ref: str, cache: PushCache) -> RequestFacts:
+    """The request as ``load_request_row`` finds it, its immutable part kept in ``cache``."""
+    facts = cache.requests.get(galis_ref)
+    if facts is None:
+        row = load_request_row(session, principal, galis_ref)
+        facts = RequestFacts(id=row.id, galis_ref=row.galis_ref, siret=row.siret, region_code=row.region_code,
+                             campaign_year=row.campaign_year,
+                             categories=MappingProxyType(categories_of(session, row.id)))
+        cache.requests.put(galis_ref, facts)
+    else:
+        access.require_sees(principal, scope_of(facts))
+    return facts
 
 
 def _last_version(req: Any, milestone: Milestone) -> int:
-    return req.va_last_version if milestone is Milestone.VA else req.fin_projet_last_version
+    return int(req.va_last_version if milestone is Milestone.VA else req.fin_projet_last_version)
 
 
-def _next_version(session: Session, req: Any, milestone: Milestone) -> int:
+def _next_version(conn: sa.Connection, request_id: int, milestone: Milestone) -> tuple[int, LifecycleState]:
     """Take the next version number under the request row's write lock.
 
-    The increment and the check that the milestone is still open are one statement, so a
-    concurrent ``balance_paid`` or another push cannot slip in between: versions have no gap
-    (the increment is rolled back with a refused push) and no duplicate (the unique
-    constraint on (request, milestone, version) stands behind it).
+    The increment and the check that the milestone is still open are one statement, which also
+    returns the lifecycle as it stands under the lock, so a concurrent ``balance_paid`` or
+    another push cannot slip in between: versions have no gap (the increment is rolled back
+    with a refused push) and no duplicate (the unique constraint on (request, milestone,
+    version) stands behind it).
     """
-    version = session.execute(_TAKE_VERSION[milestone], {"request_id": req.id}).scalar_one_or_none()
-    if version is None:  # closed or not open since it was read: say which
-        current = session.execute(_REQUEST_STATE, {"request_id": req.id}).one()
+    taken = conn.execute(_TAKE_VERSION[milestone], {"request_id": request_id}).first()
+    if taken is None:  # closed or not open since it was read: say which
+        current = conn.execute(_REQUEST_STATE, {"request_id": request_id}).one()
         lifecycle_state(current).require_open(milestone)
         raise RuntimeError("milestone counter update matched no row")
-    return int(version)
+    return int(taken.version), lifecycle_state(taken)
 
 
-def _counts_of_version(session: Session, request_id: int, milestone: Milestone,
+def _counts_of_version(conn: sa.Connection, cache: PushCache, request_id: int, milestone: Milestone,
                        version: int) -> dict[str, dict[str, int]]:
-    rows = session.execute(_ROWS_OF_VERSION, {"request_id": request_id, "milestone": milestone.value,
-                                              "version": version}).mappings()
-    return {r["finess"]: {f: r[f] for f in COUNT_FIELDS} for r in rows}
+    # Not remembered here: the version read may belong to the same uncommitted group.
+    counts = cache.counts.get((request_id, milestone.value, version))
+    if counts is None:
+        rows = conn.execute(_ROWS_OF_VERSION, {"request_id": request_id, "milestone": milestone.value,
+                                                  "version": version}).mappings()
+        counts = {r["finess"]: {f: r[f] for f in COUNT_FIELDS} for r in rows}
+    return counts
 
 
 def _replay(session: Session, principal: Principal, key: str, digest: str) -> dict[str, Any] | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from service import submissions as use_cases
 from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, SettingsDep, Today
@@ -113,11 +114,14 @@ async def push_submission(
     payload = await _read_json(request, settings.max_json_body_bytes)
     options = use_cases.PushOptions(today=today, max_rows=settings.max_rows, dry_run=dry_run,
                                     idempotency_key=_idempotency_key(idempotency_key))
+    cache: use_cases.PushCache = request.app.state.push_cache
     result = await database.writer.run(
-        lambda session: use_cases.record_submission(session, principal, galis_ref, payload, options))
+        lambda session: use_cases.record_submission(session, principal, galis_ref, payload, options, cache))
+    cache.remember(result)  # committed by now
     # The body is built by the use case in the documented shape (a test checks it against
     # SubmissionOut); it is sent as is rather than validated a second time.
-    return JSONResponse(result.body, status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+    return Response(orjson.dumps(result.body), media_type="application/json",
+                    status_code=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
 @router.get(
