@@ -3,6 +3,7 @@
     python -m service create-key --role ROLE [--region CODE] [--siret SIRET] [--galis-ref REF ...] [--label TEXT]
     python -m service demo          # demo data and keys (embedded default)
     python -m service openapi       # print the OpenAPI description
+    python -m service sweep-proofs [--grace-seconds N]   # remove proof files no proof row refers to
 """
 
 from __future__ import annotations
@@ -65,6 +66,22 @@ def cmd_openapi(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep_proofs(args: argparse.Namespace) -> int:
+    from service.proofs import referenced_digests
+    from service.storage import open_store
+
+    settings = get_settings()
+    store = open_store(settings)
+    with _session() as session:
+        referenced = referenced_digests(session)  # read before listing: newer objects are within the grace
+    removed = store.sweep(referenced, grace_seconds=args.grace_seconds)
+    for digest in removed:
+        print(f"supprimé : {digest}")
+    print(f"{len(removed)} fichier(s) orphelin(s) supprimé(s) ; "
+          f"{len(referenced)} contenu(s) référencé(s) conservé(s).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description="Service des indicateurs d'usage.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
 
     openapi = commands.add_parser("openapi", help="afficher la description OpenAPI")
     openapi.set_defaults(func=cmd_openapi)
+
+    sweep = commands.add_parser("sweep-proofs",
+                                help="supprimer les fichiers de preuve qu'aucune preuve enregistrée ne référence")
+    sweep.add_argument("--grace-seconds", type=float, default=3600.0,
+                       help="ne supprimer que les fichiers plus anciens (défaut : 3600 s)")
+    sweep.set_defaults(func=cmd_sweep_proofs)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

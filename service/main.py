@@ -11,9 +11,10 @@ from fastapi import FastAPI
 from service.api_keys import PrincipalCache
 from service.db import Database
 from service.problems import install_problem_handlers
-from service.routers import funding_requests, health, submissions
+from service.routers import funding_requests, health, proofs, submissions
 from service.schemas import SubmissionCreate
 from service.settings import Settings, get_settings
+from service.storage import open_store
 from service.submissions import PushCache
 
 DESCRIPTION = """\
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
         app.state.database = database
+        app.state.proof_store = open_store(settings)
         try:
             yield
         finally:
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(funding_requests.router)
     app.include_router(submissions.router)
+    app.include_router(proofs.router)
     _document_push_body(app)
     return app
 

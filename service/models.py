@@ -164,3 +164,31 @@ class IdempotencyRecord(SQLModel, table=True):
     request_hash: str = Field(max_length=64)
     submission_id: str = Field(foreign_key="submission.id", max_length=36)
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+class Proof(SQLModel, table=True):
+    """A proof of usage uploaded for one FINESS of one version; its bytes live in the proof store.
+
+    ``evidence_key`` names what it documents (FINESS, figures, period): the proof also covers
+    later versions of the same request and milestone whose row has the same key.
+    """
+
+    __tablename__ = "proof"
+    __table_args__ = (sa.Index("ix_proof_request_id_milestone_finess", "request_id", "milestone", "finess"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    submission_id: str = Field(foreign_key="submission.id", max_length=36, index=True)
+    request_id: int = Field(foreign_key="funding_request.id")
+    milestone: str = Field(max_length=12)
+    finess: str = Field(max_length=9)
+    evidence_key: str = Field(max_length=64)
+    sha256: str = Field(max_length=64, index=True)
+    media_type: str = Field(max_length=40)
+    size: int = Field(sa_type=sa.BigInteger)
+    filename: str | None = Field(default=None, max_length=255)
+    measured_on: date
+    period_start: date
+    period_end: date
+    signed_by: str = Field(max_length=200)
+    uploaded_at: datetime = _ts(default_factory=utcnow)
+    uploaded_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")

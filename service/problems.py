@@ -163,14 +163,16 @@ def install_problem_handlers(app: FastAPI) -> None:
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries for the problems a route may answer."""
     descriptions = {
-        400: "Corps JSON mal formé (`malformed_json`).",
+        400: "Corps mal formé (`malformed_json`, `malformed_multipart`).",
         401: "Clé d'API absente ou invalide (`unauthenticated`).",
         403: "Le rôle de la clé ne permet pas cette action.",
         404: "Objet inexistant ou hors du périmètre de la clé.",
         409: "L'état actuel refuse l'action (jalon non ouvert, demande close, …).",
-        413: "Corps trop volumineux (`payload_too_large`).",
-        415: "Type de contenu non pris en charge (`unsupported_media_type`).",
+        413: "Corps trop volumineux (`payload_too_large`, `proof_too_large`).",
+        415: "Type de contenu non pris en charge (`unsupported_media_type`, `proof_modifiable_format`, "
+             "`proof_unsupported_type`).",
         422: "Données invalides : chaque erreur est listée dans `errors` avec ligne, colonne, champ et code.",
+        500: "Incident interne signalé à l'exploitation (`proof_integrity_error`, `proof_missing_from_store`).",
     }
     return {
         status: {"description": descriptions[status], "model": ProblemDetails,

@@ -250,6 +250,25 @@ class PushedBy(BaseModel):
     label: str
 
 
+class ProofOut(BaseModel):
+    id: str
+    submission_id: str = Field(description="Version pour laquelle la preuve a été déposée.")
+    galis_ref: str
+    milestone: Milestone
+    finess: str
+    sha256: str = Field(description="Empreinte SHA-256 (hexadécimal) des octets déposés.")
+    media_type: Literal["application/pdf", "image/png", "image/jpeg"]
+    size: int = Field(description="Taille en octets.")
+    filename: str | None = Field(description="Nom du fichier déposé, pour information.")
+    measured_on: date
+    period_start: date
+    period_end: date
+    signed_by: str
+    uploaded_at: datetime
+    uploaded_by: PushedBy
+    content_url: str = Field(description="Chemin du contenu (octets exacts, `Repr-Digest`).")
+
+
 class SubmissionOut(BaseModel):
     id: str | None = Field(description="Identifiant de la version ; null pour un essai (dry_run).")
     galis_ref: str
@@ -265,6 +284,11 @@ class SubmissionOut(BaseModel):
     warnings: list[ProblemIssue] = Field(description="Alertes : la déclaration est acceptée mais signalée.")
     targets_met: bool = Field(description="Toutes les cibles atteintes par tous les établissements.")
     target_sets: list[TargetSetOut]
+    proofs: list[ProofOut] | None = Field(
+        default=None, description="Consultation d'une version : les preuves qui la couvrent, par FINESS (déposées "
+                                  "pour elle, ou pour une version antérieure aux mêmes chiffres et période).")
+    proofs_missing: list[str] | None = Field(
+        default=None, description="Consultation d'une version : les FINESS qu'aucune preuve ne couvre.")
 
 
 class SubmissionSummary(BaseModel):

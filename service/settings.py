@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,17 @@ class Settings(BaseSettings):
     max_rows: int = Field(default=5_000, ge=1, description="Most rows in one declaration.")
     api_key_cache_seconds: float = Field(default=30.0, ge=0, description="How long a verified key is cached.")
     timezone: str = Field(default="Europe/Paris", description="Zone of 'today' for date rules.")
+    storage_backend: Literal["local", "s3"] = Field(default="local", description="Where proof bytes are kept.")
+    storage_dir: Path = Field(default=VAR_DIR / "proofs",
+                              description="Proof folder (local backend); staging area of uploads (both).")
+    s3_bucket: str | None = Field(default=None, description="Bucket of the proofs (s3 backend).")
+    s3_prefix: str = Field(default="proofs/sha256/", description="Key prefix of the proofs in the bucket.")
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint; AWS when unset.")
+    s3_region: str | None = Field(default=None, description="Region of the bucket.")
+    s3_access_key_id: str | None = Field(default=None, description="Else the usual AWS_* variables.")
+    s3_secret_access_key: str | None = Field(default=None, description="Else the usual AWS_* variables.")
+    max_proof_bytes: int = Field(default=20_000_000, ge=1024, description="Largest proof file accepted.")
+    max_image_pixels: int = Field(default=40_000_000, ge=1, description="Largest screenshot (width × height).")
 
 
 @lru_cache

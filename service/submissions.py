@@ -27,6 +27,7 @@ from service.domain.targets import ALL_TARGET_SETS
 from service.funding_requests import categories_of, lifecycle_state, load_request, load_request_row, scope_of
 from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, utcnow
 from service.pagination import PageRequest, decode_cursor, encode_cursor
+from service.proofs import proofs_of_version
 
 _LAST_VERSION = {
     Milestone.VA: FundingRequest.__table__.c.va_last_version,  # type: ignore[attr-defined]
@@ -335,7 +336,7 @@ def get_submission(session: Session, principal: Principal, submission_id: str) -
     req = session.get(FundingRequest, sub.request_id) if sub else None
     if sub is None or req is None or not access.sees_request(principal, scope_of(req)):
         raise submission_not_found(submission_id)
-    return _view_of_stored(session, sub, req)
+    return {**_view_of_stored(session, sub, req), **proofs_of_version(session, sub, req.galis_ref)}
 
 
 def list_versions(session: Session, principal: Principal, galis_ref: str, page: PageRequest,

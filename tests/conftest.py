@@ -7,6 +7,7 @@ database (a copy of the migrated SQLite file, or the PostgreSQL tables truncated
 from __future__ import annotations
 
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,14 +85,22 @@ def backend(migrated_db: MigratedDatabase) -> str:
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "api_key_cache_seconds": 0.0}
+    values: dict[str, Any] = {"database_url": database_url, "api_key_cache_seconds": 0.0,
+                              "storage_dir": Path(tempfile.mkdtemp(prefix="esms-proofs-"))}
     values.update(overrides)
     return Settings(**values)
 
 
 @pytest.fixture
-def client(database_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(make_settings(database_url)), raise_server_exceptions=False) as test_client:
+def storage_settings(tmp_path: Path) -> dict[str, Any]:
+    """Where the proofs of the test's app go (a folder of the test; see tests/api/test_proofs.py for S3)."""
+    return {"storage_dir": tmp_path / "proofs"}
+
+
+@pytest.fixture
+def client(database_url: str, storage_settings: dict[str, Any]) -> Iterator[TestClient]:
+    settings = make_settings(database_url, **storage_settings)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -146,6 +155,16 @@ class Api:
              **params: Any) -> Any:
         return self.client.post(f"/v1/funding-requests/{galis_ref}/submissions", json=body, params=params,
                                 headers={**self.auth(key or self.admin), **(headers or {})})
+
+    def upload_proof(self, submission_id: str, content: bytes | None, *, key: str | None = None,
+                     filename: str = "preuve.pdf", content_type: str | None = "application/pdf",
+                     **fields: str) -> Any:
+        """Upload ``content`` as a proof; the metadata defaults to what ``factories.row`` declares."""
+        data = {"finess": "", "measured_on": "2024-04-02", "period_start": "2024-01-01", "period_end": "2024-03-31",
+                "signed_by": "Marie Dupont, directrice générale", **fields}
+        files = {"file": (filename, content, content_type)} if content is not None else None
+        return self.client.post(f"/v1/submissions/{submission_id}/proofs", data=data, files=files,
+                                headers=self.auth(key or self.admin))
 
     def count(self, table: str) -> int:
         with self.database.engine.connect() as conn:

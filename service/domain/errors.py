@@ -51,11 +51,12 @@ class ValidationFailed(DomainError):
 
     code = "validation_failed"
 
-    def __init__(self, issues: list[Issue], message: str | None = None) -> None:
+    def __init__(self, issues: list[Issue], message: str | None = None, *, code: str | None = None) -> None:
         n = len(issues)
         super().__init__(
             message
-            or (f"La requête contient {n} erreur." if n == 1 else f"La requête contient {n} erreurs.")
+            or (f"La requête contient {n} erreur." if n == 1 else f"La requête contient {n} erreurs."),
+            code=code,
         )
         self.issues = issues
 

@@ -74,14 +74,18 @@ class LifecycleState:
     def opened_on(self, milestone: Milestone) -> date | None:
         return self.va_opened_on if milestone is Milestone.VA else self.fin_projet_opened_on
 
-    def require_open(self, milestone: Milestone) -> None:
-        """Refuse a declaration on a closed request or a milestone not opened yet."""
+    def require_not_closed(self) -> None:
+        """After the balance is paid, nothing more is accepted: no declaration, no proof."""
         if self.is_closed:
             raise Conflict(
                 f"La demande est close depuis le paiement du solde ({self.closed_on:%d/%m/%Y}) : "
                 "plus aucun envoi n'est accepté.",
                 code="request_closed",
             )
+
+    def require_open(self, milestone: Milestone) -> None:
+        """Refuse a declaration on a closed request or a milestone not opened yet."""
+        self.require_not_closed()
         if self.opened_on(milestone) is None:
             trigger = "la validation de la VA" if milestone is Milestone.VA else "la validation de la VSR"
             raise Conflict(

@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from tests import factories
+from tests import factories, proof_files
 from tests.conftest import Api, rows_for
 
 ROLES = ("admin", "ars_reviewer", "cnsa_auditor", "porteur", "vendor")
 NATIONAL = {"admin", "cnsa_auditor"}
 MAY_RECORD_EVENTS = {"admin", "ars_reviewer"}
 MAY_PUSH = {"admin", "porteur", "vendor"}
+TABLES = ("submission", "lifecycle_event", "funding_request", "proof")
 
 
 @dataclass
@@ -25,17 +26,21 @@ class World:
     keys: dict[str, str]
     requests: dict[str, dict[str, Any]]  # "in" (région 75, the porteur's and vendor's) and "out" (Corse)
     submissions: dict[str, str]
+    proofs: dict[str, str]
 
 
 @pytest.fixture
 def world(api: Api) -> World:
     inside = api.create_request(establishments=[{"finess": factories.finess("24"), "name": "EHPAD A"}])
     outside = api.create_request(establishments=[{"finess": factories.finess("2A"), "name": "EHPAD B"}])
-    submissions = {}
+    submissions, proofs = {}, {}
     for scope, req in (("in", inside), ("out", outside)):
         pushed = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
         assert pushed.status_code == 201
         submissions[scope] = pushed.json()["id"]
+        uploaded = api.upload_proof(submissions[scope], proof_files.pdf(), finess=req["establishments"][0]["finess"])
+        assert uploaded.status_code == 201, uploaded.text
+        proofs[scope] = uploaded.json()["id"]
     keys = {
         "admin": api.admin,
         "ars_reviewer": api.key("ars_reviewer", region_code="75"),
@@ -43,7 +48,7 @@ def world(api: Api) -> World:
         "porteur": api.key("porteur", siret=inside["siret"]),
         "vendor": api.key("vendor", galis_refs=[inside["galis_ref"]]),
     }
-    return World(api, keys, {"in": inside, "out": outside}, submissions)
+    return World(api, keys, {"in": inside, "out": outside}, submissions, proofs)
 
 
 def call(world: World, route: str, scope: str, key: str | None) -> Any:
@@ -71,11 +76,21 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get(f"/v1/funding-requests/{ref}/submissions", headers=headers)
     if route == "get_submission":
         return client.get(f"/v1/submissions/{world.submissions[scope]}", headers=headers)
+    if route == "upload_proof":
+        return client.post(f"/v1/submissions/{world.submissions[scope]}/proofs", headers=headers,
+                           files={"file": ("preuve.pdf", PROOF, "application/pdf")},
+                           data={"finess": req["establishments"][0]["finess"], "measured_on": "2024-04-02",
+                                 "period_start": "2024-01-01", "period_end": "2024-03-31", "signed_by": "M. Martin"})
+    if route == "get_proof":
+        return client.get(f"/v1/proofs/{world.proofs[scope]}", headers=headers)
+    if route == "get_proof_content":
+        return client.get(f"/v1/proofs/{world.proofs[scope]}/content", headers=headers)
     raise AssertionError(route)
 
 
+PROOF = proof_files.pdf()
 ROUTES = ("create_request", "list_requests", "get_request", "record_event", "list_events", "push",
-          "list_versions", "get_submission")
+          "list_versions", "get_submission", "upload_proof", "get_proof", "get_proof_content")
 
 
 def expected_status(role: str, route: str, scope: str) -> int:
@@ -90,7 +105,7 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 404
     if route == "record_event":
         return 201 if role in MAY_RECORD_EVENTS else 403
-    if route == "push":
+    if route in ("push", "upload_proof"):
         return 201 if role in MAY_PUSH else 403
     return 200
 
@@ -99,18 +114,18 @@ def expected_status(role: str, route: str, scope: str) -> int:
 @pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("role", ROLES)
 def test_authorization_matrix(world: World, role: str, route: str, scope: str) -> None:
-    before = world.api.count("submission"), world.api.count("lifecycle_event"), world.api.count("funding_request")
+    before = [world.api.count(table) for table in TABLES]
     response = call(world, route, scope, world.keys[role])
     status = expected_status(role, route, scope)
     assert response.status_code == status, response.text
     if status >= 400:
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["status"] == status
-        after = world.api.count("submission"), world.api.count("lifecycle_event"), world.api.count("funding_request")
+        after = [world.api.count(table) for table in TABLES]
         assert after == before, "a refused request changed nothing"
     if status == 404:
         # the answer does not tell an object out of scope from one that does not exist
-        assert response.json()["code"] in ("funding_request_not_found", "submission_not_found")
+        assert response.json()["code"] in ("funding_request_not_found", "submission_not_found", "proof_not_found")
     if route == "list_requests":
         listed = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in listed) == (role in NATIONAL or scope == "in")

@@ -1,0 +1,173 @@
+"""Proofs of usage: upload for one FINESS of a version, read back byte for byte."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import IO, Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Path, Request, status
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from service import proofs as use_cases
+from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep, Today
+from service.domain.errors import Issue, ValidationFailed
+from service.domain.proofs import ProofRefused
+from service.problems import HttpProblem, problem_responses
+from service.schemas import ProofOut
+from service.storage import CHUNK, CorruptProof, MissingProof, ProofStore, sha256_b64
+from service.uploads import read_upload
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["preuves"])
+
+UPLOAD_DESCRIPTION = """\
+Dépose la preuve d'usage d'un établissement (FINESS géographique) pour une version : un
+rapport **non modifiable** (PDF) ou une capture d'écran (PNG, JPEG) qui montre le FINESS, les
+nombres absolus, la date de mesure et la période, signé par la personne qui engage le porteur.
+
+* Corps `multipart/form-data` : `file` (le fichier), `finess`, `measured_on`, `period_start`,
+  `period_end` (dates `AAAA-MM-JJ`), `signed_by` (nom et fonction du signataire).
+* Le format est reconnu au contenu, jamais au nom : 415 `proof_modifiable_format` pour un
+  tableur, un CSV, un document de traitement de texte ou une archive (un export Excel n'est pas
+  une preuve), 415 `proof_unsupported_type` pour tout autre format, 422 `proof_type_mismatch`
+  quand le type annoncé contredit le contenu, `proof_polyglot` pour un fichier qui est aussi
+  une archive, `proof_encrypted` pour un PDF protégé, `proof_corrupt` pour un fichier tronqué
+  ou illisible, `proof_image_too_large` au-delà de la taille d'image admise ; 413
+  `proof_too_large` au-delà de la taille de fichier admise.
+* La période doit être celle déclarée pour ce FINESS dans la version (`proof_period_mismatch`).
+* Porteur de la demande, éditeur mandaté ou administrateur ; 409 `request_closed` après le
+  paiement du solde. Une preuve n'est ni modifiée ni supprimée ; des octets identiques ne sont
+  conservés qu'une fois. Elle reste attachée aux versions suivantes tant que les chiffres et la
+  période de ce FINESS ne changent pas.
+"""
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", *use_cases.METADATA_FIELDS],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "PDF, PNG ou JPEG."},
+                    "finess": {"type": "string", "pattern": "^[0-9AB]{9}$", "examples": ["240000372"]},
+                    "measured_on": {"type": "string", "format": "date", "examples": ["2024-04-02"]},
+                    "period_start": {"type": "string", "format": "date", "examples": ["2024-01-01"]},
+                    "period_end": {"type": "string", "format": "date", "examples": ["2024-03-31"]},
+                    "signed_by": {"type": "string", "maxLength": 200,
+                                  "examples": ["Marie Dupont, directrice générale"]},
+                },
+            },
+        }},
+    }
+}
+
+
+def _refusal(exc: ProofRefused) -> Exception:
+    if exc.status == 415:
+        return HttpProblem(415, exc.code, "Format de preuve refusé", exc.message)
+    return ValidationFailed([Issue(code=exc.code, field="file", message=exc.message)], exc.message, code=exc.code)
+
+
+@router.post(
+    "/v1/submissions/{submission_id}/proofs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProofOut,
+    summary="Déposer une preuve d'usage",
+    description=UPLOAD_DESCRIPTION,
+    operation_id="upload_proof",
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_UPLOAD_BODY,
+)
+async def upload_proof(
+    submission_id: Annotated[str, Path(description="Identifiant de la version documentée.")],
+    request: Request, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep, today: Today,
+) -> Any:
+    def target() -> use_cases.UploadTarget:
+        with Session(database.engine) as session:
+            return use_cases.upload_target(session, principal, submission_id)
+
+    found = await run_in_threadpool(target)  # scope and state first: no body is read for nothing
+    store: ProofStore = request.app.state.proof_store
+    too_large = HttpProblem(413, "proof_too_large", "Fichier trop volumineux",
+                            f"La preuve dépasse la taille admise ({settings.max_proof_bytes} octets).")
+    upload = await read_upload(request, file_field="file", staging=await run_in_threadpool(store.new_staging_file),
+                               max_file_bytes=settings.max_proof_bytes, too_large=too_large)
+    try:
+        try:
+            kind = await run_in_threadpool(use_cases.check_file, upload.file, max_pixels=settings.max_image_pixels)
+        except ProofRefused as exc:
+            raise _refusal(exc) from None
+        meta = use_cases.parse_metadata(upload.fields, found, today=today)
+        staged = upload.file
+        assert staged is not None
+        await run_in_threadpool(store.put, staged.sha256, staged.path)
+    finally:
+        upload.discard()  # the staged copy, if still there (put moves it into the store)
+    return await database.writer.run(
+        lambda session: use_cases.record_proof(session, principal, found, meta, staged, kind))
+
+
+@router.get(
+    "/v1/proofs/{proof_id}",
+    response_model=ProofOut,
+    summary="Consulter une preuve",
+    description="Les métadonnées d'une preuve : FINESS, période, signataire, empreinte SHA-256, type et taille.",
+    operation_id="get_proof",
+    responses=problem_responses(401, 404),
+)
+def get_proof(proof_id: Annotated[str, Path(description="Identifiant de la preuve.")],
+              principal: CurrentPrincipal, session: ReadSession) -> Any:
+    return use_cases.get_proof(session, principal, proof_id)[1]
+
+
+def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
+    try:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+    finally:
+        handle.close()
+
+
+@router.get(
+    "/v1/proofs/{proof_id}/content",
+    summary="Télécharger une preuve",
+    description="Les octets exacts déposés, avec `Repr-Digest: sha-256=:…:`. Le contenu est vérifié à chaque "
+                "lecture : un contenu dont l'empreinte ne correspond plus n'est jamais servi (500 "
+                "`proof_integrity_error`).",
+    operation_id="get_proof_content",
+    response_class=StreamingResponse,
+    responses={200: {"description": "Le fichier, tel que déposé.",
+                     "content": {"application/pdf": {}, "image/png": {}, "image/jpeg": {}}},
+               **problem_responses(401, 404, 500)},
+)
+def get_proof_content(proof_id: Annotated[str, Path(description="Identifiant de la preuve.")],
+                      request: Request, principal: CurrentPrincipal, session: ReadSession) -> Any:
+    proof, _ = use_cases.get_proof(session, principal, proof_id)
+    store: ProofStore = request.app.state.proof_store
+    try:
+        handle = store.open_verified(proof.sha256)
+    except CorruptProof as exc:
+        log.critical("proof %s: stored bytes hash to %s instead of %s", proof.id, exc.found, exc.digest)
+        raise HttpProblem(500, "proof_integrity_error", "Preuve altérée",
+                          f"Le contenu conservé de la preuve {proof.id} ne correspond plus à son empreinte "
+                          "SHA-256 : il n'est pas servi. L'incident est signalé à l'exploitation.") from None
+    except MissingProof:
+        log.critical("proof %s: object %s missing from the store", proof.id, proof.sha256)
+        raise HttpProblem(500, "proof_missing_from_store", "Preuve indisponible",
+                          f"Le contenu de la preuve {proof.id} est introuvable dans le stockage. "
+                          "L'incident est signalé à l'exploitation.") from None
+    filename = proof.filename or f"preuve-{proof.finess}"
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
+    return StreamingResponse(_chunks(handle), media_type=proof.media_type, headers={
+        "Content-Length": str(proof.size),
+        "Repr-Digest": f"sha-256=:{sha256_b64(proof.sha256)}:",
+        "ETag": f'"{proof.sha256}"',
+        "Cache-Control": "private, max-age=0, must-revalidate",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
+    })
