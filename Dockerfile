@@ -16,6 +16,10 @@ RUN pip install --disable-pip-version-check .
 COPY alembic.ini ./
 COPY migrations ./migrations
 
+# Staging area of proof uploads (and the proof folder when SERVICE_STORAGE_BACKEND=local).
+RUN mkdir -p /app/var/proofs && chown -R service /app/var
+VOLUME /app/var
+
 USER service
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz').status == 200 else 1)"
