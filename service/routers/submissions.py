@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import Response
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from service import submissions as use_cases
 from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, SettingsDep, Today
@@ -115,8 +117,18 @@ async def push_submission(
     options = use_cases.PushOptions(today=today, max_rows=settings.max_rows, dry_run=dry_run,
                                     idempotency_key=_idempotency_key(idempotency_key))
     cache: use_cases.PushCache = request.app.state.push_cache
-    result = await database.writer.run(
-        lambda session: use_cases.record_submission(session, principal, galis_ref, payload, options, cache))
+
+    def push(session: Session) -> use_cases.PushResult:
+        return use_cases.record_submission(session, principal, galis_ref, payload, options, cache)
+
+    try:
+        result = await database.writer.run(push)
+    except IntegrityError:
+        if options.idempotency_key is None:
+            raise
+        # Another process stored the same key between our replay check and our insert; it has
+        # committed by now, so a second run finds it and replays (or refuses a different body).
+        result = await database.writer.run(push)
     cache.remember(result)  # committed by now
     # The body is built by the use case in the documented shape (a test checks it against
     # SubmissionOut); it is sent as is rather than validated a second time.

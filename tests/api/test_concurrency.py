@@ -58,3 +58,26 @@ def test_a_refused_push_among_concurrent_ones_leaves_no_gap(api: Api) -> None:
     listed = api.client.get(f"/v1/funding-requests/{req['galis_ref']}/submissions",
                             params={"limit": 100}, headers=headers).json()["items"]
     assert sorted(item["version"] for item in listed) == list(range(1, 15))
+
+
+def test_the_same_idempotency_key_sent_at_once_through_several_processes_stores_one_version(
+        api: Api, database_url: str) -> None:
+    req = api.create_request()
+    body = {"milestone": "va", "rows": rows_for(req)}
+    headers = {**api.auth(api.admin), "Idempotency-Key": "lot-2024-03-31"}
+    with ExitStack() as stack:
+        clients = [stack.enter_context(TestClient(create_app(make_settings(database_url, writer_threads=2)),
+                                                  raise_server_exceptions=False)) for _ in range(INSTANCES)]
+
+        def push(i: int) -> tuple[int, str | None]:
+            response = clients[i % INSTANCES].post(f"/v1/funding-requests/{req['galis_ref']}/submissions",
+                                                   json=body, headers=headers)
+            return response.status_code, response.json().get("id")
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            results = list(pool.map(push, range(12)))
+
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [200] * 11 + [201], results
+    assert len({submission_id for _, submission_id in results}) == 1
+    assert api.count("submission") == 1
