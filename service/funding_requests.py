@@ -13,10 +13,10 @@ from sqlmodel import Session, select
 
 from service.domain import access
 from service.domain.access import Principal, RequestScope, Role
-from service.domain.errors import Conflict, InvalidIdentifier, Issue, ValidationFailed
+from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import Finess, GalisRef, region_name
 from service.domain.lifecycle import EventType, LifecycleState
-from service.models import Establishment, FundingRequest, LifecycleEvent
+from service.models import Establishment, FundingRequest, LifecycleEvent, Submission
 from service.pagination import PageRequest, decode_cursor, encode_cursor
 from service.schemas import FundingRequestCreate, LifecycleEventCreate
 
@@ -37,6 +37,9 @@ _REQUEST_BY_REF_FOR_UPDATE = _REQUEST_BY_REF.with_for_update()
 _ESTABLISHMENTS_OF = select(Establishment).where(Establishment.request_id == sa.bindparam("request_id"))
 _REQUEST_ROW_BY_REF = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
     FundingRequest.__table__.c.galis_ref == sa.bindparam("ref"))  # type: ignore[attr-defined]
+#: The request row by id (plain row: lifecycle columns and version counters).
+REQUEST_ROW_BY_ID = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
+    FundingRequest.__table__.c.id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
 _CATEGORIES_OF = sa.select(Establishment.__table__.c.finess, Establishment.__table__.c.category).where(  # type: ignore[attr-defined]
     Establishment.__table__.c.request_id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
 
@@ -66,6 +69,20 @@ def _visible(principal: Principal, ref: str, req: Any) -> Any:
         raise access.not_found_request(ref)
     access.require_sees(principal, scope_of(req))
     return req
+
+
+def submission_not_found(submission_id: str) -> NotFound:
+    return NotFound(f"Version {submission_id} introuvable.", code="submission_not_found")
+
+
+def load_submission(session: Session, principal: Principal, submission_id: str) -> tuple[Submission,
+                                                                                          FundingRequest]:
+    """A version and its request if the caller may see them; absent and out-of-scope look the same."""
+    sub = session.get(Submission, submission_id)
+    req = session.get(FundingRequest, sub.request_id) if sub else None
+    if sub is None or req is None or not access.sees_request(principal, scope_of(req)):
+        raise submission_not_found(submission_id)
+    return sub, req
 
 
 def categories_of(session: Session, request_id: int) -> dict[str, str | None]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.domain import access, proofs
@@ -20,7 +19,7 @@ from service.domain.declaration import COUNT_FIELDS
 from service.domain.errors import InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import Finess
 from service.domain.proofs import DeclaredRow, ProofKind, ProofMetadata, ProofRefused
-from service.funding_requests import lifecycle_state, scope_of
+from service.funding_requests import REQUEST_ROW_BY_ID, lifecycle_state, load_submission, scope_of
 from service.models import ApiKey, FundingRequest, Proof, Submission, SubmissionRow, utcnow
 from service.proof_content import inspect
 from service.uploads import StagedFile
@@ -43,15 +42,6 @@ def proof_not_found(proof_id: str) -> NotFound:
     return NotFound(f"Preuve {proof_id} introuvable.", code="proof_not_found")
 
 
-def _submission_in_scope(session: Session, principal: Principal, submission_id: str) -> tuple[Submission,
-                                                                                               FundingRequest]:
-    sub = session.get(Submission, submission_id)
-    req = session.get(FundingRequest, sub.request_id) if sub else None
-    if sub is None or req is None or not access.sees_request(principal, scope_of(req)):
-        raise NotFound(f"Version {submission_id} introuvable.", code="submission_not_found")
-    return sub, req
-
-
 def declared_rows(session: Session, submission_id: str) -> dict[str, DeclaredRow]:
     stored = session.exec(select(SubmissionRow).where(SubmissionRow.submission_id == submission_id)).all()
     return {r.finess: DeclaredRow(finess=r.finess, period_start=r.period_start, period_end=r.period_end,
@@ -61,7 +51,7 @@ def declared_rows(session: Session, submission_id: str) -> dict[str, DeclaredRow
 def upload_target(session: Session, principal: Principal, submission_id: str) -> UploadTarget:
     """Where a proof may go: a version in the caller's scope (404), a role that may upload (403),
     a request still open (409). Checked before the body is read."""
-    sub, req = _submission_in_scope(session, principal, submission_id)
+    sub, req = load_submission(session, principal, submission_id)
     access.require_may_submit(principal)
     lifecycle_state(req).require_not_closed()
     assert req.id is not None
@@ -118,8 +108,7 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
                  staged: StagedFile, kind: ProofKind) -> dict[str, Any]:
     """Insert the proof row; its bytes are already in the store. The request is checked again
     under the write lock: a balance paid while the file was uploading closes it."""
-    state = session.execute(sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
-        FundingRequest.__table__.c.id == target.request_id)).one()  # type: ignore[attr-defined]
+    state = session.execute(REQUEST_ROW_BY_ID, {"request_id": target.request_id}).one()
     lifecycle_state(state).require_not_closed()
     proof = Proof(
         id=str(uuid.uuid4()), submission_id=target.submission_id, request_id=target.request_id,
@@ -162,29 +151,26 @@ def proof_view(proof: Proof, *, galis_ref: str, uploaded_by: dict[str, str]) -> 
     }
 
 
-def _uploaders(session: Session, found: list[Proof]) -> dict[int, dict[str, str]]:
+def _views(session: Session, found: list[Proof], galis_ref: str) -> list[dict[str, Any]]:
+    """Views of ``found``, each with who uploaded it (one query for all the keys)."""
     ids = {p.uploaded_by_key_id for p in found if p.uploaded_by_key_id is not None}
-    if not ids:
-        return {}
-    keys = session.exec(select(ApiKey).where(ApiKey.id.in_(ids))).all()  # type: ignore[union-attr]
-    return {k.id: {"role": k.role, "label": k.label} for k in keys if k.id is not None}
+    keys = session.exec(select(ApiKey).where(ApiKey.id.in_(ids))).all() if ids else []  # type: ignore[union-attr]
+    who = {k.id: {"role": k.role, "label": k.label} for k in keys}
+    return [proof_view(p, galis_ref=galis_ref, uploaded_by=who.get(p.uploaded_by_key_id, {"role": "", "label": ""}))
+            for p in found]
 
 
 def proofs_of_version(session: Session, sub: Submission, galis_ref: str) -> dict[str, Any]:
     """The proofs covering a version (uploaded for it, or for an earlier version whose row for
     that FINESS had the same figures and period), by FINESS, and the FINESS none covers."""
     rows = declared_rows(session, sub.id)
-    keys = {row.evidence_key for row in rows.values()}
     found = list(session.exec(
         select(Proof).where(Proof.request_id == sub.request_id, Proof.milestone == sub.milestone,
                             Proof.finess.in_(list(rows)))  # type: ignore[attr-defined]
         .order_by(Proof.finess, Proof.uploaded_at, Proof.id)))  # type: ignore[arg-type]
-    covering = [p for p in found if p.evidence_key in keys and rows[p.finess].evidence_key == p.evidence_key]
-    who = _uploaders(session, covering)
+    covering = [p for p in found if rows[p.finess].evidence_key == p.evidence_key]
     return {
-        "proofs": [proof_view(p, galis_ref=galis_ref, uploaded_by=who.get(p.uploaded_by_key_id or -1,
-                                                                          {"role": "", "label": ""}))
-                   for p in covering],
+        "proofs": _views(session, covering, galis_ref),
         "proofs_missing": proofs.missing_proofs(rows.values(), {p.evidence_key for p in covering}),
     }
 
@@ -195,8 +181,7 @@ def get_proof(session: Session, principal: Principal, proof_id: str) -> tuple[Pr
     req = session.get(FundingRequest, proof.request_id) if proof else None
     if proof is None or req is None or not access.sees_request(principal, scope_of(req)):
         raise proof_not_found(proof_id)
-    return proof, proof_view(proof, galis_ref=req.galis_ref, uploaded_by=_uploaders(session, [proof]).get(
-        proof.uploaded_by_key_id or -1, {"role": "", "label": ""}))
+    return proof, _views(session, [proof], req.galis_ref)[0]
 
 
 def referenced_digests(session: Session) -> set[str]:

@@ -21,10 +21,19 @@ from service.cache import BoundedCache
 from service.domain import access, declaration, indicators
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS, DeclarationRow, EvaluatedDeclaration
-from service.domain.errors import Issue, NotFound, ValidationFailed
+from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import LifecycleState, Milestone
 from service.domain.targets import ALL_TARGET_SETS
-from service.funding_requests import categories_of, lifecycle_state, load_request, load_request_row, scope_of
+from service.funding_requests import (
+    REQUEST_ROW_BY_ID,
+    categories_of,
+    lifecycle_state,
+    load_request,
+    load_request_row,
+    load_submission,
+    scope_of,
+    submission_not_found,
+)
 from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, utcnow
 from service.pagination import PageRequest, decode_cursor, encode_cursor
 from service.proofs import proofs_of_version
@@ -50,7 +59,6 @@ _TAKE_VERSION = {
                _TABLE.c.fin_projet_due_on, _TABLE.c.closed_on)
     for milestone in Milestone
 }
-_REQUEST_STATE = sa.select(_TABLE).where(_TABLE.c.id == sa.bindparam("request_id"))
 _ROW_TABLE = SubmissionRow.__table__  # type: ignore[attr-defined]
 _ROWS_OF_VERSION = (
     sa.select(_ROW_TABLE.c.finess, *(_ROW_TABLE.c[f] for f in COUNT_FIELDS))
@@ -150,7 +158,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     version: int | None = None
     state: LifecycleState | None = None
     if declared is not None and options.dry_run:
-        current = conn.execute(_REQUEST_STATE, {"request_id": req.id}).one()
+        current = conn.execute(REQUEST_ROW_BY_ID, {"request_id": req.id}).one()
         state = lifecycle_state(current)
         state.require_open(declared)
         version = _last_version(current, declared) + 1
@@ -227,7 +235,7 @@ def _next_version(conn: sa.Connection, request_id: int, milestone: Milestone) ->
     """
     taken = conn.execute(_TAKE_VERSION[milestone], {"request_id": request_id}).first()
     if taken is None:  # closed or not open since it was read: say which
-        current = conn.execute(_REQUEST_STATE, {"request_id": request_id}).one()
+        current = conn.execute(REQUEST_ROW_BY_ID, {"request_id": request_id}).one()
         lifecycle_state(current).require_open(milestone)
         raise RuntimeError("milestone counter update matched no row")
     return int(taken.version), lifecycle_state(taken)
@@ -327,15 +335,8 @@ def _declaration_row(r: SubmissionRow) -> DeclarationRow:
                           **{f: getattr(r, f) for f in COUNT_FIELDS})
 
 
-def submission_not_found(submission_id: str) -> NotFound:
-    return NotFound(f"Version {submission_id} introuvable.", code="submission_not_found")
-
-
 def get_submission(session: Session, principal: Principal, submission_id: str) -> dict[str, Any]:
-    sub = session.get(Submission, submission_id)
-    req = session.get(FundingRequest, sub.request_id) if sub else None
-    if sub is None or req is None or not access.sees_request(principal, scope_of(req)):
-        raise submission_not_found(submission_id)
+    sub, req = load_submission(session, principal, submission_id)
     return {**_view_of_stored(session, sub, req), **proofs_of_version(session, sub, req.galis_ref)}
 
 

@@ -57,8 +57,9 @@ def _malformed(detail: str) -> HttpProblem:
 class _Receiver:
     """Callbacks of the multipart parser; file bytes are queued for the staging file."""
 
-    def __init__(self, file_field: str, max_file_bytes: int) -> None:
+    def __init__(self, file_field: str, max_file_bytes: int, staging_path: Path) -> None:
         self.file_field = file_field
+        self.staging_path = staging_path
         self.max_file_bytes = max_file_bytes
         self.upload = Upload()
         self.pending: list[bytes] = []  # file bytes of the chunk being parsed
@@ -109,7 +110,7 @@ class _Receiver:
             filename = options.get(b"filename")
             content_type = self._headers.get(b"content-type")
             self.upload.file = StagedFile(
-                path=Path(), filename=filename.decode("utf-8", "replace") if filename else None,
+                path=self.staging_path, filename=filename.decode("utf-8", "replace") if filename else None,
                 content_type=content_type.decode("latin-1") if content_type else None)
         elif len(self.upload.fields) >= MAX_FIELDS:
             raise _malformed("Trop de champs dans le formulaire.")
@@ -180,7 +181,7 @@ async def read_upload(request: Request, *, file_field: str, staging: IO[bytes], 
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_file_bytes + 64 * MAX_FIELD_BYTES:
             raise too_large
-        receiver = _Receiver(file_field, max_file_bytes)
+        receiver = _Receiver(file_field, max_file_bytes, path)
         parser = MultipartParser(options[b"boundary"], receiver.callbacks())  # type: ignore[arg-type]
         async for chunk in request.stream():
             try:
@@ -199,7 +200,6 @@ async def read_upload(request: Request, *, file_field: str, staging: IO[bytes], 
         await run_in_threadpool(writer.finish)
         upload = receiver.upload
         if upload.file is not None:
-            upload.file.path = path
             upload.file.size = writer.size
             upload.file.sha256 = writer.hasher.hexdigest()
             upload.file.head = bytes(writer.head)

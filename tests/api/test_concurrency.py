@@ -18,13 +18,18 @@ INSTANCES = 4
 PUSHES = 24
 
 
+def instances(stack: ExitStack, database_url: str, *, writer_threads: int) -> list[TestClient]:
+    """INSTANCES applications on the same database, each with its own engine and writer."""
+    return [stack.enter_context(TestClient(create_app(make_settings(database_url, writer_threads=writer_threads)),
+                                           raise_server_exceptions=False)) for _ in range(INSTANCES)]
+
+
 def test_concurrent_pushes_get_consecutive_versions(api: Api, database_url: str) -> None:
     req = api.create_request(vsr_on="2024-06-01")
     body = {"milestone": "fin_projet", "rows": rows_for(req)}
     headers = api.auth(api.admin)
     with ExitStack() as stack:
-        clients = [stack.enter_context(TestClient(create_app(make_settings(database_url, writer_threads=4)),
-                                                  raise_server_exceptions=False)) for _ in range(INSTANCES)]
+        clients = instances(stack, database_url, writer_threads=4)
 
         def push(i: int) -> tuple[int, int | None]:
             response = clients[i % INSTANCES].post(f"/v1/funding-requests/{req['galis_ref']}/submissions",
@@ -66,8 +71,7 @@ def test_the_same_idempotency_key_sent_at_once_through_several_processes_stores_
     body = {"milestone": "va", "rows": rows_for(req)}
     headers = {**api.auth(api.admin), "Idempotency-Key": "lot-2024-03-31"}
     with ExitStack() as stack:
-        clients = [stack.enter_context(TestClient(create_app(make_settings(database_url, writer_threads=2)),
-                                                  raise_server_exceptions=False)) for _ in range(INSTANCES)]
+        clients = instances(stack, database_url, writer_threads=2)
 
         def push(i: int) -> tuple[int, str | None]:
             response = clients[i % INSTANCES].post(f"/v1/funding-requests/{req['galis_ref']}/submissions",
