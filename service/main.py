@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from service.api_keys import PrincipalCache
 from service.db import Database
 from service.problems import install_problem_handlers
-from service.routers import funding_requests, health, proofs, submissions
+from service.routers import exports, funding_requests, health, proofs, submissions
 from service.schemas import SubmissionCreate
 from service.settings import Settings, get_settings
 from service.storage import open_store
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(funding_requests.router)
+    app.include_router(exports.router)  # before submissions: /v1/submissions/{id}.xlsx
     app.include_router(submissions.router)
     app.include_router(proofs.router)
     _document_push_body(app)

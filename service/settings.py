@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     writer_batch_size: int = Field(default=64, ge=1, description="Most writes committed together.")
     max_json_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest JSON body accepted.")
     max_rows: int = Field(default=5_000, ge=1, description="Most rows in one declaration.")
+    max_template_bytes: int = Field(default=10_000_000, ge=1024, description="Largest template file (xlsx) accepted.")
+    max_template_uncompressed_bytes: int = Field(
+        default=64_000_000, ge=1024, description="Largest uncompressed content of a template file (xlsx is a zip).")
     api_key_cache_seconds: float = Field(default=30.0, ge=0, description="How long a verified key is cached.")
     timezone: str = Field(default="Europe/Paris", description="Zone of 'today' for date rules.")
     storage_backend: Literal["local", "s3"] = Field(default="local", description="Where proof bytes are kept.")

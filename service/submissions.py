@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.cache import BoundedCache
-from service.domain import access, declaration, indicators
+from service.domain import access, declaration, indicators, template
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS, DeclarationRow, EvaluatedDeclaration
 from service.domain.errors import Issue, ValidationFailed
@@ -134,8 +134,13 @@ def fingerprint(galis_ref: str, milestone: Milestone, rows: list[DeclarationRow]
 
 
 def record_submission(session: Session, principal: Principal, galis_ref: str, payload: object,
-                      options: PushOptions, cache: PushCache) -> PushResult:
+                      options: PushOptions, cache: PushCache, *,
+                      sheet: template.TemplateRead | None = None) -> PushResult:
     """Validate a declaration and store it as the next version of its milestone.
+
+    ``payload`` has the JSON body's shape; for a template file it is built from the sheet,
+    and ``sheet`` carries the sheet's row numbers and the template's own issues, reported with
+    those of the declaration rules.
 
     Checks run in the order a client can act on: the request exists in the caller's scope
     (404), the role may push (403), the idempotency key (replay or 422), the milestone is open
@@ -164,8 +169,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         version = _last_version(current, declared) + 1
     elif declared is not None:
         version, state = _next_version(conn, req.id, declared)
-    parsed = declaration.parse_submission(payload, today=options.today, max_rows=options.max_rows,
-                                          expected=req.categories, galis_ref=req.galis_ref)
+    parsed = _parse(payload, options, req, sheet)
     milestone = parsed.milestone  # valid here: parsing refuses an unknown milestone
     assert version is not None and state is not None
 
@@ -204,6 +208,28 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         }])
     counts = {e.row.finess: e.row.counts() for e in evaluated.rows}
     return PushResult(body=body, created=True, stored=((req.id, milestone.value, version), counts))
+
+
+def _parse(payload: object, options: PushOptions, req: RequestFacts,
+           sheet: template.TemplateRead | None) -> declaration.ParsedSubmission:
+    try:
+        parsed = declaration.parse_submission(
+            payload, today=options.today, max_rows=options.max_rows, expected=req.categories,
+            galis_ref=req.galis_ref, row_numbers=sheet.row_numbers if sheet is not None else None)
+    except ValidationFailed as exc:
+        if sheet is None:
+            raise
+        raise ValidationFailed(template.merge_issues(sheet.issues, exc.issues)) from None
+    if sheet is not None and sheet.issues:
+        raise ValidationFailed(template.merge_issues(sheet.issues, []))
+    return parsed
+
+
+def push_facts(session: Session, principal: Principal, galis_ref: str, cache: PushCache) -> RequestFacts:
+    """The request a push is for, once the caller is known to see it and allowed to push."""
+    facts = _request_facts(session, principal, galis_ref, cache)
+    access.require_may_submit(principal)
+    return facts
 
 
 def _request_facts(session: Session, principal: Principal, galis_ref: str, cache: PushCache) -> RequestFacts:

@@ -156,6 +156,16 @@ class Api:
         return self.client.post(f"/v1/funding-requests/{galis_ref}/submissions", json=body, params=params,
                                 headers={**self.auth(key or self.admin), **(headers or {})})
 
+    def push_file(self, galis_ref: str, content: bytes, *, filename: str | None = None, milestone: str | None = "va",
+                  key: str | None = None, headers: dict[str, str] | None = None, **params: Any) -> Any:
+        """Send a template file as a spreadsheet user would: ``mesures-usage-<ref>.xlsx`` by default."""
+        data = {"milestone": milestone} if milestone is not None else {}
+        name = filename if filename is not None else f"mesures-usage-{galis_ref}.xlsx"
+        return self.client.post(f"/v1/funding-requests/{galis_ref}/submissions", params=params, data=data,
+                                files={"file": (name, content, "application/vnd.openxmlformats-officedocument"
+                                                                ".spreadsheetml.sheet")},
+                                headers={**self.auth(key or self.admin), **(headers or {})})
+
     def upload_proof(self, submission_id: str, content: bytes | None, *, key: str | None = None,
                      filename: str = "preuve.pdf", content_type: str | None = "application/pdf",
                      **fields: str) -> Any:

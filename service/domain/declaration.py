@@ -10,7 +10,7 @@ version, and computes the indicators.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -258,9 +258,11 @@ def parse_submission(
     max_rows: int,
     expected: Mapping[str, object] | None = None,
     galis_ref: str = "",
+    row_numbers: Sequence[int] | None = None,
 ) -> ParsedSubmission:
     """Parse a JSON submission body ``{"milestone": …, "rows": […]}`` and, when ``expected``
-    (the FINESS of the request) is given, check that it covers them exactly.
+    (the FINESS of the request) is given, check that it covers them exactly. ``row_numbers``
+    gives each row's number in issues (the sheet rows of a template); by default 1, 2, 3 …
 
     Raise ``ValidationFailed`` with every issue found, not only the first.
     """
@@ -287,7 +289,7 @@ def parse_submission(
         issues.append(_issue("too_many_rows", f"Une déclaration compte au plus {max_rows} lignes (lu {len(raw_rows)}).",
                              row=None, field_name="rows"))
     else:
-        rows, row_issues, declared = parse_rows(raw_rows, today=today)
+        rows, row_issues, declared = parse_rows(raw_rows, today=today, numbers=row_numbers)
         issues.extend(row_issues)
         if expected is not None:
             issues.extend(check_coverage(declared, expected=expected, galis_ref=galis_ref))
@@ -297,7 +299,7 @@ def parse_submission(
 
 
 def parse_rows(
-    raw_rows: list[object], *, today: date, first_row: int = 1
+    raw_rows: list[object], *, today: date, numbers: Sequence[int] | None = None
 ) -> tuple[list[DeclarationRow], list[Issue], dict[str, int]]:
     """Parse every row and check that no FINESS appears twice.
 
@@ -308,7 +310,7 @@ def parse_rows(
     issues: list[Issue] = []
     seen: dict[str, int] = {}
     for offset, raw in enumerate(raw_rows):
-        number = first_row + offset
+        number = numbers[offset] if numbers is not None else offset + 1
         parsed, row_issues = parse_row(raw, row=number, today=today)
         issues.extend(row_issues)
         finess = parsed.finess if parsed else _finess_or_none(raw)

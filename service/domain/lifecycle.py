@@ -37,7 +37,8 @@ class Milestone(StrEnum):
         except ValueError:
             raise ValidationFailed([Issue(
                 code="milestone_invalid",
-                message=f"Jalon inconnu « {raw} » : valeurs admises « va » ou « fin_projet ».",
+                message="Jalon obligatoire : « va » ou « fin_projet »." if raw is None else
+                f"Jalon inconnu « {raw} » : valeurs admises « va » ou « fin_projet ».",
                 field="milestone",
             )]) from None
 

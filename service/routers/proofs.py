@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from typing import IO, Annotated, Any
-from urllib.parse import quote
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request, status
 from fastapi.responses import StreamingResponse
@@ -17,8 +15,9 @@ from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.proofs import ProofRefused
 from service.problems import HttpProblem, problem_responses
+from service.responses import attachment, file_chunks
 from service.schemas import ProofOut
-from service.storage import CHUNK, CorruptProof, MissingProof, ProofStore, sha256_b64
+from service.storage import CorruptProof, MissingProof, ProofStore, sha256_b64
 from service.uploads import read_upload
 
 log = logging.getLogger(__name__)
@@ -125,14 +124,6 @@ def get_proof(proof_id: Annotated[str, Path(description="Identifiant de la preuv
     return use_cases.get_proof(session, principal, proof_id)[1]
 
 
-def _chunks(handle: IO[bytes]) -> Iterator[bytes]:
-    try:
-        while chunk := handle.read(CHUNK):
-            yield chunk
-    finally:
-        handle.close()
-
-
 @router.get(
     "/v1/proofs/{proof_id}/content",
     summary="Télécharger une preuve",
@@ -161,13 +152,11 @@ def get_proof_content(proof_id: Annotated[str, Path(description="Identifiant de 
         raise HttpProblem(500, "proof_missing_from_store", "Preuve indisponible",
                           f"Le contenu de la preuve {proof.id} est introuvable dans le stockage. "
                           "L'incident est signalé à l'exploitation.") from None
-    filename = proof.filename or f"preuve-{proof.finess}"
-    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "_").replace("?", "_")
-    return StreamingResponse(_chunks(handle), media_type=proof.media_type, headers={
+    return StreamingResponse(file_chunks(handle), media_type=proof.media_type, headers={
         "Content-Length": str(proof.size),
         "Repr-Digest": f"sha-256=:{sha256_b64(proof.sha256)}:",
         "ETag": f'"{proof.sha256}"',
         "Cache-Control": "private, max-age=0, must-revalidate",
         "X-Content-Type-Options": "nosniff",
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
+        "Content-Disposition": attachment(proof.filename or f"preuve-{proof.finess}"),
     })

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from typing import Annotated, Any
 
 import orjson
@@ -10,14 +11,21 @@ from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from service import submissions as use_cases
+from service.db import Database
 from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, SettingsDep, Today
+from service.domain.access import Principal
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import Milestone
+from service.domain.template import TemplateRead
 from service.problems import HttpProblem, problem_responses
 from service.schemas import SUBMISSION_EXAMPLE, SubmissionOut, SubmissionSummary
 from service.schemas import Page as PageOut
+from service.settings import Settings
+from service.uploads import read_upload
+from service.xlsx import TemplateFileRefused, read_declaration_file
 
 router = APIRouter(tags=["remontées"])
 
@@ -36,6 +44,14 @@ demande et jalon).
   (`finess_not_in_request`).
 * Les nombres sont des entiers JSON (pas de chaînes), les dates `AAAA-MM-JJ`, les FINESS des
   chaînes (zéros initiaux).
+* **Ou** le modèle Excel de la CNSA, en `multipart/form-data` (`milestone`, `file`) : même
+  contrôle, même versionnement. Chaque erreur est adressée par cellule (`C7 : …`, `row` = ligne
+  de la feuille) : onglet « Liste des mesures d'usage » absent, intitulés de colonnes modifiés
+  ou déplacés, cellules fusionnées, référence GALIS absente du nom du fichier, colonnes A et B
+  différentes de la demande, SIRET, GALIS ou FINESS saisis comme des nombres (zéro initial
+  perdu), dates ni Excel ni `JJ/MM/AAAA`. Les lignes vides sont ignorées, une formule est lue
+  par sa valeur. Un fichier qui n'est pas un .xlsx (CSV, .xls, .ods, PDF renommé) est refusé
+  (415 `template_format_*`) ; 413 `template_too_large`, `template_uncompressed_too_large`.
 * `dry_run=true` : tout est contrôlé, rien n'est enregistré (200).
 * `Idempotency-Key` : rejouer la même clé avec le même corps rend la version déjà créée (200) ;
   la même clé avec un autre corps est refusée (422 `idempotency_key_reused`). Conseillé pour
@@ -50,6 +66,17 @@ _PUSH_BODY = {
         "content": {"application/json": {
             "schema": {"$ref": "#/components/schemas/SubmissionCreate"},
             "examples": {"va": {"summary": "Un établissement, jalon VA", "value": SUBMISSION_EXAMPLE}},
+        }, "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["milestone", "file"],
+                "properties": {
+                    "milestone": {"type": "string", "enum": ["va", "fin_projet"], "examples": ["va"]},
+                    "file": {"type": "string", "format": "binary", "examples": ["mesures-usage-12345678.xlsx"],
+                             "description": "Le modèle CNSA « Liste des mesures d'usage » (.xlsx) ; son nom "
+                                            "contient la référence GALIS."},
+                },
+            },
         }},
     }
 }
@@ -66,11 +93,16 @@ def _idempotency_key(raw: str | None) -> str | None:
     return raw
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
 async def _read_json(request: Request, limit: int) -> object:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = _media_type(request)
     if media_type not in _JSON_TYPES:
         raise HttpProblem(415, "unsupported_media_type", "Type de contenu non pris en charge",
-                          f"Corps attendu en application/json (reçu « {media_type or 'aucun'} »).")
+                          "Corps attendu en application/json, ou en multipart/form-data avec le modèle "
+                          f"Excel de la CNSA (reçu « {media_type or 'aucun'} »).")
     declared = request.headers.get("content-length")
     too_large = HttpProblem(413, "payload_too_large", "Requête trop volumineuse",
                             f"Le corps dépasse la taille admise ({limit} octets).")
@@ -88,6 +120,52 @@ async def _read_json(request: Request, limit: int) -> object:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HttpProblem(400, "malformed_json", "Requête mal formée",
                           f"Le corps de la requête n'est pas un JSON valide ({exc}).") from None
+
+
+async def _read_template(request: Request, database: Database, principal: Principal, galis_ref: str,
+                         settings: Settings, cache: use_cases.PushCache) -> tuple[dict[str, Any], TemplateRead]:
+    """Read an uploaded CNSA template into the JSON body's shape, with the sheet's own issues.
+
+    The caller's right to push to this request is checked before the body is read.
+    """
+    def facts() -> use_cases.RequestFacts:
+        with Session(database.engine) as session:
+            return use_cases.push_facts(session, principal, galis_ref, cache)
+
+    req = await run_in_threadpool(facts)
+    too_large = HttpProblem(413, "template_too_large", "Fichier trop volumineux",
+                            f"Le classeur dépasse la taille admise ({settings.max_template_bytes} octets).")
+    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="template-", suffix=".xlsx",
+                                      delete=False)
+    upload = await read_upload(request, file_field="file", staging=staging,
+                               max_file_bytes=settings.max_template_bytes, too_large=too_large)
+    try:
+        unknown = sorted(set(upload.fields) - {"milestone"})
+        missing = [] if upload.file is not None else ["file"]
+        if unknown or missing:
+            raise ValidationFailed(
+                [Issue(code="unknown_field", field=name,
+                       message=f"Champ inconnu « {name} » : les champs admis sont milestone et file.")
+                 for name in unknown]
+                + [Issue(code="field_required", field="file",
+                         message="Le champ « file » (le classeur .xlsx) est obligatoire.") for _ in missing])
+        staged = upload.file
+        assert staged is not None
+        try:
+            sheet = await run_in_threadpool(
+                read_declaration_file, staged.path, staged.head, filename=staged.filename,
+                galis_ref=req.galis_ref, siret=req.siret, max_rows=settings.max_rows,
+                max_uncompressed=settings.max_template_uncompressed_bytes)
+        except TemplateFileRefused as exc:
+            if exc.status == 422:
+                raise ValidationFailed([Issue(code=exc.code, field="file", message=exc.message)], exc.message,
+                                       code=exc.code) from None
+            raise HttpProblem(exc.status, exc.code, "Fichier refusé", exc.message) from None
+    finally:
+        upload.discard()
+    if sheet.structural:
+        raise ValidationFailed(sheet.issues)
+    return {"milestone": upload.fields.get("milestone"), "rows": sheet.rows}, sheet
 
 
 @router.post(
@@ -113,13 +191,19 @@ async def push_submission(
                                                   description="Clé choisie par le client (1 à 255 caractères).")]
     = None,
 ) -> Any:
-    payload = await _read_json(request, settings.max_json_body_bytes)
-    options = use_cases.PushOptions(today=today, max_rows=settings.max_rows, dry_run=dry_run,
-                                    idempotency_key=_idempotency_key(idempotency_key))
+    key = _idempotency_key(idempotency_key)
     cache: use_cases.PushCache = request.app.state.push_cache
+    sheet: TemplateRead | None = None
+    if _media_type(request) == "multipart/form-data":
+        payload, sheet = await _read_template(request, database, principal, galis_ref, settings, cache)
+        source = "xlsx"
+    else:
+        payload, source = await _read_json(request, settings.max_json_body_bytes), "json"
+    options = use_cases.PushOptions(today=today, max_rows=settings.max_rows, dry_run=dry_run,
+                                    idempotency_key=key, source=source)
 
     def push(session: Session) -> use_cases.PushResult:
-        return use_cases.record_submission(session, principal, galis_ref, payload, options, cache)
+        return use_cases.record_submission(session, principal, galis_ref, payload, options, cache, sheet=sheet)
 
     try:
         result = await database.writer.run(push)

@@ -1,0 +1,72 @@
+"""Exports in the CNSA template: one version, or the latest versions in the caller's scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.domain import indicators
+from service.domain.access import Principal
+from service.domain.declaration import COUNT_FIELDS
+from service.domain.errors import Issue, ValidationFailed
+from service.domain.identifiers import REGIONS
+from service.domain.lifecycle import Milestone
+from service.domain.targets import ALL_TARGET_SETS
+from service.funding_requests import load_submission, scoped_requests_query
+from service.models import FundingRequest, Submission, SubmissionRow
+from service.xlsx import ExportRow
+
+_REQ = FundingRequest.__table__  # type: ignore[attr-defined]
+_SUB = Submission.__table__  # type: ignore[attr-defined]
+_ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
+_LAST_VERSION = {Milestone.VA: _REQ.c.va_last_version, Milestone.FIN_PROJET: _REQ.c.fin_projet_last_version}
+_COLUMNS = (_REQ.c.galis_ref, _REQ.c.siret, _SUB.c.milestone, _SUB.c.version, _ROW.c.finess,
+            _ROW.c.raison_sociale, *(_ROW.c[f] for f in COUNT_FIELDS), _ROW.c.period_start, _ROW.c.period_end,
+            _ROW.c.target_set_id)
+#: Rows fetched from the database at a time: an export of the whole programme stays in bounded memory.
+_BATCH = 2_000
+
+
+def version_filename(galis_ref: str, milestone: str, version: int) -> str:
+    """File name without extension; it carries the GALIS reference, as a re-imported file must."""
+    return f"mesures-usage-{galis_ref}-{milestone}-v{version}"
+
+
+def version_rows(session: Session, principal: Principal, submission_id: str) -> tuple[str, Iterator[ExportRow]]:
+    """One version's rows (the caller must see it), with the file name to give them."""
+    sub, req = load_submission(session, principal, submission_id)
+    query = (sa.select(*_COLUMNS).select_from(_ROW.join(_SUB).join(_REQ))
+             .where(_SUB.c.id == sub.id).order_by(_ROW.c.row_number))
+    return version_filename(req.galis_ref, sub.milestone, sub.version), _rows(session, query)
+
+
+def latest_rows(session: Session, principal: Principal, *, milestone: Milestone, region_code: str | None,
+                today: date) -> tuple[str, Iterator[ExportRow]]:
+    """The latest version of ``milestone`` of every request the caller sees (optionally one region)."""
+    if region_code is not None and region_code not in REGIONS:
+        raise ValidationFailed([Issue(code="region_unknown", field="region",
+                                      message=f"Code de région inconnu « {region_code} ».")])
+    scoped = scoped_requests_query(principal).with_only_columns(FundingRequest.id).scalar_subquery()  # type: ignore[call-overload]
+    query = (sa.select(*_COLUMNS).select_from(_ROW.join(_SUB).join(_REQ))
+             .where(_REQ.c.id.in_(scoped), _SUB.c.milestone == milestone.value,
+                    _SUB.c.version == _LAST_VERSION[milestone])
+             .order_by(_REQ.c.galis_ref, _ROW.c.row_number))
+    if region_code is not None:
+        query = query.where(_REQ.c.region_code == region_code)
+    name = f"mesures-usage-{milestone.value}" + (f"-region-{region_code}" if region_code else "") + f"-{today}"
+    return name, _rows(session, query)
+
+
+def _rows(session: Session, query: Any) -> Iterator[ExportRow]:
+    result = session.connection().execution_options(yield_per=_BATCH).execute(query)
+    for r in result:
+        target_set = ALL_TARGET_SETS[r.target_set_id]
+        counts = {f: getattr(r, f) for f in COUNT_FIELDS}
+        yield ExportRow(galis_ref=r.galis_ref, siret=r.siret, milestone=r.milestone, version=r.version,
+                        finess=r.finess, raison_sociale=r.raison_sociale, counts=counts,
+                        period_start=r.period_start, period_end=r.period_end,
+                        indicators=indicators.evaluate(counts, target_set))

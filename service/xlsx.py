@@ -1,0 +1,250 @@
+"""Reading and writing the CNSA template as a file.
+
+Reading: the container is checked first (an xlsx is a zip: its uncompressed size is bounded
+before any parsing, by the sizes it declares and by the bytes it actually inflates), then
+python-calamine reads the cells — about eight times faster than openpyxl's read-only mode on
+the whole programme's file (``bench/bulk_import.py`` measures both) — and
+``service.domain.template`` applies the template's rules.
+
+Writing: openpyxl in write-only mode (rows streamed to the file), columns A–C as text so that
+leading zeros survive, K–L as real dates; a second sheet carries the computed rates, never
+the first, so an exported version re-imports unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+import python_calamine
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from service.domain import template
+from service.domain.declaration import COUNT_FIELDS
+from service.domain.indicators import LABELS, Indicator
+from service.domain.targets import INDICATOR_KEYS
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+RATES_SHEET = "Taux et atteinte des cibles"
+_INFLATE_CHUNK = 1 << 16
+
+
+class TemplateFileRefused(Exception):
+    """The file is not a readable xlsx workbook; ``status`` is 413, 415 or 422."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+_ODS = b"application/vnd.oasis.opendocument.spreadsheet"
+_SAVE_AS = "enregistrez-le depuis votre tableur au format « Classeur Excel (.xlsx) » et déposez ce fichier"
+
+
+def _refuse_format(code: str, what: str) -> TemplateFileRefused:
+    return TemplateFileRefused(415, code, f"Le fichier déposé est {what}, pas un classeur Excel .xlsx : {_SAVE_AS}.")
+
+
+def check_container(path: Path, head: bytes, *, max_uncompressed: int) -> None:
+    """Refuse anything that is not an xlsx workbook of bounded uncompressed size."""
+    if head.startswith(b"%PDF"):
+        raise _refuse_format("template_format_pdf", "un document PDF")
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        raise TemplateFileRefused(415, "template_format_xls", (
+            "Le fichier déposé est un classeur Excel 97-2003 (.xls) ou un classeur protégé par mot de passe : "
+            f"retirez l'éventuel mot de passe, {_SAVE_AS}."))
+    if not head.startswith(b"PK\x03\x04"):
+        if _looks_like_text(head):
+            raise _refuse_format("template_format_csv", "un fichier texte (CSV)")
+        raise _refuse_format("template_format_unknown", "d'un format non reconnu")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "mimetype" in names and archive.read("mimetype").strip() == _ODS:
+                raise _refuse_format("template_format_ods", "un classeur OpenDocument (.ods)")
+            if "xl/workbook.bin" in names:
+                raise _refuse_format("template_format_xlsb", "un classeur binaire Excel (.xlsb)")
+            if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
+                raise _refuse_format("template_format_unknown", "une archive ZIP (document Word ou autre)")
+            _bound_uncompressed(archive, max_uncompressed)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise TemplateFileRefused(422, "template_corrupt",
+                                  f"Le classeur est endommagé ou tronqué et ne peut pas être lu ({exc}).") from None
+
+
+def _looks_like_text(head: bytes) -> bool:
+    sample = head[:4096]
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(sample) - 3:  # not only a character cut at the end of the sample
+            try:
+                sample.decode("cp1252")
+            except UnicodeDecodeError:
+                return False
+    return True
+
+
+def _bound_uncompressed(archive: zipfile.ZipFile, limit: int) -> None:
+    too_large = TemplateFileRefused(413, "template_uncompressed_too_large", (
+        f"Une fois décompressé, le classeur dépasse la taille admise ({limit} octets) : "
+        "déposez un fichier limité à la feuille « Liste des mesures d'usage »."))
+    if sum(info.file_size for info in archive.infolist()) > limit:
+        raise too_large
+    inflated = 0
+    for info in archive.infolist():  # the sizes an archive declares may lie: count what inflates
+        with archive.open(info) as member:
+            while chunk := member.read(_INFLATE_CHUNK):
+                inflated += len(chunk)
+                if inflated > limit:
+                    raise too_large
+
+
+def read_sheet(path: Path) -> tuple[template.Sheet, Any]:
+    """Open the workbook with calamine; return the cells of the template sheet (if any).
+
+    The second value is the workbook, to close once the rows have been consumed.
+    """
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine's own errors on a broken workbook
+        raise TemplateFileRefused(422, "template_corrupt",
+                                  f"Le classeur ne peut pas être lu ({exc}).") from None
+    names = list(workbook.sheet_names)
+    if template.SHEET_NAME not in names:
+        return template.Sheet(sheet_names=names, rows=()), workbook
+    try:
+        sheet = workbook.get_sheet_by_name(template.SHEET_NAME)
+    except Exception as exc:
+        workbook.close()
+        raise TemplateFileRefused(422, "template_corrupt",
+                                  f"La feuille « {template.SHEET_NAME} » ne peut pas être lue ({exc}).") from None
+    return template.Sheet(sheet_names=names, rows=_anchored_rows(sheet),
+                          merged=list(sheet.merged_cell_ranges or ())), workbook
+
+
+def _anchored_rows(sheet: Any) -> Iterator[list[object]]:
+    """Rows from row 1, column A, whatever the first used cell of the sheet is."""
+    first_row, first_col = sheet.start or (0, 0)
+    for _ in range(first_row):
+        yield []
+    pad = [None] * first_col
+    for cells in sheet.iter_rows():
+        yield pad + cells if first_col else cells
+
+
+def read_declaration_file(path: Path, head: bytes, *, filename: str | None, galis_ref: str, siret: str,
+                          max_rows: int, max_uncompressed: int) -> template.TemplateRead:
+    check_container(path, head, max_uncompressed=max_uncompressed)
+    sheet, workbook = read_sheet(path)
+    try:
+        return template.read_template(sheet, filename=filename, galis_ref=galis_ref, siret=siret,
+                                      max_rows=max_rows)
+    finally:
+        workbook.close()
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class ExportRow:
+    """One establishment of one version, as exported."""
+
+    galis_ref: str
+    siret: str
+    milestone: str
+    version: int
+    finess: str
+    raison_sociale: str | None
+    counts: dict[str, int]
+    period_start: date
+    period_end: date
+    indicators: dict[str, Indicator]
+
+
+_HEADER_FONT = Font(bold=True)
+_HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+_WIDTHS = (14, 18, 14, 40, 14, 16, 14, 18, 18, 18, 16, 16)
+_MET_LABELS = {True: "atteinte", False: "non atteinte", None: "non calculable"}
+
+
+def _text(ws: WriteOnlyWorksheet, value: str | None) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    cell.data_type = "s"  # never a formula, whatever the text starts with
+    cell.number_format = "@"
+    return cell
+
+
+def _date_cell(ws: WriteOnlyWorksheet, value: date) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    cell.number_format = "DD/MM/YYYY"
+    return cell
+
+
+def _header(ws: WriteOnlyWorksheet, labels: Sequence[str]) -> list[WriteOnlyCell]:
+    cells = []
+    for label in labels:
+        cell = _text(ws, label)
+        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
+        cells.append(cell)
+    return cells
+
+
+def write_xlsx(rows: Iterable[ExportRow], handle: IO[bytes]) -> None:
+    """The template sheet (re-importable as is), then the computed rates on a second sheet."""
+    workbook = Workbook(write_only=True)
+    main = workbook.create_sheet(template.SHEET_NAME)
+    rates = workbook.create_sheet(RATES_SHEET)
+    for index, width in enumerate(_WIDTHS):
+        main.column_dimensions[template.column_letter(index)].width = width
+    main.freeze_panes = "A2"
+    main.append(_header(main, [label for _, _, label in template.TEMPLATE_COLUMNS]))
+    rate_labels = ["Référence de la demande GALIS", "FINESS Géographique", "Jalon", "Version"]
+    for key in INDICATOR_KEYS:
+        rate_labels += [f"{LABELS[key]} (%)", "Cible (%)", "Atteinte"]
+    rates.append(_header(rates, rate_labels))
+    for r in rows:
+        main.append([
+            _text(main, r.galis_ref), _text(main, r.siret), _text(main, r.finess), _text(main, r.raison_sociale),
+            *(r.counts[name] for name in COUNT_FIELDS),
+            _date_cell(main, r.period_start), _date_cell(main, r.period_end),
+        ])
+        line: list[object] = [_text(rates, r.galis_ref), _text(rates, r.finess), r.milestone, r.version]
+        for key in INDICATOR_KEYS:
+            ind = r.indicators[key]
+            line += [ind.rate, ind.target, _MET_LABELS[ind.met]]
+        rates.append(line)
+    workbook.save(handle)
+
+
+def write_csv(rows: Iterable[ExportRow], handle: IO[bytes]) -> None:
+    """The template columns as CSV: ``;``, UTF-8 with BOM, dates JJ/MM/AAAA."""
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
+    writer.writerow([label for _, _, label in template.TEMPLATE_COLUMNS])
+    for r in rows:
+        writer.writerow([r.galis_ref, r.siret, r.finess, _csv_text(r.raison_sociale),
+                         *(r.counts[name] for name in COUNT_FIELDS),
+                         f"{r.period_start:%d/%m/%Y}", f"{r.period_end:%d/%m/%Y}"])
+    text.flush()
+    text.detach()
+
+
+def _csv_text(value: str | None) -> str:
+    """A name a spreadsheet would run as a formula is quoted with a leading apostrophe."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value or ""
