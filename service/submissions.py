@@ -14,10 +14,12 @@ from datetime import date, datetime
 from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.cache import BoundedCache
+from service.db import insert_many
 from service.domain import access, declaration, indicators, template
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS, DeclarationRow, EvaluatedDeclaration
@@ -67,7 +69,6 @@ _ROWS_OF_VERSION = (
            Submission.version == sa.bindparam("version"))
 )
 _INSERT_SUBMISSION = sa.insert(Submission.__table__)  # type: ignore[attr-defined]
-_INSERT_ROWS = sa.insert(SubmissionRow.__table__)  # type: ignore[attr-defined]
 _INSERT_IDEMPOTENCY = sa.insert(IdempotencyRecord.__table__)  # type: ignore[attr-defined]
 
 
@@ -126,11 +127,12 @@ def request_hash(galis_ref: str, payload: object) -> str:
 def fingerprint(galis_ref: str, milestone: Milestone, rows: list[DeclarationRow]) -> str:
     """SHA-256 of the declared data (not of its presentation): the identity of a version's content."""
     data = [galis_ref, milestone.value, [
-        [r.finess, r.raison_sociale, *(getattr(r, f) for f in COUNT_FIELDS),
-         r.period_start.isoformat(), r.period_end.isoformat()]
+        [r.finess, r.raison_sociale, r.dmp_fed, r.mss_messages_sent, r.active_dui, r.persons_accompanied,
+         r.dui_with_personal_plan, r.dui_with_agenda_event, r.period_start.isoformat(), r.period_end.isoformat()]
         for r in sorted(rows, key=lambda r: r.finess)
     ]]
-    return hashlib.sha256(json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+    # orjson writes the bytes of json.dumps(data, separators=(",", ":"), ensure_ascii=False), faster.
+    return hashlib.sha256(orjson.dumps(data)).hexdigest()
 
 
 def record_submission(session: Session, principal: Principal, galis_ref: str, payload: object,
@@ -150,7 +152,8 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     conn = session.connection()  # Core statements only below: the ORM layer is not needed
     req = _request_facts(session, principal, galis_ref, cache)
     access.require_may_submit(principal)
-    digest = request_hash(req.galis_ref, payload)
+    # Hashing the whole body costs as much as parsing it: only for a push that may be replayed.
+    digest = request_hash(req.galis_ref, payload) if options.idempotency_key is not None else ""
     if options.idempotency_key is not None and not options.dry_run:
         replay = _replay(session, principal, options.idempotency_key, digest)
         if replay is not None:
@@ -195,10 +198,10 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         return PushResult(body=body, created=False)
 
     conn.execute(_INSERT_SUBMISSION, values)
-    conn.execute(_INSERT_ROWS, [
+    insert_many(conn, _ROW_TABLE, [
         {"submission_id": submission_id, "row_number": e.row.row, "finess": e.row.finess,
          "raison_sociale": e.row.raison_sociale, "period_start": e.row.period_start,
-         "period_end": e.row.period_end, "target_set_id": e.target_set.id, **e.row.counts()}
+         "period_end": e.row.period_end, "target_set_id": e.target_set.id, **e.counts}
         for e in evaluated.rows
     ])
     if options.idempotency_key is not None:
@@ -206,7 +209,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
             "api_key_id": principal.key_id, "key": options.idempotency_key, "request_hash": digest,
             "submission_id": submission_id, "created_at": values["received_at"],
         }])
-    counts = {e.row.finess: e.row.counts() for e in evaluated.rows}
+    counts = {e.row.finess: e.counts for e in evaluated.rows}
     return PushResult(body=body, created=True, stored=((req.id, milestone.value, version), counts))
 
 
@@ -310,20 +313,20 @@ def submission_view(sub: Any, *, galis_ref: str, evaluated: EvaluatedDeclaration
         "pushed_by": pushed_by,
         "supersedes_version": supersedes if supersedes is not None else (sub.version - 1 or None),
         "fingerprint": sub.fingerprint,
-        "rows": [_row_view(e.row, e.target_set.id, e.indicators) for e in evaluated.rows],
+        "rows": [_row_view(e.row, e.target_set.id, e.indicators, e.counts) for e in evaluated.rows],
         "warnings": sub.warnings,
         "targets_met": sub.targets_met,
         "target_sets": [ts.as_dict() for ts in target_sets.values()],
     }
 
 
-def _row_view(row: DeclarationRow, target_set_id: str,
-              evaluation: Mapping[str, indicators.Indicator]) -> dict[str, Any]:
+def _row_view(row: DeclarationRow, target_set_id: str, evaluation: Mapping[str, indicators.Indicator],
+              counts: dict[str, int]) -> dict[str, Any]:
     return {
         "row": row.row,
         "finess": row.finess,
         "raison_sociale": row.raison_sociale,
-        **row.counts(),
+        **counts,
         "period_start": row.period_start.isoformat(),
         "period_end": row.period_end.isoformat(),
         "target_set": target_set_id,
@@ -343,12 +346,12 @@ def _stored_view(session: Session, submission_id: str) -> dict[str, Any]:
 def _view_of_stored(session: Session, sub: Submission, req: FundingRequest) -> dict[str, Any]:
     stored = session.exec(select(SubmissionRow).where(SubmissionRow.submission_id == sub.id)
                           .order_by(SubmissionRow.row_number)).all()  # type: ignore[arg-type]
+    rows = [_declaration_row(r) for r in stored]
     evaluated = EvaluatedDeclaration(rows=[
-        declaration.EvaluatedRow(
-            row=_declaration_row(r), target_set=ALL_TARGET_SETS[r.target_set_id],
-            indicators=indicators.evaluate({f: getattr(r, f) for f in COUNT_FIELDS},
-                                           ALL_TARGET_SETS[r.target_set_id]),
-        ) for r in stored
+        declaration.EvaluatedRow(row=row, target_set=ALL_TARGET_SETS[r.target_set_id],
+                                 indicators=indicators.evaluate(counts, ALL_TARGET_SETS[r.target_set_id]),
+                                 counts=counts)
+        for row, r in zip(rows, stored, strict=True) for counts in (row.counts(),)
     ])
     key = session.get(ApiKey, sub.received_by_key_id) if sub.received_by_key_id else None
     pushed_by = _pushed_by(key.role, key.label) if key else _pushed_by("", "")

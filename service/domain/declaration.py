@@ -10,7 +10,8 @@ version, and computes the indicators.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import unicodedata
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -46,6 +47,7 @@ COUNT_FIELDS = (
 )
 ROW_FIELDS = ("finess", "raison_sociale", *COUNT_FIELDS, "period_start", "period_end")
 REQUIRED_ROW_FIELDS = tuple(f for f in ROW_FIELDS if f != "raison_sociale")
+_ROW_FIELD_SET = frozenset(ROW_FIELDS)
 
 MAX_COUNT = 1_000_000_000
 MAX_NAME_LENGTH = 300
@@ -98,7 +100,11 @@ class DeclarationRow:
     period_end: date
 
     def counts(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in COUNT_FIELDS}
+        """Columns E–J by field name (spelled out: this runs for every row of every push)."""
+        return {"dmp_fed": self.dmp_fed, "mss_messages_sent": self.mss_messages_sent, "active_dui": self.active_dui,
+                "persons_accompanied": self.persons_accompanied,
+                "dui_with_personal_plan": self.dui_with_personal_plan,
+                "dui_with_agenda_event": self.dui_with_agenda_event}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +118,8 @@ class EvaluatedRow:
     row: DeclarationRow
     target_set: TargetSet
     indicators: dict[str, indicators.Indicator]
+    #: ``row.counts()``, computed once.
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +133,8 @@ class EvaluatedDeclaration:
 
 
 def _parse_count(value: object, *, row: int, name: str, issues: list[Issue]) -> int | None:
+    if type(value) is int and 0 <= value <= MAX_COUNT:
+        return value
     if value is None:
         issues.append(_issue("field_required", f"{_label(name)} : valeur obligatoire.", row=row, field_name=name))
         return None
@@ -170,12 +180,22 @@ def _parse_date(value: object, *, row: int, name: str, issues: list[Issue]) -> d
     return None
 
 
-def parse_row(raw: object, *, row: int, today: date) -> tuple[DeclarationRow | None, list[Issue]]:
-    """Type one row and check its own rules; return the row (or None) and every issue found."""
+def _readable(text: str) -> bool:
+    """No control character, and no lone surrogate that UTF-8 cannot carry."""
+    return text.isprintable() or not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+
+
+def parse_row(raw: object, *, row: int, today: date,
+              known: Container[str] = frozenset()) -> tuple[DeclarationRow | None, list[Issue]]:
+    """Type one row and check its own rules; return the row (or None) and every issue found.
+
+    ``known`` holds FINESS already checked (those registered with the request): they are
+    taken as they are, the others go through every FINESS rule.
+    """
     issues: list[Issue] = []
     if not isinstance(raw, dict):
         return None, [_issue("row_not_object", "Chaque ligne doit être un objet JSON.", row=row, field_name=None)]
-    for key in raw:
+    for key in raw if not raw.keys() <= _ROW_FIELD_SET else ():
         if key not in ROW_FIELDS:
             issues.append(_issue(
                 "unknown_field", f"Champ inconnu « {key} » : les champs admis sont {', '.join(ROW_FIELDS)}.",
@@ -189,7 +209,7 @@ def parse_row(raw: object, *, row: int, today: date) -> tuple[DeclarationRow | N
                              row=row, field_name="finess"))
     else:
         try:
-            finess = Finess.parse(raw_finess).value
+            finess = raw_finess if type(raw_finess) is str and raw_finess in known else Finess.parse(raw_finess).value
         except InvalidIdentifier as exc:
             issues.append(_issue(exc.code, exc.message, row=row, field_name="finess"))
 
@@ -200,8 +220,15 @@ def parse_row(raw: object, *, row: int, today: date) -> tuple[DeclarationRow | N
                                  row=row, field_name="raison_sociale"))
             name = None
         else:
-            name = name.strip() or None
-            if name is not None and len(name) > MAX_NAME_LENGTH:
+            name = " ".join(name.split()) or None  # line breaks of a spreadsheet cell, runs of spaces
+            if name is not None and not _readable(name):
+                issues.append(_issue(
+                    "text_invalid_characters",
+                    f"{_label('raison_sociale')} : le texte contient des caractères de contrôle ou invalides.",
+                    row=row, field_name="raison_sociale",
+                ))
+                name = None
+            elif name is not None and len(name) > MAX_NAME_LENGTH:
                 issues.append(_issue(
                     "text_too_long",
                     f"{_label('raison_sociale')} : {MAX_NAME_LENGTH} caractères au plus (lu {len(name)}).",
@@ -289,7 +316,8 @@ def parse_submission(
         issues.append(_issue("too_many_rows", f"Une déclaration compte au plus {max_rows} lignes (lu {len(raw_rows)}).",
                              row=None, field_name="rows"))
     else:
-        rows, row_issues, declared = parse_rows(raw_rows, today=today, numbers=row_numbers)
+        rows, row_issues, declared = parse_rows(raw_rows, today=today, numbers=row_numbers,
+                                                known=expected if expected is not None else frozenset())
         issues.extend(row_issues)
         if expected is not None:
             issues.extend(check_coverage(declared, expected=expected, galis_ref=galis_ref))
@@ -299,7 +327,8 @@ def parse_submission(
 
 
 def parse_rows(
-    raw_rows: list[object], *, today: date, numbers: Sequence[int] | None = None
+    raw_rows: list[object], *, today: date, numbers: Sequence[int] | None = None,
+    known: Container[str] = frozenset(),
 ) -> tuple[list[DeclarationRow], list[Issue], dict[str, int]]:
     """Parse every row and check that no FINESS appears twice.
 
@@ -311,7 +340,7 @@ def parse_rows(
     seen: dict[str, int] = {}
     for offset, raw in enumerate(raw_rows):
         number = numbers[offset] if numbers is not None else offset + 1
-        parsed, row_issues = parse_row(raw, row=number, today=today)
+        parsed, row_issues = parse_row(raw, row=number, today=today, known=known)
         issues.extend(row_issues)
         finess = parsed.finess if parsed else _finess_or_none(raw)
         if finess is not None:
@@ -378,7 +407,7 @@ def evaluate_declaration(
         target_set = targets_for(campaign_year=campaign_year, category=categories.get(r.finess))
         counts = r.counts()
         evaluation = indicators.evaluate(counts, target_set)
-        evaluated.append(EvaluatedRow(row=r, target_set=target_set, indicators=evaluation))
+        evaluated.append(EvaluatedRow(row=r, target_set=target_set, indicators=evaluation, counts=counts))
         warnings.extend(_row_warnings(r, evaluation))
         if previous is not None and r.finess in previous:
             warnings.extend(_jump_warnings(r, evaluation, previous[r.finess], target_set))
@@ -436,9 +465,9 @@ def _jump_warnings(
     target_set: TargetSet,
 ) -> list[Issue]:
     found: list[Issue] = []
-    previous_eval = indicators.evaluate(dict(before), target_set)
     for key in INDICATOR_KEYS:
-        now, then = evaluation[key].rate, previous_eval[key].rate
+        num_field, den_field = indicators.FORMULAS[key]
+        now, then = evaluation[key].rate, indicators.rate(before[num_field], before[den_field])
         if now is None or then is None or abs(now - then) < JUMP_POINTS:
             continue
         num_field = indicators.FORMULAS[key][0]

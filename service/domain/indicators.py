@@ -18,8 +18,8 @@ The MSSanté rate is a mean of messages per person and may exceed 100 %.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+from typing import NamedTuple
 
 from service.domain.targets import INDICATOR_KEYS, TargetSet
 
@@ -41,8 +41,9 @@ FORMULAS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Indicator:
+class Indicator(NamedTuple):
+    """One rate against its target (a tuple: built five times per row of every push)."""
+
     numerator: int
     denominator: int
     rate: float | None
@@ -60,32 +61,65 @@ class Indicator:
 
 
 def rate(numerator: int, denominator: int) -> float | None:
-    """Percentage rounded half-up to 0.1; ``None`` when the denominator is 0."""
+    """Percentage rounded half-up to 0.1; ``None`` when the denominator is 0.
+
+    Counts are non-negative integers: the rate in tenths of a percent is
+    ``floor(1000 n / d + 1/2)``, computed exactly in integers.
+    """
     if denominator == 0:
         return None
-    value = (Decimal(numerator) * 100 / Decimal(denominator)).quantize(
-        Decimal("0.1"), rounding=ROUND_HALF_UP
-    )
-    return float(value)
+    return ((2000 * numerator + denominator) // (2 * denominator)) / 10
 
 
 def exact_ratio_met(numerator: int, denominator: int, target: float) -> bool:
     """Whether numerator/denominator reaches ``target`` %, on exact values (not the rounded rate),
     so that 89.96 % does not count as 90 %."""
-    return Decimal(numerator) * 100 >= Decimal(str(target)) * Decimal(denominator)
+    tenths = _TARGET_TENTHS.get(target)
+    if tenths is None:
+        exact = Decimal(str(target)) * 10
+        if exact != exact.to_integral_value():
+            return Decimal(numerator) * 100 >= Decimal(str(target)) * Decimal(denominator)
+        tenths = _TARGET_TENTHS.setdefault(target, int(exact))
+    return numerator * 1000 >= tenths * denominator
+
+
+#: Targets in tenths of a percent (targets are set to 0.1 at most), computed once each.
+_TARGET_TENTHS: dict[float, int] = {}
 
 
 def evaluate(counts: dict[str, int], targets: TargetSet) -> dict[str, Indicator]:
-    """The five indicators of one establishment's counts against ``targets``."""
+    """The five indicators of one establishment's counts against ``targets``.
+
+    Same arithmetic as ``rate`` and ``exact_ratio_met``, inlined: this runs for every row.
+    """
     result: dict[str, Indicator] = {}
-    for key in INDICATOR_KEYS:
-        num_field, den_field = FORMULAS[key]
+    for key, num_field, den_field, target, tenths in _plan(targets):
         numerator, denominator = counts[num_field], counts[den_field]
-        target = targets.target(key)
-        value = rate(numerator, denominator)
-        met = None if value is None else exact_ratio_met(numerator, denominator, target)
-        result[key] = Indicator(numerator, denominator, value, target, met)
+        if denominator == 0:
+            result[key] = Indicator(numerator, denominator, None, target, None)
+            continue
+        met = (numerator * 1000 >= tenths * denominator if tenths is not None
+               else exact_ratio_met(numerator, denominator, target))
+        result[key] = Indicator(numerator, denominator, ((2000 * numerator + denominator) // (2 * denominator)) / 10,
+                                target, met)
     return result
+
+
+_PLANS: dict[TargetSet, tuple[tuple[str, str, str, float, int | None], ...]] = {}
+
+
+def _plan(targets: TargetSet) -> tuple[tuple[str, str, str, float, int | None], ...]:
+    """Per indicator: key, numerator and denominator fields, target, target in tenths (if exact)."""
+    plan = _PLANS.get(targets)
+    if plan is None:
+        steps = []
+        for key in INDICATOR_KEYS:
+            target = targets.target(key)
+            exact = Decimal(str(target)) * 10
+            tenths = int(exact) if exact == exact.to_integral_value() else None
+            steps.append((key, *FORMULAS[key], target, tenths))
+        plan = _PLANS.setdefault(targets, tuple(steps))  # type: ignore[arg-type]
+    return plan
 
 
 def all_met(evaluations: list[dict[str, Indicator]]) -> bool:

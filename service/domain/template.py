@@ -251,6 +251,8 @@ def _required(row: int, column: str, field_name: str, label: str) -> Issue:
 
 
 def _check_galis(value: Cell, row: int, galis_ref: str, issues: list[Issue]) -> None:
+    if value == galis_ref:
+        return
     if _is_empty(value):
         issues.append(_required(row, "A", "galis_ref", "Référence de la demande GALIS"))
     elif not isinstance(value, str):
@@ -266,6 +268,8 @@ def _check_galis(value: Cell, row: int, galis_ref: str, issues: list[Issue]) -> 
 
 
 def _check_siret(value: Cell, row: int, siret: str, issues: list[Issue]) -> None:
+    if value == siret:
+        return  # the request's own SIRET, already checked when the request was registered
     if _is_empty(value):
         issues.append(_required(row, "B", "siret", "SIRET Porteur"))
         return
@@ -321,6 +325,8 @@ def _finess(value: Cell, row: int, issues: list[Issue]) -> str | None:
 
 
 def _count(value: Cell, row: int, column: str, field_name: str, issues: list[Issue]) -> int | None:
+    if type(value) is float and value.is_integer():  # how a reader hands over a typed number
+        return int(value)
     if _is_empty(value):
         return None
     if isinstance(value, bool) or isinstance(value, date):

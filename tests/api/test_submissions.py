@@ -220,3 +220,23 @@ class TestReadSubmissions:
         response = api.client.get(f"/v1/funding-requests/{req['galis_ref']}/submissions",
                                   params={"cursor": "!!!"}, headers=api.auth(api.admin))
         assert response.status_code == 422 and response.json()["errors"][0]["code"] == "invalid_cursor"
+
+
+def test_a_large_declaration_goes_through_the_bulk_insert_and_reads_back_identical(api: Api) -> None:
+    from service.db import COPY_MIN_ROWS
+
+    size = COPY_MIN_ROWS + 50
+    establishments = [{"finess": factories.finess("33"), "name": f"ESMS « n° {n} » œuvre", "category": "500"}
+                      for n in range(size)]
+    req = api.create_request(establishments=establishments)
+    rows = [factories.row(finess=e["finess"], raison_sociale=e["name"], active_dui=50 + n % 50,
+                          persons_accompanied=100, dui_with_personal_plan=40 + n % 10, dui_with_agenda_event=45,
+                          period_start="2024-01-02", period_end="2024-04-01")
+            for n, e in enumerate(establishments)]
+    pushed = api.push(req["galis_ref"], {"milestone": "va", "rows": rows})
+    assert pushed.status_code == 201, pushed.text
+    assert api.count("submission_row") == size
+    stored = api.client.get(f"/v1/submissions/{pushed.json()['id']}", headers=api.auth(api.admin)).json()
+    assert stored["fingerprint"] == pushed.json()["fingerprint"]
+    assert stored["rows"] == pushed.json()["rows"]
+    assert [{k: r[k] for k in rows[0]} for r in stored["rows"]] == rows

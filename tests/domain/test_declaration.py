@@ -136,3 +136,12 @@ def test_large_jump_from_previous_version_is_flagged() -> None:
     before = {**parsed.counts(), "active_dui": 50, "dui_with_personal_plan": 45, "dui_with_agenda_event": 45}
     result = evaluate_declaration([parsed], categories={}, campaign_year=2024, previous={parsed.finess: before})
     assert ("rate_jump", "G") in {(w.code, w.column) for w in result.warnings}
+
+
+def test_names_are_single_spaced_and_control_characters_refused() -> None:
+    today = date(2026, 1, 1)
+    ok, issues = parse_row(row(raison_sociale=" EHPAD\n Les\u00a0Tilleuls "), row=1, today=today)
+    assert ok is not None and ok.raison_sociale == "EHPAD Les Tilleuls", issues
+    for bad in ("EHPAD\x00", "EHPAD \ud800"):
+        refused, issues = parse_row(row(raison_sociale=bad), row=1, today=today)
+        assert refused is None and [i.code for i in issues] == ["text_invalid_characters"]

@@ -48,3 +48,35 @@ def test_default_targets_and_the_unconditioned_start_up_phase() -> None:
         [90, 90, 90, 70, 70]
     assert default.binding is True
     assert targets_for(campaign_year=2021, category=None).binding is False
+
+
+def test_integer_arithmetic_matches_decimal_half_up_rounding_and_exact_comparison() -> None:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    for denominator in range(1, 260):
+        for numerator in range(0, 3 * denominator, 7):
+            reference = float((Decimal(numerator) * 100 / Decimal(denominator)).quantize(
+                Decimal("0.1"), rounding=ROUND_HALF_UP))
+            assert indicators.rate(numerator, denominator) == reference, (numerator, denominator)
+            for target in (90.0, 70.0, 62.5, 33.3, 12.345):
+                exact = Decimal(numerator) * 100 >= Decimal(str(target)) * Decimal(denominator)
+                assert indicators.exact_ratio_met(numerator, denominator, target) is exact
+
+
+def test_evaluate_agrees_with_rate_and_exact_ratio_for_every_target_set() -> None:
+    from service.domain.targets import ALL_TARGET_SETS, INDICATOR_KEYS, TargetSet
+
+    odd = TargetSet(id="t", label="t", active_files=62.5, personal_plan=33.33, agenda=90.0, mssante=70.0, dmp=0.0)
+    for targets in (*ALL_TARGET_SETS.values(), odd):
+        for n in range(0, 40, 3):
+            for d in range(0, 40, 5):
+                counts = {"active_dui": n, "persons_accompanied": d, "dui_with_personal_plan": n,
+                          "dui_with_agenda_event": n, "mss_messages_sent": n, "dmp_fed": n}
+                counts["active_dui"] = d  # denominators of the G-based rates
+                result = indicators.evaluate(counts, targets)
+                for key in INDICATOR_KEYS:
+                    num, den = (counts[f] for f in indicators.FORMULAS[key])
+                    expected_rate = indicators.rate(num, den)
+                    assert result[key].rate == expected_rate
+                    assert result[key].met == (None if expected_rate is None else
+                                               indicators.exact_ratio_met(num, den, targets.target(key)))
