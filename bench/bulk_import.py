@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -83,7 +82,8 @@ def seed(env: dict[str, str], url: str, base: str, admin: str, finess_codes: lis
     engine = sa.create_engine(url)
     with engine.begin() as conn:
         request_id = conn.execute(sa.text("SELECT id FROM funding_request WHERE galis_ref = :g"), {"g": GALIS}).scalar()
-        conn.execute(sa.text("INSERT INTO establishment (request_id, finess, name, category) VALUES (:r, :f, :n, '500')"),
+        conn.execute(sa.text("INSERT INTO establishment (request_id, finess, name, category) "
+                             "VALUES (:r, :f, :n, '500')"),
                      [{"r": request_id, "f": code, "n": f"ESMS {code}"} for code in finess_codes[1:]])
     engine.dispose()
     call(base, "POST", f"/v1/funding-requests/{GALIS}/events", admin, {"type": "va_validated", "date": "2024-03-01"})
@@ -128,7 +128,9 @@ def baseline_child(url: str, path: Path, reader: str) -> dict[str, float]:
                      sa.Column("target_set_id", sa.String(40)))
     metadata.drop_all(engine)
     metadata.create_all(engine)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    pid = os.getpid()
+    Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset the peak resident set
+    before = rss_kib(pid, "VmRSS")
     start = time.perf_counter()
     if reader == "openpyxl":
         from openpyxl import load_workbook
@@ -151,7 +153,7 @@ def baseline_child(url: str, path: Path, reader: str) -> dict[str, float]:
              "period_start": r[10], "period_end": r[11], "target_set_id": "instruction-2024-15"}
             for n, r in enumerate(rows)])
     seconds = time.perf_counter() - start
-    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    peak = (rss_kib(pid, "VmHWM") - before) / 1024
     metadata.drop_all(engine)
     return {"seconds": seconds, "parse": parse, "peak_mib": peak, "rows": len(rows)}
 

@@ -192,3 +192,92 @@ class Proof(SQLModel, table=True):
     signed_by: str = Field(max_length=200)
     uploaded_at: datetime = _ts(default_factory=utcnow)
     uploaded_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+
+
+class Review(SQLModel, table=True):
+    """An ARS decision on one version; one decision per version."""
+
+    __tablename__ = "review"
+
+    id: str = Field(primary_key=True, max_length=36)
+    submission_id: str = Field(foreign_key="submission.id", max_length=36, unique=True)
+    request_id: int = Field(foreign_key="funding_request.id", index=True)
+    milestone: str = Field(max_length=12)
+    decision: str = Field(max_length=20)
+    comment: str | None = Field(default=None, max_length=2000)
+    decided_at: datetime = _ts(default_factory=utcnow)
+    decided_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+
+
+class ControlCase(SQLModel, table=True):
+    """The CNSA control of one version, opened when the version is stored."""
+
+    __tablename__ = "control_case"
+    __table_args__ = (sa.Index("ix_control_case_status_score", "status", "score"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    submission_id: str = Field(foreign_key="submission.id", max_length=36, unique=True)
+    request_id: int = Field(foreign_key="funding_request.id", index=True)
+    region_code: str = Field(max_length=2, index=True)
+    milestone: str = Field(max_length=12)
+    version: int
+    score: int
+    reasons: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    status: str = Field(max_length=12)
+    opened_at: datetime = _ts(default_factory=utcnow)
+    claimed_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    claimed_at: datetime | None = _ts(default=None)
+    outcome: str | None = Field(default=None, max_length=20)
+    outcome_comment: str | None = Field(default=None, max_length=2000)
+    closed_at: datetime | None = _ts(default=None)
+    closed_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+
+
+class ProofRequest(SQLModel, table=True):
+    """A request of the CNSA for the proof of one FINESS, due 48 hours later."""
+
+    __tablename__ = "proof_request"
+    __table_args__ = (sa.Index("ix_proof_request_request_id_finess", "request_id", "milestone", "finess"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    case_id: str = Field(foreign_key="control_case.id", max_length=36, index=True)
+    request_id: int = Field(foreign_key="funding_request.id")
+    milestone: str = Field(max_length=12)
+    finess: str = Field(max_length=9)
+    message: str = Field(max_length=2000)
+    requested_at: datetime = _ts(default_factory=utcnow)
+    due_at: datetime = _ts()
+    requested_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    answered_at: datetime | None = _ts(default=None)
+    proof_id: str | None = Field(default=None, foreign_key="proof.id", max_length=36)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One change, append-only; ``hash`` chains it to its predecessor (``prev_hash``)."""
+
+    __tablename__ = "audit_event"
+
+    seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    occurred_at: datetime = _ts()
+    actor_key_id: int | None = None
+    actor_role: str = Field(max_length=20)
+    actor_label: str = Field(max_length=200)
+    action: str = Field(max_length=40)
+    object_type: str = Field(max_length=30)
+    object_id: str = Field(max_length=64)
+    request_id: int | None = Field(default=None, index=True)
+    galis_ref: str | None = Field(default=None, max_length=8)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    payload_digest: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class AuditHead(SQLModel, table=True):
+    """The last link of the audit chain (one row): appends lock it, so the chain never forks."""
+
+    __tablename__ = "audit_head"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int
+    hash: str = Field(max_length=64)
