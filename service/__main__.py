@@ -4,6 +4,7 @@
     python -m service demo          # demo data and keys (embedded default)
     python -m service openapi       # print the OpenAPI description
     python -m service sweep-proofs [--grace-seconds N]   # remove proof files no proof row refers to
+    python -m service audit verify  # walk the audit chain, report the first broken link (exit 1)
 """
 
 from __future__ import annotations
@@ -82,6 +83,21 @@ def cmd_sweep_proofs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(_args: argparse.Namespace) -> int:
+    from service.audit import verify
+
+    engine = create_db_engine(get_settings().database_url, pool_size=1)
+    try:
+        count, broken = verify(engine)
+    finally:
+        engine.dispose()
+    if broken is not None:
+        print(f"Chaîne d'audit rompue : {broken.message} ({count} événement(s) vérifié(s) avant).")
+        return 1
+    print(f"Chaîne d'audit intègre : {count} événement(s) vérifié(s).")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description="Service des indicateurs d'usage.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--grace-seconds", type=float, default=3600.0,
                        help="ne supprimer que les fichiers plus anciens (défaut : 3600 s)")
     sweep.set_defaults(func=cmd_sweep_proofs)
+
+    audit = commands.add_parser("audit", help="journal d'audit")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="vérifier la chaîne des empreintes du journal d'audit")
+    verify.set_defaults(func=cmd_audit_verify)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

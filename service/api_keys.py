@@ -13,6 +13,7 @@ import time
 
 from sqlmodel import Session, select
 
+from service import audit
 from service.domain.access import Principal, Role
 from service.domain.errors import InvalidIdentifier, Issue, ValidationFailed
 from service.domain.identifiers import REGIONS, GalisRef, Siret
@@ -33,6 +34,7 @@ def create_api_key(
     siret: str | None = None,
     galis_refs: list[str] | None = None,
     label: str = "",
+    actor: Principal | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key for ``role`` and its scope; return the row and the secret (shown once)."""
     issues: list[Issue] = []
@@ -69,6 +71,10 @@ def create_api_key(
                  siret=siret, galis_refs=sorted(set(refs)), label=label)
     session.add(key)
     session.flush()
+    assert key.id is not None
+    audit.record(session, actor or audit.OPERATOR, "api_key_created", "api_key", str(key.id), payload={
+        "role": key.role, "prefix": key.prefix, "region_code": key.region_code, "siret": key.siret,
+        "galis_refs": key.galis_refs, "label": key.label})
     return key, secret
 
 

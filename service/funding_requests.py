@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import audit
 from service.domain import access
 from service.domain.access import Principal, RequestScope, Role
 from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
@@ -180,6 +181,11 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
                                     category=by_finess[f.value].category) for f in finesses]
     session.add_all(establishments)
     session.flush()
+    audit.record(session, principal, "funding_request_created", "funding_request", galis_ref, request_id=req.id,
+                 galis_ref=galis_ref, payload={
+                     "siret": siret, "porteur_name": req.porteur_name, "campaign_year": req.campaign_year,
+                     "region_code": region_code,
+                     "establishments": [[e.finess, e.name, e.category] for e in establishments]})
     return request_view(req, establishments, today=today)
 
 
@@ -205,6 +211,9 @@ def record_event(session: Session, principal: Principal, galis_ref: str, payload
     session.add(LifecycleEvent(request_id=req.id, type=payload.type.value, event_on=payload.date,
                                until=payload.until, recorded_by_key_id=principal.key_id))
     session.flush()
+    audit.record(session, principal, "lifecycle_event_recorded", "funding_request", req.galis_ref,
+                 request_id=req.id, galis_ref=req.galis_ref, payload={
+                     "type": payload.type.value, "date": payload.date.isoformat(), "until": _iso(payload.until)})
     return request_view(req, establishments_of(session, req.id), today=today)
 
 

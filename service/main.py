@@ -10,9 +10,10 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.api_keys import PrincipalCache
-from service.db import Database
+from service.audit import lock_head
+from service.db import Database, is_sqlite
 from service.problems import install_problem_handlers
-from service.routers import exports, funding_requests, health, proofs, submissions
+from service.routers import audit, control, exports, funding_requests, health, proofs, review, submissions
 from service.schemas import SubmissionCreate
 from service.settings import Settings, get_settings
 from service.storage import open_store
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings)
         app.state.database = database
         app.state.proof_store = open_store(settings)
+        if not is_sqlite(settings.database_url):
+            database.writer.on_begin = lock_head  # every write transaction locks the audit head first
         _tune_garbage_collector()
         try:
             yield
@@ -58,6 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(exports.router)  # before submissions: /v1/submissions/{id}.xlsx
     app.include_router(submissions.router)
     app.include_router(proofs.router)
+    app.include_router(review.router)
+    app.include_router(control.router)
+    app.include_router(audit.router)
     _document_push_body(app)
     return app
 

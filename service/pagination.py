@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from service.domain.errors import Issue, ValidationFailed
@@ -23,6 +24,26 @@ def encode_cursor(value: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def _invalid() -> ValidationFailed:
+    return ValidationFailed([Issue(code="invalid_cursor", field="cursor",
+                                   message="Curseur de pagination invalide : reprenez la liste depuis le début.")])
+
+
+def cursor_value(after: dict[str, Any], key: str, kind: type[Any]) -> Any:
+    """One field of a decoded cursor: ``str``, ``int`` or ``datetime`` (ISO text); 422 otherwise."""
+    value = after.get(key)
+    try:
+        if kind is datetime:
+            return datetime.fromisoformat(str(value))
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if kind is str and isinstance(value, str):
+            return value
+    except ValueError:
+        pass
+    raise _invalid()
+
+
 def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     if cursor is None:
         return None
@@ -32,6 +53,4 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
             raise ValueError
         return value
     except (ValueError, json.JSONDecodeError):
-        raise ValidationFailed([Issue(code="invalid_cursor", field="cursor",
-                                      message="Curseur de pagination invalide : reprenez la liste depuis le début.")]
-                               ) from None
+        raise _invalid() from None

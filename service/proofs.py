@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from service import audit, control
 from service.domain import access, proofs
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS
@@ -20,7 +21,7 @@ from service.domain.errors import InvalidIdentifier, Issue, NotFound, Validation
 from service.domain.identifiers import Finess
 from service.domain.proofs import DeclaredRow, ProofKind, ProofMetadata, ProofRefused
 from service.funding_requests import REQUEST_ROW_BY_ID, lifecycle_state, load_submission, scope_of
-from service.models import ApiKey, FundingRequest, Proof, Submission, SubmissionRow, utcnow
+from service.models import ApiKey, FundingRequest, Proof, ProofRequest, Submission, SubmissionRow, utcnow
 from service.proof_content import inspect
 from service.uploads import StagedFile
 
@@ -119,8 +120,17 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
     )
     session.add(proof)
     session.flush()
-    return proof_view(proof, galis_ref=target.galis_ref,
-                      uploaded_by={"role": principal.role.value, "label": principal.label})
+    audit.record(session, principal, "proof_stored", "proof", proof.id, request_id=target.request_id,
+                 galis_ref=target.galis_ref, payload={
+                     "submission_id": proof.submission_id, "milestone": proof.milestone, "finess": proof.finess,
+                     "sha256": proof.sha256, "media_type": proof.media_type, "size": proof.size,
+                     "filename": proof.filename, "measured_on": proof.measured_on.isoformat(),
+                     "period_start": proof.period_start.isoformat(), "period_end": proof.period_end.isoformat(),
+                     "signed_by": proof.signed_by})
+    answered = control.after_proof(session, principal, proof, galis_ref=target.galis_ref, rows_of=declared_rows)
+    return {**proof_view(proof, galis_ref=target.galis_ref,
+                         uploaded_by={"role": principal.role.value, "label": principal.label}),
+            "answers_proof_requests": sorted(answered)}
 
 
 def _clean_name(filename: str | None) -> str | None:
@@ -156,8 +166,13 @@ def _views(session: Session, found: list[Proof], galis_ref: str) -> list[dict[st
     ids = {p.uploaded_by_key_id for p in found if p.uploaded_by_key_id is not None}
     keys = session.exec(select(ApiKey).where(ApiKey.id.in_(ids))).all() if ids else []  # type: ignore[union-attr]
     who = {k.id: {"role": k.role, "label": k.label} for k in keys}
-    return [proof_view(p, galis_ref=galis_ref, uploaded_by=who.get(p.uploaded_by_key_id, {"role": "", "label": ""}))
-            for p in found]
+    answered: dict[str, list[str]] = {p.id: [] for p in found}
+    if found:
+        for request_id, proof_id in session.exec(select(ProofRequest.id, ProofRequest.proof_id).where(
+                ProofRequest.proof_id.in_(list(answered))).order_by(ProofRequest.id)):  # type: ignore[union-attr]
+            answered[proof_id].append(request_id)  # type: ignore[index]
+    return [{**proof_view(p, galis_ref=galis_ref, uploaded_by=who.get(p.uploaded_by_key_id, {"role": "", "label": ""})),
+             "answers_proof_requests": answered[p.id]} for p in found]
 
 
 def proofs_of_version(session: Session, sub: Submission, galis_ref: str) -> dict[str, Any]:

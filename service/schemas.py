@@ -15,6 +15,7 @@ from service.domain.declaration import COLUMNS
 from service.domain.errors import InvalidIdentifier
 from service.domain.identifiers import Finess, GalisRef, Siret
 from service.domain.lifecycle import EventType, Milestone
+from service.domain.review import Decision, Outcome
 
 T = TypeVar("T")
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -267,6 +268,8 @@ class ProofOut(BaseModel):
     uploaded_at: datetime
     uploaded_by: PushedBy
     content_url: str = Field(description="Chemin du contenu (octets exacts, `Repr-Digest`).")
+    answers_proof_requests: list[str] = Field(description="Les demandes de preuve de la CNSA auxquelles ce dépôt a "
+                                                          "répondu.")
 
 
 class SubmissionOut(BaseModel):
@@ -289,6 +292,8 @@ class SubmissionOut(BaseModel):
                                   "pour elle, ou pour une version antérieure aux mêmes chiffres et période).")
     proofs_missing: list[str] | None = Field(
         default=None, description="Consultation d'une version : les FINESS qu'aucune preuve ne couvre.")
+    reviews: list[ReviewOut] | None = Field(default=None, description="Consultation d'une version : la décision "
+                                                                      "de l'ARS, s'il y en a une.")
 
 
 class SubmissionSummary(BaseModel):
@@ -301,3 +306,149 @@ class SubmissionSummary(BaseModel):
     row_count: int
     warning_count: int
     targets_met: bool
+
+
+# --- review, control, audit ---------------------------------------------------------------
+
+Comment = Annotated[str | None, Field(default=None, max_length=2000,
+                                      description="Obligatoire pour un rejet ou une demande de corrections.")]
+
+
+class ReviewCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"decision": "changes_requested", "comment": "Le taux de dossiers actifs de 240000372 est à justifier."},
+        {"decision": "accepted"},
+    ]})
+
+    decision: Decision = Field(description="accepted, rejected ou changes_requested.")
+    comment: Comment = None
+
+
+class ReviewOut(BaseModel):
+    id: str
+    submission_id: str
+    decision: Decision
+    comment: str | None
+    decided_at: datetime
+    decided_by: PushedBy | None
+
+
+class DeadlineOut(BaseModel):
+    due_on: date | None = Field(description="Échéance de la fin de projet (VSR + 3 mois, ou report).")
+    days_left: int | None = Field(description="Jours restants avant l'échéance ; négatif une fois dépassée.")
+    overdue: bool
+
+
+class ReviewQueueItem(DeadlineOut):
+    id: str = Field(description="Identifiant de la version à examiner.")
+    galis_ref: str
+    region_code: str
+    milestone: Milestone
+    version: int
+    received_at: datetime
+    row_count: int
+    warning_count: int
+    targets_met: bool
+
+
+class RiskReasonOut(BaseModel):
+    code: str
+    message: str = Field(description="Le motif, en une phrase.")
+    points: int
+
+
+class ProofRequestCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"finess": "240000372", "message": "Merci de transmettre le rapport signé du nombre de DUI actifs."},
+    ]})
+
+    finess: str = Field(description="FINESS géographique de la version contrôlée.")
+    message: str = Field(max_length=2000, description="Ce qui est demandé.")
+
+
+class ProofRequestOut(BaseModel):
+    id: str
+    case_id: str
+    galis_ref: str
+    milestone: Milestone
+    finess: str
+    message: str
+    requested_at: datetime
+    due_at: datetime = Field(description="48 heures après la demande.")
+    status: Literal["open", "overdue", "answered"]
+    overdue: bool = Field(description="Échéance dépassée (sans réponse, ou réponse tardive).")
+    answered_at: datetime | None
+    proof_id: str | None = Field(description="La preuve déposée qui a répondu.")
+
+
+class OutcomeCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"outcome": "non_compliant", "comment": "Les preuves ne montrent que des taux, pas de nombres absolus."},
+        {"outcome": "compliant"},
+    ]})
+
+    outcome: Outcome = Field(description="compliant ou non_compliant.")
+    comment: Annotated[str | None, Field(default=None, max_length=2000,
+                                         description="Motifs, obligatoires pour non_compliant.")] = None
+
+
+class ControlCaseOut(BaseModel):
+    id: str
+    submission_id: str
+    galis_ref: str
+    region_code: str
+    milestone: Milestone
+    version: int
+    latest_version: int
+    superseded: bool = Field(description="Une version plus récente du même jalon existe.")
+    received_at: datetime
+    score: int = Field(description="Score de risque de 0 à 100 : somme des points des motifs.")
+    reasons: list[RiskReasonOut]
+    status: Literal["open", "claimed", "closed"]
+    opened_at: datetime
+    claimed_by: PushedBy | None
+    claimed_at: datetime | None
+    outcome: Outcome | None
+    outcome_comment: str | None
+    closed_at: datetime | None
+    closed_by: PushedBy | None
+    proof_requests: list[ProofRequestOut] | None = None
+
+
+class AuditActor(BaseModel):
+    key_id: int | None
+    role: str
+    label: str
+
+
+class AuditEventOut(BaseModel):
+    seq: int = Field(description="Rang dans la chaîne (1, 2, 3 …).")
+    occurred_at: datetime
+    actor: AuditActor
+    action: str
+    object_type: str
+    object_id: str
+    galis_ref: str | None
+    payload: dict[str, Any]
+    payload_digest: str = Field(description="SHA-256 du contenu (JSON canonique).")
+    prev_hash: str = Field(description="Empreinte de l'événement précédent.")
+    hash: str = Field(description="Empreinte de cet événement, couvrant ses champs et prev_hash.")
+
+
+class MilestoneStanding(DeadlineOut):
+    milestone: Milestone
+    opened_on: date | None
+    latest_version: dict[str, Any] | None = Field(description="id, version, received_at, targets_met, warning_count.")
+    review: ReviewOut | None
+    control: dict[str, Any] | None = Field(description="case_id, status, score, outcome.")
+    proofs_missing: list[str] | None = None
+
+
+class LifecycleOut(BaseModel):
+    galis_ref: str
+    region_code: str
+    porteur_name: str
+    status: Literal["open", "closed"]
+    closed_on: date | None
+    milestones: list[MilestoneStanding]
+SubmissionOut.model_rebuild()

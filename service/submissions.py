@@ -18,6 +18,7 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import audit, control
 from service.cache import BoundedCache
 from service.db import insert_many
 from service.domain import access, declaration, indicators, template
@@ -37,8 +38,9 @@ from service.funding_requests import (
     submission_not_found,
 )
 from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, utcnow
-from service.pagination import PageRequest, decode_cursor, encode_cursor
+from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.proofs import proofs_of_version
+from service.reviews import reviews_of
 
 _LAST_VERSION = {
     Milestone.VA: FundingRequest.__table__.c.va_last_version,  # type: ignore[attr-defined]
@@ -209,6 +211,14 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
             "api_key_id": principal.key_id, "key": options.idempotency_key, "request_hash": digest,
             "submission_id": submission_id, "created_at": values["received_at"],
         }])
+    case = control.open_case(conn, submission_id=submission_id, request_id=req.id, region_code=req.region_code,
+                             milestone=milestone, version=version, rows=evaluated.rows, received_on=options.today,
+                             due_on=state.fin_projet_due_on, previous=previous)
+    audit.record(conn, principal, "submission_stored", "submission", submission_id, request_id=req.id,
+                 galis_ref=req.galis_ref, payload={
+                     "milestone": milestone.value, "version": version, "fingerprint": values["fingerprint"],
+                     "row_count": len(parsed.rows), "source": options.source, "targets_met": evaluated.targets_met,
+                     "warning_count": len(evaluated.warnings), "control_case": case})
     counts = {e.row.finess: e.counts for e in evaluated.rows}
     return PushResult(body=body, created=True, stored=((req.id, milestone.value, version), counts))
 
@@ -366,7 +376,8 @@ def _declaration_row(r: SubmissionRow) -> DeclarationRow:
 
 def get_submission(session: Session, principal: Principal, submission_id: str) -> dict[str, Any]:
     sub, req = load_submission(session, principal, submission_id)
-    return {**_view_of_stored(session, sub, req), **proofs_of_version(session, sub, req.galis_ref)}
+    return {**_view_of_stored(session, sub, req), **proofs_of_version(session, sub, req.galis_ref),
+            "reviews": reviews_of(session, sub.id)}
 
 
 def list_versions(session: Session, principal: Principal, galis_ref: str, page: PageRequest,
@@ -379,7 +390,7 @@ def list_versions(session: Session, principal: Principal, galis_ref: str, page: 
     after = decode_cursor(page.cursor)
     if after is not None:
         query = query.where(sa.tuple_(Submission.received_at, Submission.id)
-                            < sa.tuple_(_cursor_time(after), str(after.get("id", ""))))
+                            < sa.tuple_(cursor_value(after, "at", datetime), cursor_value(after, "id", str)))
     subs = list(session.exec(query.order_by(Submission.received_at.desc(),  # type: ignore[attr-defined]
                                             Submission.id.desc()).limit(page.limit + 1)))  # type: ignore[attr-defined]
     more = len(subs) > page.limit
@@ -391,12 +402,3 @@ def list_versions(session: Session, principal: Principal, galis_ref: str, page: 
         "next_cursor": encode_cursor({"at": subs[-1].received_at.isoformat(), "id": subs[-1].id})
         if more and subs else None,
     }
-
-
-def _cursor_time(after: dict[str, Any]) -> datetime:
-    try:
-        return datetime.fromisoformat(str(after.get("at")))
-    except ValueError:
-        raise ValidationFailed([Issue(code="invalid_cursor", field="cursor",
-                                      message="Curseur de pagination invalide.")]) from None
-

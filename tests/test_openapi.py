@@ -33,7 +33,9 @@ def test_every_operation_is_documented_for_vendors() -> None:
                 assert "401" in operation["responses"], where
                 problem = operation["responses"]["401"]["content"]["application/problem+json"]
                 assert problem["schema"]["$ref"] == "#/components/schemas/ProblemDetails", where
-            if method in ("post",):
+            if method == "post" and "requestBody" not in operation:  # an action on its path (claim): no body
+                assert "409" in operation["responses"], where
+            elif method == "post":
                 content = operation["requestBody"]["content"]
                 if "multipart/form-data" in content:  # an upload: every form field documented with an example
                     form = content["multipart/form-data"]["schema"]

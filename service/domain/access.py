@@ -100,3 +100,15 @@ def require_may_submit(principal: Principal) -> None:
             f"un compte {ROLE_LABELS[principal.role]}.",
             code="role_not_allowed",
         )
+
+
+def require_may_review(principal: Principal) -> None:
+    """Versions are reviewed by the ARS of the région (scope checked by ``require_sees``) or an admin."""
+    if principal.role not in (Role.ADMIN, Role.ARS_REVIEWER):
+        raise Forbidden("Seule l'ARS de la région rend une décision sur une version.", code="role_not_allowed")
+
+
+def require_may_control(principal: Principal) -> None:
+    """The control queue is the CNSA's (and an admin's)."""
+    if principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR):
+        raise Forbidden("Le contrôle des déclarations est réservé aux auditeurs de la CNSA.", code="role_not_allowed")

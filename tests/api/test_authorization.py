@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from tests import factories, proof_files, template_files
 from tests.conftest import Api, rows_for
@@ -17,7 +18,10 @@ ROLES = ("admin", "ars_reviewer", "cnsa_auditor", "porteur", "vendor")
 NATIONAL = {"admin", "cnsa_auditor"}
 MAY_RECORD_EVENTS = {"admin", "ars_reviewer"}
 MAY_PUSH = {"admin", "porteur", "vendor"}
-TABLES = ("submission", "lifecycle_event", "funding_request", "proof")
+MAY_REVIEW = {"admin", "ars_reviewer"}
+MAY_CONTROL = {"admin", "cnsa_auditor"}
+TABLES = ("submission", "lifecycle_event", "funding_request", "proof", "review", "control_case", "proof_request",
+          "audit_event")
 
 
 @dataclass
@@ -27,6 +31,7 @@ class World:
     requests: dict[str, dict[str, Any]]  # "in" (région 75, the porteur's and vendor's) and "out" (Corse)
     submissions: dict[str, str]
     proofs: dict[str, str]
+    cases: dict[str, str]
 
 
 @pytest.fixture
@@ -48,7 +53,10 @@ def world(api: Api) -> World:
         "porteur": api.key("porteur", siret=inside["siret"]),
         "vendor": api.key("vendor", galis_refs=[inside["galis_ref"]]),
     }
-    return World(api, keys, {"in": inside, "out": outside}, submissions, proofs)
+    with api.database.engine.connect() as conn:
+        cases = {scope: conn.execute(sa.text("SELECT id FROM control_case WHERE submission_id = :s"),
+                                     {"s": submissions[scope]}).scalar_one() for scope in submissions}
+    return World(api, keys, {"in": inside, "out": outside}, submissions, proofs, cases)
 
 
 def call(world: World, route: str, scope: str, key: str | None) -> Any:
@@ -81,6 +89,29 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
     if route.startswith("export_latest_"):
         return client.get(f"/v1/exports/submissions.{route[-4:].strip('_')}", params={"milestone": "va"},
                           headers=headers)
+    if route == "review_submission":
+        return client.post(f"/v1/submissions/{world.submissions[scope]}/reviews", json={"decision": "accepted"},
+                           headers=headers)
+    if route == "review_queue":
+        return client.get("/v1/review-queue", headers=headers)
+    if route == "lifecycle":
+        return client.get(f"/v1/funding-requests/{ref}/lifecycle", headers=headers)
+    if route == "control_queue":
+        return client.get("/v1/control-queue", headers=headers)
+    if route == "get_control_case":
+        return client.get(f"/v1/control-cases/{world.cases[scope]}", headers=headers)
+    if route == "claim_control_case":
+        return client.post(f"/v1/control-cases/{world.cases[scope]}/claim", headers=headers)
+    if route == "request_proof":
+        return client.post(f"/v1/control-cases/{world.cases[scope]}/proof-requests", headers=headers,
+                           json={"finess": req["establishments"][0]["finess"], "message": "Rapport signé SVP."})
+    if route == "control_outcome":
+        return client.post(f"/v1/control-cases/{world.cases[scope]}/outcome", json={"outcome": "compliant"},
+                           headers=headers)
+    if route == "list_proof_requests":
+        return client.get("/v1/proof-requests", headers=headers)
+    if route == "audit_events":
+        return client.get("/v1/audit-events", params={"galis_ref": ref}, headers=headers)
     if route == "list_versions":
         return client.get(f"/v1/funding-requests/{ref}/submissions", headers=headers)
     if route == "get_submission":
@@ -100,7 +131,9 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
 PROOF = proof_files.pdf()
 ROUTES = ("create_request", "list_requests", "get_request", "record_event", "list_events", "push", "push_xlsx",
           "list_versions", "get_submission", "upload_proof", "get_proof", "get_proof_content",
-          "export_version_xlsx", "export_version_csv", "export_latest_xlsx", "export_latest_csv")
+          "export_version_xlsx", "export_version_csv", "export_latest_xlsx", "export_latest_csv",
+          "review_submission", "review_queue", "lifecycle", "control_queue", "get_control_case",
+          "claim_control_case", "request_proof", "control_outcome", "list_proof_requests", "audit_events")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -110,13 +143,21 @@ def expected_status(role: str, route: str, scope: str) -> int:
         if role == "admin" or (role == "ars_reviewer" and scope == "in"):
             return 201
         return 403
-    if route in ("list_requests", "export_latest_xlsx", "export_latest_csv"):
+    if route in ("list_requests", "export_latest_xlsx", "export_latest_csv", "list_proof_requests"):
         return 200
+    if route == "review_queue":
+        return 200 if role in MAY_REVIEW else 403
+    if route in ("control_queue", "get_control_case", "claim_control_case", "control_outcome", "request_proof"):
+        if role not in MAY_CONTROL:
+            return 403
+        return 201 if route == "request_proof" else 200
     sees = role in NATIONAL or scope == "in"
     if not sees:
         return 404
     if route == "record_event":
         return 201 if role in MAY_RECORD_EVENTS else 403
+    if route == "review_submission":
+        return 201 if role in MAY_REVIEW else 403
     if route in ("push", "push_xlsx", "upload_proof"):
         return 201 if role in MAY_PUSH else 403
     return 200
@@ -144,6 +185,9 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
     if route == "export_latest_csv":
         exported = {line.split(";")[0] for line in response.content.decode("utf-8-sig").splitlines()[1:]}
         assert (world.requests[scope]["galis_ref"] in exported) == (role in NATIONAL or scope == "in")
+    if route == "review_queue" and status == 200:
+        queued = {item["galis_ref"] for item in response.json()["items"]}
+        assert (world.requests[scope]["galis_ref"] in queued) == (role == "admin" or scope == "in")
 
 
 @pytest.mark.parametrize("route", ROUTES)

@@ -195,6 +195,7 @@ class TestReadSubmissions:
         assert read.status_code == 200
         stored = read.json()
         assert (stored.pop("proofs"), stored.pop("proofs_missing")) == ([], [r["finess"] for r in rows_for(req)])
+        assert stored.pop("reviews") == []
         assert stored == pushed
 
     def test_versions_are_listed_newest_first_with_pagination(self, api: Api) -> None:

@@ -1,0 +1,91 @@
+"""The audit trail's chain: digests and the rule that links each event to its predecessor.
+
+Every change writes one event; its ``hash`` covers its own fields and the ``hash`` of the
+event before it (``prev_hash``), the first one following ``GENESIS``. Editing, removing or
+inserting an event anywhere breaks a link that ``verify_chain`` finds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical(value: object) -> bytes:
+    """The one byte form of a JSON value that digests are computed over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def payload_digest(payload: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(payload)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What an event's hash covers."""
+
+    seq: int
+    occurred_at: datetime
+    actor_key_id: int | None
+    actor_role: str
+    actor_label: str
+    action: str
+    object_type: str
+    object_id: str
+    galis_ref: str | None
+    payload_digest: str
+    prev_hash: str
+
+    def hash(self) -> str:
+        fields = [self.seq, self.occurred_at.isoformat(), self.actor_key_id, self.actor_role, self.actor_label,
+                  self.action, self.object_type, self.object_id, self.galis_ref, self.payload_digest,
+                  self.prev_hash]
+        return hashlib.sha256(canonical(fields)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    link: Link
+    payload: Mapping[str, Any]
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class BrokenLink:
+    seq: int
+    message: str
+
+
+def verify_chain(events: Iterable[StoredEvent], *, head_seq: int, head_hash: str) -> tuple[int, BrokenLink | None]:
+    """Walk the events in ``seq`` order; return how many were checked and the first broken link.
+
+    ``head_seq``/``head_hash`` are the chain's recorded end: events removed at the end are
+    found by comparing with it.
+    """
+    expected_seq, prev = 1, GENESIS
+    count = 0
+    for event in events:
+        link = event.link
+        if link.seq != expected_seq:
+            return count, BrokenLink(expected_seq,
+                                     f"événement n° {expected_seq} absent (suivant trouvé : n° {link.seq})")
+        if link.prev_hash != prev:
+            return count, BrokenLink(link.seq, f"événement n° {link.seq} : l'empreinte de son prédécesseur ne "
+                                               "correspond pas (événement précédent modifié ou retiré)")
+        if payload_digest(event.payload) != link.payload_digest:
+            return count, BrokenLink(link.seq, f"événement n° {link.seq} : le contenu ne correspond plus à son "
+                                               "empreinte (contenu modifié)")
+        if link.hash() != event.hash:
+            return count, BrokenLink(link.seq, f"événement n° {link.seq} : l'empreinte de l'événement ne "
+                                               "correspond pas à ses champs (événement modifié)")
+        prev, expected_seq, count = event.hash, expected_seq + 1, count + 1
+    if expected_seq - 1 != head_seq or prev != head_hash:
+        return count, BrokenLink(expected_seq, f"la chaîne s'arrête à l'événement n° {expected_seq - 1} alors "
+                                               f"que sa tête enregistrée est le n° {head_seq} (événements retirés)")
+    return count, None
