@@ -11,6 +11,7 @@ from contextlib import ExitStack
 
 from fastapi.testclient import TestClient
 
+from service.audit import verify
 from service.main import create_app
 from tests.conftest import Api, make_settings, rows_for
 
@@ -44,6 +45,29 @@ def test_concurrent_pushes_get_consecutive_versions(api: Api, database_url: str)
     listed = api.client.get(f"/v1/funding-requests/{req['galis_ref']}/submissions",
                             params={"milestone": "fin_projet", "limit": 100}, headers=headers).json()["items"]
     assert sorted(item["version"] for item in listed) == list(range(1, PUSHES + 1))
+    assert verify(api.database.engine) == (api.count("audit_event"), None)
+
+
+def test_concurrent_writes_on_several_requests_keep_one_unbroken_audit_chain(api: Api, database_url: str) -> None:
+    """Groups of writes on different requests, in several processes: the chain never forks
+    and no transaction deadlocks on its head."""
+    reqs = [api.create_request() for _ in range(3)]
+    headers = api.auth(api.admin)
+    with ExitStack() as stack:
+        clients = instances(stack, database_url, writer_threads=4)
+
+        def push(i: int) -> int:
+            req = reqs[i % len(reqs)]
+            return int(clients[i % INSTANCES].post(f"/v1/funding-requests/{req['galis_ref']}/submissions",
+                                                   json={"milestone": "va", "rows": rows_for(req)},
+                                                   headers=headers).status_code)
+
+        with ThreadPoolExecutor(max_workers=PUSHES) as pool:
+            statuses = list(pool.map(push, range(PUSHES)))
+
+    assert statuses == [201] * PUSHES
+    count, broken = verify(api.database.engine)
+    assert broken is None and count == api.count("audit_event") == 3 + 1 + 3 + PUSHES  # requests, key, VA events
 
 
 def test_a_refused_push_among_concurrent_ones_leaves_no_gap(api: Api) -> None:
