@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: lint, then every test on SQLite and on a real PostgreSQL server
-# that the tests start themselves (Debian's postgresql package is installed when missing).
+# that the tests start themselves (Debian's postgresql package is installed when missing), and
+# with pdftoppm (poppler-utils) to render the reports' pages.
 source "$(dirname "$0")/_env.sh"
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
   echo "Installing the PostgreSQL server (Debian package postgresql)..."
@@ -8,6 +9,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+if ! command -v pdftoppm >/dev/null 2>&1; then
+  echo "Installing pdftoppm (Debian package poppler-utils) to render report pages..."
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends poppler-utils >/dev/null
 fi
 ruff check .
 python -m pytest "$@"

@@ -11,11 +11,13 @@ from fastapi import FastAPI
 
 from service.api_keys import PrincipalCache
 from service.audit import lock_head
+from service.cache import BoundedCache
 from service.db import Database, is_sqlite
 from service.problems import install_problem_handlers
-from service.routers import audit, control, exports, funding_requests, health, proofs, review, submissions
+from service.routers import audit, control, exports, funding_requests, health, proofs, reports, review, submissions
 from service.schemas import SubmissionCreate
 from service.settings import Settings, get_settings
+from service.signing import ReportSigner
 from service.storage import open_store
 from service.submissions import PushCache
 
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         database = Database(settings)
         app.state.database = database
         app.state.proof_store = open_store(settings)
+        app.state.report_signer = ReportSigner.from_settings(settings)
         if not is_sqlite(settings.database_url):
             database.writer.on_begin = lock_head  # every write transaction locks the audit head first
         _tune_garbage_collector()
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(settings.api_key_cache_seconds)
     app.state.push_cache = PushCache()
+    app.state.report_cache = BoundedCache(settings.report_cache_size)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(funding_requests.router)
@@ -64,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review.router)
     app.include_router(control.router)
     app.include_router(audit.router)
+    app.include_router(reports.router)
     _document_push_body(app)
     return app
 

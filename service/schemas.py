@@ -451,4 +451,26 @@ class LifecycleOut(BaseModel):
     status: Literal["open", "closed"]
     closed_on: date | None
     milestones: list[MilestoneStanding]
+
+
+class SignatureStatus(BaseModel):
+    present: bool
+    intact: bool = Field(description="Aucun octet signé n'a changé.")
+    valid: bool
+    trusted: bool = Field(description="Émise avec le certificat du service.")
+    covers_whole_file: bool = Field(description="Rien n'a été ajouté au document après la signature.")
+    signer: str | None
+    signed_at: datetime | None
+
+
+class ReportVerification(BaseModel):
+    valid: bool = Field(description="Vrai quand la signature est présente, intacte, valide, du service, et couvre "
+                                    "tout le fichier.")
+    message: str
+    signature: SignatureStatus
+    certifies: dict[str, Any] | None = Field(
+        description="La version certifiée : submission_id, data_digest et, si l'appelant la voit, galis_ref, "
+                    "milestone, version, latest_version, is_latest, same_data_as_today.")
+
+
 SubmissionOut.model_rebuild()

@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     s3_secret_access_key: str | None = Field(default=None, description="Else the usual AWS_* variables.")
     max_proof_bytes: int = Field(default=20_000_000, ge=1024, description="Largest proof file accepted.")
     max_image_pixels: int = Field(default=40_000_000, ge=1, description="Largest screenshot (width × height).")
+    signing_key: Path | None = Field(default=None, description="PEM private key signing the reports.")
+    signing_cert: Path | None = Field(default=None, description="PEM certificate of that key.")
+    signing_dir: Path = Field(default=VAR_DIR / "signing",
+                              description="Where the development key is generated when none is configured.")
+    report_cache_size: int = Field(default=256, ge=0, description="Signed reports kept in memory per process.")
 
 
 @lru_cache

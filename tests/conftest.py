@@ -86,9 +86,14 @@ def backend(migrated_db: MigratedDatabase) -> str:
     return migrated_db.backend
 
 
+#: One development signing key for the whole run, generated on first use, outside the work tree.
+SIGNING_DIR = Path(tempfile.mkdtemp(prefix="esms-signing-"))
+
+
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": database_url, "api_key_cache_seconds": 0.0,
-                              "storage_dir": Path(tempfile.mkdtemp(prefix="esms-proofs-"))}
+                              "storage_dir": Path(tempfile.mkdtemp(prefix="esms-proofs-")),
+                              "signing_dir": SIGNING_DIR}
     values.update(overrides)
     return Settings(**values)
 

@@ -112,6 +112,13 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get("/v1/proof-requests", headers=headers)
     if route == "audit_events":
         return client.get("/v1/audit-events", params={"galis_ref": ref}, headers=headers)
+    if route == "get_report":
+        return client.get(f"/v1/submissions/{world.submissions[scope]}/report.pdf", headers=headers)
+    if route == "verify_report":
+        report = client.get(f"/v1/submissions/{world.submissions[scope]}/report.pdf",
+                            headers={"Authorization": f"Bearer {world.api.admin}"}).content
+        return client.post("/v1/reports/verify", files={"file": ("synthese.pdf", report, "application/pdf")},
+                           headers=headers)
     if route == "list_versions":
         return client.get(f"/v1/funding-requests/{ref}/submissions", headers=headers)
     if route == "get_submission":
@@ -133,7 +140,8 @@ ROUTES = ("create_request", "list_requests", "get_request", "record_event", "lis
           "list_versions", "get_submission", "upload_proof", "get_proof", "get_proof_content",
           "export_version_xlsx", "export_version_csv", "export_latest_xlsx", "export_latest_csv",
           "review_submission", "review_queue", "lifecycle", "control_queue", "get_control_case",
-          "claim_control_case", "request_proof", "control_outcome", "list_proof_requests", "audit_events")
+          "claim_control_case", "request_proof", "control_outcome", "list_proof_requests", "audit_events",
+          "get_report", "verify_report")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -143,7 +151,7 @@ def expected_status(role: str, route: str, scope: str) -> int:
         if role == "admin" or (role == "ars_reviewer" and scope == "in"):
             return 201
         return 403
-    if route in ("list_requests", "export_latest_xlsx", "export_latest_csv", "list_proof_requests"):
+    if route in ("list_requests", "export_latest_xlsx", "export_latest_csv", "list_proof_requests", "verify_report"):
         return 200
     if route == "review_queue":
         return 200 if role in MAY_REVIEW else 403
@@ -185,6 +193,9 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
     if route == "export_latest_csv":
         exported = {line.split(";")[0] for line in response.content.decode("utf-8-sig").splitlines()[1:]}
         assert (world.requests[scope]["galis_ref"] in exported) == (role in NATIONAL or scope == "in")
+    if route == "verify_report":
+        assert response.json()["valid"] is True
+        assert response.json()["certifies"]["found"] is (role in NATIONAL or scope == "in")
     if route == "review_queue" and status == 200:
         queued = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in queued) == (role == "admin" or scope == "in")

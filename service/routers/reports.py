@@ -1,0 +1,95 @@
+"""Signed PDF summaries of versions, and their verification."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from service import reports as use_cases
+from service.cache import BoundedCache
+from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep
+from service.domain.errors import Issue, ValidationFailed
+from service.problems import HttpProblem, problem_responses
+from service.responses import attachment
+from service.schemas import ReportVerification
+from service.signing import ReportSigner
+from service.uploads import read_upload
+
+router = APIRouter(tags=["synthèses signées"])
+MAX_REPORT_BYTES = 50_000_000
+
+
+@router.get(
+    "/v1/submissions/{submission_id}/report.pdf",
+    summary="Synthèse PDF signée d'une version",
+    description="La version en PDF : en-tête (demande, porteur, région, jalon, version, réception, émetteur, "
+                "version remplacée), une ligne par établissement (colonnes E à J, période, cinq taux face à leur "
+                "cible : atteinte, non atteinte, non calculable), totaux de la grappe, cibles appliquées, alertes, "
+                "preuves avec leur SHA-256, bloc de signature du porteur ; sur chaque page : page x/y, la version "
+                "et l'empreinte de ses données. Signé (PAdES) par le service : vérifiable avec tout lecteur PDF ou "
+                "`POST /v1/reports/verify`. Même portée que la lecture de la version.",
+    operation_id="get_submission_report",
+    response_class=Response,
+    responses={200: {"description": "Le PDF signé.", "content": {"application/pdf": {}}},
+               **problem_responses(401, 404)},
+)
+def get_report(submission_id: Annotated[str, Path(description="Identifiant de la version.")], request: Request,
+               principal: CurrentPrincipal, session: ReadSession, settings: SettingsDep) -> Any:
+    model = use_cases.build_model(session, principal, submission_id, timezone=settings.timezone)
+    cache: BoundedCache[tuple[str, str], bytes] = request.app.state.report_cache
+    key = (model.submission_id, model.digest())
+    pdf = cache.get(key)
+    if pdf is None:
+        pdf = use_cases.signed_report(model, request.app.state.report_signer, key[1])
+        cache.put(key, pdf)
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": attachment(f"synthese-{model.galis_ref}-{model.version}.pdf").replace(
+            "attachment", "inline", 1),
+        "ETag": f'"{key[1]}"', "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"})
+
+
+_VERIFY_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary", "description": "Le PDF à vérifier."}},
+}}}}}
+
+
+@router.post(
+    "/v1/reports/verify",
+    response_model=ReportVerification,
+    summary="Vérifier une synthèse signée",
+    description="Dit si la signature du service est présente, intacte (pas un octet modifié), valide, émise par "
+                "le certificat du service et couvre tout le fichier ; quelle version elle certifie et, si "
+                "l'appelant peut voir cette version, si c'est toujours la dernière de son jalon et si ses données "
+                "sont inchangées. Corps `multipart/form-data`, champ `file`.",
+    operation_id="verify_report",
+    responses=problem_responses(400, 401, 413, 415, 422),
+    openapi_extra=_VERIFY_BODY,
+)
+async def verify_report(request: Request, principal: CurrentPrincipal, database: DatabaseDep,
+                        settings: SettingsDep) -> Any:
+    too_large = HttpProblem(413, "report_too_large", "Fichier trop volumineux",
+                            f"Le document dépasse la taille admise ({MAX_REPORT_BYTES} octets).")
+    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="report-", suffix=".pdf", delete=False)
+    upload = await read_upload(request, file_field="file", staging=staging, max_file_bytes=MAX_REPORT_BYTES,
+                               too_large=too_large)
+    try:
+        if upload.file is None:
+            raise ValidationFailed([Issue(code="field_required", field="file",
+                                          message="Le champ « file » (le PDF à vérifier) est obligatoire.")])
+        content = await run_in_threadpool(upload.file.path.read_bytes)
+    finally:
+        upload.discard()
+    signer: ReportSigner = request.app.state.report_signer
+    check = await run_in_threadpool(signer.verify, content)
+
+    def view() -> dict[str, Any]:
+        with Session(database.engine) as session:
+            return use_cases.verification_view(session, principal, check, timezone=settings.timezone)
+
+    return await run_in_threadpool(view)

@@ -1,0 +1,140 @@
+"""Signed PDF summaries: every number readable, a signature that validates, one byte changed is caught."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+from pypdf import PdfReader
+
+from service.report_pdf import render
+from service.reports import build_model
+from tests import factories, proof_files
+from tests.conftest import Api, rows_for
+
+LONG_NAME = ("Établissement d'hébergement pour personnes âgées dépendantes « Les Œillets » — cœur de l'œuvre "
+             "sociale du Médoc, site principal et annexes de jour ") * 2
+
+
+def grappe(api: Api, size: int, **row_overrides: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    establishments = [{"finess": factories.finess("33"), "name": f"EHPAD n° {n} — Sœurs de l'Œuvre",
+                       "category": "500"} for n in range(size)]
+    req = api.create_request(establishments=establishments, porteur_name="Association Cœur & Œuvre")
+    pushed = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, **row_overrides)})
+    assert pushed.status_code == 201, pushed.text
+    return req, pushed.json()
+
+
+def report(api: Api, submission_id: str, key: str | None = None) -> Any:
+    return api.client.get(f"/v1/submissions/{submission_id}/report.pdf", headers=api.auth(key or api.admin))
+
+
+def text_of(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def verify(api: Api, pdf: bytes, key: str | None = None) -> dict[str, Any]:
+    response = api.client.post("/v1/reports/verify", files={"file": ("synthese.pdf", pdf, "application/pdf")},
+                               headers=api.auth(key or api.admin))
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_the_report_shows_every_number_and_its_signature_validates(api: Api) -> None:
+    req, version = grappe(api, 2)
+    rows = rows_for(req)
+    rows[0]["raison_sociale"] = LONG_NAME.strip()[:300]
+    rows[1].update(active_dui=0, dui_with_personal_plan=0, dui_with_agenda_event=0, dmp_fed=0)  # zero denominators
+    version = api.push(req["galis_ref"], {"milestone": "va", "rows": rows}).json()
+    first = rows[0]["finess"]
+    assert api.upload_proof(version["id"], proof_files.pdf(), finess=first).status_code == 201
+    response = report(api, version["id"])
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    pdf = response.content
+    text = " ".join(text_of(pdf).split())  # lines broken by the layout joined again
+    for expected in (req["galis_ref"], "Association Cœur & Œuvre", req["siret"], "Nouvelle-Aquitaine",
+                     "VA — vérification d'aptitude", "remplace la version 1", "Les Œillets", first, rows[1]["finess"],
+                     "95,0 %", "atteinte", "non atteinte", "non calculable", "44,4 %", "Total de la grappe",
+                     "Instruction DNS/DGCS/CNSA/2024/15", "Marie Dupont, directrice générale",
+                     f"Version {version['id']}", "Page 1/"):
+        assert expected in text, expected
+    proof = api.client.get(f"/v1/submissions/{version['id']}", headers=api.auth(api.admin)).json()["proofs"][0]
+    assert proof["sha256"] in text_of(pdf).replace("\n", "")
+
+    signer = api.client.app.state.report_signer  # type: ignore[attr-defined]
+    embedded = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    assert len(embedded) == 1
+    status = validate_pdf_signature(embedded[0], ValidationContext(trust_roots=[signer.certificate]))
+    assert status.bottom_line and status.intact and status.valid and status.trusted
+
+    checked = verify(api, pdf)
+    assert checked["valid"] is True and checked["signature"]["covers_whole_file"] is True
+    assert checked["certifies"]["submission_id"] == version["id"]
+    assert (checked["certifies"]["is_latest"], checked["certifies"]["same_data_as_today"]) == (True, True)
+
+
+def test_one_changed_byte_is_caught_and_a_newer_version_is_told(api: Api) -> None:
+    req, version = grappe(api, 1)
+    pdf = report(api, version["id"]).content
+    tampered = bytearray(pdf)
+    position = pdf.index(b"stream") + 40  # inside the first page's content, within the signed range
+    tampered[position] ^= 0x01
+    refused = verify(api, bytes(tampered))
+    assert refused["valid"] is False and refused["signature"]["intact"] is False
+    assert "modifié" in refused["message"]
+
+    appended = verify(api, pdf + b"\n% ajout\n")
+    assert appended["valid"] is False
+
+    assert verify(api, proof_files.pdf())["signature"]["present"] is False
+    api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=41)})
+    later = verify(api, pdf)
+    assert later["valid"] is True
+    assert (later["certifies"]["is_latest"], later["certifies"]["latest_version"]) == (False, 2)
+
+
+def test_the_same_version_always_gives_the_same_content(api: Api) -> None:
+    _, version = grappe(api, 3)
+    assert report(api, version["id"]).content == report(api, version["id"]).content  # cached
+    with api.database.engine.connect() as conn:
+        from sqlmodel import Session
+
+        with Session(bind=conn) as session:
+            from service.domain.access import Principal, Role
+
+            model = build_model(session, Principal(key_id=0, role=Role.ADMIN), version["id"], timezone="Europe/Paris")
+    assert render(model) == render(model)
+
+
+@pytest.mark.parametrize("size", [1, 300])
+def test_pages_render_and_every_establishment_is_there(api: Api, tmp_path: Path, size: int) -> None:
+    _, version = grappe(api, size)
+    pdf = report(api, version["id"]).content
+    pages = len(PdfReader(io.BytesIO(pdf)).pages)
+    path = tmp_path / "synthese.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-png", "-r", "40", str(path), str(tmp_path / "page")], check=True, timeout=120)
+    images = sorted(tmp_path.glob("page-*.png"))
+    assert len(images) == pages and all(image.stat().st_size > 1000 for image in images)
+    text = text_of(pdf)
+    assert f"Page {pages}/{pages}" in text
+    for row in version["rows"]:
+        assert row["finess"] in text
+    if size == 300:
+        assert pages > 5
+
+
+def test_out_of_scope_report_is_not_found_and_verification_does_not_reveal_it(api: Api) -> None:
+    req, version = grappe(api, 1)
+    outsider = api.key("ars_reviewer", region_code="84")
+    assert report(api, version["id"], outsider).status_code == 404
+    pdf = report(api, version["id"]).content
+    checked = verify(api, pdf, outsider)
+    assert checked["valid"] is True and checked["certifies"] == {
+        "submission_id": version["id"], "data_digest": checked["certifies"]["data_digest"], "found": False}
