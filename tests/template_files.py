@@ -73,7 +73,8 @@ def _with_cached_values(data: bytes, values: dict[str, Any]) -> bytes:
             if info.filename == "xl/worksheets/sheet1.xml":
                 text = content.decode()
                 for cell, value in values.items():
-                    text, found = re.subn(rf'(<c r="{cell}"[^>]*>)(<f>.*?</f>)<v ?/>', rf"\1\2<v>{value}</v>", text)
+                    text, found = re.subn(rf'(<c r="{cell}"[^>]*>)(<f>.*?</f>)(?:<v ?/>|<v></v>)',
+                                     rf"\1\2<v>{value}</v>", text)
                     assert found == 1, cell
                 content = text.encode()
             target.writestr(info, content)
