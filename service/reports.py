@@ -15,7 +15,7 @@ from service.domain.declaration import COUNT_FIELDS
 from service.domain.identifiers import region_name
 from service.domain.lifecycle import Milestone
 from service.domain.targets import ALL_TARGET_SETS, INDICATOR_KEYS
-from service.funding_requests import scope_of
+from service.funding_requests import categories_of, scope_of
 from service.models import FundingRequest, Submission
 from service.report_pdf import RateCell, ReportModel, ReportRow, render
 from service.signing import ReportSigner, Verification
@@ -67,7 +67,7 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
         milestone=MILESTONE_LABELS[sub.milestone], version=sub.version,
         received_at=_local(version["received_at"], zone), pushed_by=f"{pushed['label'] or 'sans libellé'} ({role})",
         supersedes=version["supersedes_version"], fingerprint=sub.fingerprint, rows=rows, totals=totals,
-        target_sets=[f"{ALL_TARGET_SETS[t].label} (campagne {req.campaign_year})" for t in sorted(target_ids)],
+        target_sets=_target_sets(version["rows"], categories_of(session, req.id), req.campaign_year),
         warnings=[(f"Ligne {w['row']}" + (f", colonne {w['column']}" if w.get("column") else "") + " : "
                    if w.get("row") else "") + w["message"] for w in version["warnings"]],
         proofs=[_proof_line(p, zone) for p in proofs],
@@ -75,6 +75,15 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
         signatory=proofs[-1]["signed_by"] if proofs else None,
         issued_on=_local(version["received_at"], zone).split(" à ")[0],
     )
+
+
+def _target_sets(rows: list[dict[str, Any]], categories: dict[str, str | None], campaign: int) -> list[str]:
+    """Each target set applied, with the campaign and the ESMS categories it was applied to."""
+    applied: dict[str, set[str]] = {}
+    for r in rows:
+        applied.setdefault(r["target_set"], set()).add(categories.get(r["finess"]) or "non renseignée")
+    return [f"{ALL_TARGET_SETS[t].label} (campagne {campaign} ; catégorie(s) ESMS {', '.join(sorted(c))})"
+            for t, c in sorted(applied.items())]
 
 
 def _proof_line(p: dict[str, Any], zone: ZoneInfo) -> Any:

@@ -61,7 +61,8 @@ def test_the_report_shows_every_number_and_its_signature_validates(api: Api) -> 
     for expected in (req["galis_ref"], "Association Cœur & Œuvre", req["siret"], "Nouvelle-Aquitaine",
                      "VA — vérification d'aptitude", "remplace la version 1", "Les Œillets", first, rows[1]["finess"],
                      "95,0 %", "atteinte", "non atteinte", "non calculable", "44,4 %", "Total de la grappe",
-                     "Instruction DNS/DGCS/CNSA/2024/15", "Marie Dupont, directrice générale",
+                     "Instruction DNS/DGCS/CNSA/2024/15", "campagne 2024 ; catégorie(s) ESMS 500",
+                     "Marie Dupont, directrice générale",
                      f"Version {version['id']}", "Page 1/"):
         assert expected in text, expected
     proof = api.client.get(f"/v1/submissions/{version['id']}", headers=api.auth(api.admin)).json()["proofs"][0]
