@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.domain.access import Principal, Role
-from service.domain.errors import Forbidden
 from service.funding_requests import load_request, scoped_requests_query
 from service.models import AuditEvent, FundingRequest
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
@@ -31,8 +30,6 @@ def list_events(session: Session, principal: Principal, page: PageRequest, *, ga
         req = load_request(session, principal, galis_ref)
         query = query.where(AuditEvent.request_id == req.id)
     elif principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR):
-        if principal.role is Role.VENDOR and not principal.galis_refs:
-            raise Forbidden("Aucune demande dans le périmètre de cette clé.", code="role_not_allowed")
         visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
         query = query.where(AuditEvent.request_id.in_(visible.scalar_subquery()))  # type: ignore[union-attr]
     after = decode_cursor(page.cursor)
