@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from service.domain.errors import Issue, ValidationFailed
@@ -34,12 +34,15 @@ def cursor_value(after: dict[str, Any], key: str, kind: type[Any]) -> Any:
     value = after.get(key)
     try:
         if kind is datetime:
-            return datetime.fromisoformat(str(value))
-        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            moment = datetime.fromisoformat(str(value))
+            if moment.tzinfo is not None:  # the service writes aware UTC times only
+                moment.astimezone(UTC)  # out of range once converted: OverflowError
+                return moment
+        elif kind is int and isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63:
             return value
-        if kind is str and isinstance(value, str):
+        elif kind is str and isinstance(value, str) and len(value) <= 200:
             return value
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     raise _invalid()
 

@@ -45,9 +45,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, ge=1, description="Largest screenshot (width × height).")
     signing_key: Path | None = Field(default=None, description="PEM private key signing the reports.")
     signing_cert: Path | None = Field(default=None, description="PEM certificate of that key.")
+    signing_previous_certs: list[Path] = Field(
+        default_factory=list, description="Certificates of retired signing keys, still trusted to verify old reports "
+                                          "(JSON list of PEM paths).")
     signing_dir: Path = Field(default=VAR_DIR / "signing",
                               description="Where the development key is generated when none is configured.")
-    report_cache_size: int = Field(default=256, ge=0, description="Signed reports kept in memory per process.")
+    report_cache_size: int = Field(default=256, ge=1, description="Signed reports kept in memory per process.")
 
 
 @lru_cache

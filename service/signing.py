@@ -97,8 +97,13 @@ def _dev_pair(directory: Path) -> tuple[Path, Path]:
     return bundle, bundle
 
 
+def _asn1_cert(path: Path) -> asn1_x509.Certificate:
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
 class ReportSigner:
-    def __init__(self, key_path: Path, cert_path: Path) -> None:
+    def __init__(self, key_path: Path, cert_path: Path, previous: tuple[Path, ...] = ()) -> None:
         try:
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -108,17 +113,25 @@ class ReportSigner:
                                     serialization.NoEncryption())
         self.certificate = asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
         self.certificate_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+        try:
+            retired = [_asn1_cert(p) for p in previous]
+        except (OSError, ValueError) as exc:
+            raise SigningKeyError(f"certificat de signature précédent illisible ({exc})") from exc
+        #: The current certificate and those of retired keys: reports signed before a key
+        #: rotation still verify.
+        self.trust_roots = [self.certificate, *retired]
         self._signer = signers.SimpleSigner(
             signing_cert=self.certificate, signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
             cert_registry=SimpleCertificateStore.from_certs([self.certificate]))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReportSigner:
+        previous = tuple(settings.signing_previous_certs)
         if settings.signing_key and settings.signing_cert:
-            return cls(settings.signing_key, settings.signing_cert)
+            return cls(settings.signing_key, settings.signing_cert, previous)
         if settings.signing_key or settings.signing_cert:
             raise SigningKeyError("SERVICE_SIGNING_KEY et SERVICE_SIGNING_CERT se donnent ensemble")
-        return cls(*_dev_pair(settings.signing_dir))
+        return cls(*_dev_pair(settings.signing_dir), previous)
 
     def sign(self, pdf: bytes, *, submission_id: str, data_digest: str, reason: str) -> bytes:
         """Sign ``pdf`` (PAdES B-B); the signature's reason names the version and its data digest."""
@@ -144,7 +157,7 @@ class ReportSigner:
             return unsigned
         embedded = ours[0]
         try:
-            status = validate_pdf_signature(embedded, ValidationContext(trust_roots=[self.certificate]))
+            status = validate_pdf_signature(embedded, ValidationContext(trust_roots=self.trust_roots))
         except Exception:  # a signature too damaged to be evaluated
             return Verification(True, False, False, False, False, None, None, None, None)
         reason = str(embedded.sig_object.get("/Reason", ""))

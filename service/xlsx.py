@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+import lzma
+import re
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
+from xml.etree import ElementTree
 
 import python_calamine
 from openpyxl import Workbook
@@ -56,8 +59,9 @@ def _refuse_format(code: str, what: str) -> TemplateFileRefused:
     return TemplateFileRefused(415, code, f"Le fichier déposé est {what}, pas un classeur Excel .xlsx : {_SAVE_AS}.")
 
 
-def check_container(path: Path, head: bytes, *, max_uncompressed: int) -> None:
-    """Refuse anything that is not an xlsx workbook of bounded uncompressed size."""
+def check_container(path: Path, head: bytes, *, max_uncompressed: int, max_rows: int) -> None:
+    """Refuse anything that is not an xlsx workbook of bounded uncompressed size whose template
+    sheet has no cell far outside the template (a reader lays out every cell up to the last)."""
     if head.startswith(b"%PDF"):
         raise _refuse_format("template_format_pdf", "un document PDF")
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
@@ -71,16 +75,109 @@ def check_container(path: Path, head: bytes, *, max_uncompressed: int) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-            if "mimetype" in names and archive.read("mimetype").strip() == _ODS:
+            if "mimetype" in names and _start_of(archive, "mimetype", len(_ODS) + 16).strip() == _ODS:
                 raise _refuse_format("template_format_ods", "un classeur OpenDocument (.ods)")
             if "xl/workbook.bin" in names:
                 raise _refuse_format("template_format_xlsb", "un classeur binaire Excel (.xlsb)")
             if "[Content_Types].xml" not in names or "xl/workbook.xml" not in names:
                 raise _refuse_format("template_format_unknown", "une archive ZIP (document Word ou autre)")
+            _check_members(archive)
             _bound_uncompressed(archive, max_uncompressed)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+            _bound_cells(archive, max_row=max_rows + _SPARE_ROWS)
+    # What a damaged archive raises from zipfile and its decompressors
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError, RuntimeError, OSError,
+            ValueError, ElementTree.ParseError) as exc:
         raise TemplateFileRefused(422, "template_corrupt",
                                   f"Le classeur est endommagé ou tronqué et ne peut pas être lu ({exc}).") from None
+
+
+#: Rows accepted below the last declaration row (formatted but empty rows a spreadsheet leaves).
+_SPARE_ROWS = 10_000
+#: Columns accepted: the template's A–L and some room for notes beside it.
+_MAX_COLUMN = 64
+_TAG = re.compile(rb"<(row|c)\b([^>]*?)(/?)>")
+_ROW_REF = re.compile(rb'\br="([0-9]{1,7})"')
+_CELL_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
+_NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
+
+
+def _start_of(archive: zipfile.ZipFile, name: str, size: int) -> bytes:
+    with archive.open(name) as member:
+        return member.read(size)
+
+
+def _check_members(archive: zipfile.ZipFile) -> None:
+    for info in archive.infolist():
+        if info.flag_bits & 0x1:
+            raise TemplateFileRefused(415, "template_format_xls", (
+                "Le classeur est protégé par mot de passe : retirez le mot de passe, puis " + _SAVE_AS + "."))
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise TemplateFileRefused(422, "template_corrupt", "Le classeur utilise une compression inconnue "
+                                      "des tableurs : enregistrez-le à nouveau au format .xlsx.")
+
+
+def _template_sheet_path(archive: zipfile.ZipFile) -> str | None:
+    """The archive member of the sheet named like the template (workbook.xml and its relations)."""
+    workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))  # noqa: S314 (bounded, no entities)
+    rel_id = None
+    for sheet in workbook.iter(f"{_NS_MAIN}sheet"):
+        if sheet.get("name") == template.SHEET_NAME:
+            rel_id = sheet.get(f"{_NS_REL}id")
+    if rel_id is None or "xl/_rels/workbook.xml.rels" not in archive.namelist():
+        return None
+    rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))  # noqa: S314
+    for rel in rels.iter(f"{_NS_PKG_REL}Relationship"):
+        if rel.get("Id") == rel_id:
+            target = str(rel.get("Target", ""))
+            return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+    return None
+
+
+def _bound_cells(archive: zipfile.ZipFile, *, max_row: int) -> None:
+    """Refuse a template sheet holding a value far beyond the template: the reader would lay out
+    every cell up to it (one cell at XFD1048576 asks for hundreds of gigabytes)."""
+    path = _template_sheet_path(archive)
+    names = archive.namelist()
+    # When the workbook does not say plainly which part is the sheet, every worksheet is checked.
+    for part in [path] if path in names else [n for n in names if n.startswith("xl/worksheets/")]:
+        _bound_part(archive, part, max_row=max_row)
+
+
+def _bound_part(archive: zipfile.ZipFile, path: str, *, max_row: int) -> None:
+    row, column = 0, -1
+    tail = b""
+    with archive.open(path) as member:
+        while chunk := member.read(_INFLATE_CHUNK):
+            data = tail + chunk
+            last = 0
+            for match in _TAG.finditer(data):
+                last = match.end()
+                attributes = match.group(2)
+                if match.group(1) == b"row":  # rows and cells may omit r=: they follow the previous one
+                    found = _ROW_REF.search(attributes)
+                    row, column = (int(found.group(1)) if found else row + 1), -1
+                    continue
+                ref = _CELL_REF.search(attributes)
+                if ref:
+                    column, row = _column_index(ref.group(1).decode()), int(ref.group(2))
+                else:
+                    column += 1
+                if not match.group(3) and (column >= _MAX_COLUMN or row > max_row):  # a cell with a value
+                    name = template.cell_name(min(column, 16_383), row)
+                    raise TemplateFileRefused(422, "template_cell_out_of_range", (
+                        f"{name} : la feuille « {template.SHEET_NAME} » contient une valeur en {name}, loin "
+                        f"au-delà du tableau du modèle (colonnes A à L, {max_row} lignes au plus) : effacez les "
+                        "cellules hors du tableau."))
+            tail = data[last:][-512:]  # an element cut by the chunk boundary is read again whole
+
+
+def _column_index(letters: str) -> int:
+    index = 0
+    for letter in letters:
+        index = index * 26 + ord(letter) - 64
+    return index - 1
 
 
 def _looks_like_text(head: bytes) -> bool:
@@ -137,10 +234,9 @@ def read_sheet(path: Path) -> tuple[template.Sheet, Any]:
 
 
 def _anchored_rows(sheet: Any) -> Iterator[list[object]]:
-    """Rows from row 1, column A, whatever the first used cell of the sheet is."""
-    first_row, first_col = sheet.start or (0, 0)
-    for _ in range(first_row):
-        yield []
+    """Rows from row 1, column A: calamine yields the rows from the first one, but the columns
+    only from the first used one."""
+    _, first_col = sheet.start or (0, 0)
     pad = [None] * first_col
     for cells in sheet.iter_rows():
         yield pad + cells if first_col else cells
@@ -148,7 +244,7 @@ def _anchored_rows(sheet: Any) -> Iterator[list[object]]:
 
 def read_declaration_file(path: Path, head: bytes, *, filename: str | None, galis_ref: str, siret: str,
                           max_rows: int, max_uncompressed: int) -> template.TemplateRead:
-    check_container(path, head, max_uncompressed=max_uncompressed)
+    check_container(path, head, max_uncompressed=max_uncompressed, max_rows=max_rows)
     sheet, workbook = read_sheet(path)
     try:
         return template.read_template(sheet, filename=filename, galis_ref=galis_ref, siret=siret,
@@ -182,10 +278,19 @@ _MET_LABELS = {True: "atteinte", False: "non atteinte", None: "non calculable"}
 
 
 def _text(ws: WriteOnlyWorksheet, value: str | None) -> WriteOnlyCell:
-    cell = WriteOnlyCell(ws, value=value)
+    cell = WriteOnlyCell(ws, value=_xml_safe(value))
     cell.data_type = "s"  # never a formula, whatever the text starts with
     cell.number_format = "@"
     return cell
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml_safe(value: str | None) -> str | None:
+    """Text an xlsx can hold: characters XML forbids (in names stored before they were refused at
+    input) become U+FFFD rather than failing the whole export."""
+    return _NOT_XML.sub("\ufffd", value) if value else value
 
 
 def _date_cell(ws: WriteOnlyWorksheet, value: date) -> WriteOnlyCell:

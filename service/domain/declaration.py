@@ -180,9 +180,10 @@ def _parse_date(value: object, *, row: int, name: str, issues: list[Issue]) -> d
     return None
 
 
-def _readable(text: str) -> bool:
-    """No control character, and no lone surrogate that UTF-8 cannot carry."""
-    return text.isprintable() or not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+def readable(text: str) -> bool:
+    """No control character, no lone surrogate (UTF-8 cannot carry it), no unassigned code point
+    or non-character (U+FFFE, U+FFFF: XML, hence xlsx, cannot carry them)."""
+    return text.isprintable() or not any(unicodedata.category(ch) in ("Cc", "Cs", "Cn") for ch in text)
 
 
 def parse_row(raw: object, *, row: int, today: date,
@@ -221,7 +222,7 @@ def parse_row(raw: object, *, row: int, today: date,
             name = None
         else:
             name = " ".join(name.split()) or None  # line breaks of a spreadsheet cell, runs of spaces
-            if name is not None and not _readable(name):
+            if name is not None and not readable(name):
                 issues.append(_issue(
                     "text_invalid_characters",
                     f"{_label('raison_sociale')} : le texte contient des caractères de contrôle ou invalides.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
+from service.domain.declaration import readable
 from service.domain.errors import Conflict, Issue, ValidationFailed
 from service.domain.lifecycle import Milestone
 
@@ -37,6 +38,9 @@ def parse_comment(raw: object, *, required: bool, what: str) -> str | None:
     if required and not text:
         raise ValidationFailed([Issue(code="comment_required", field="comment",
                                       message=f"Un commentaire est obligatoire pour {what}.")])
+    if not readable(text):
+        raise ValidationFailed([Issue(code="text_invalid_characters", field="comment",
+                                      message="Le commentaire contient des caractères de contrôle ou invalides.")])
     if len(text) > MAX_COMMENT:
         raise ValidationFailed([Issue(code="text_too_long", field="comment",
                                       message=f"Le commentaire compte au plus {MAX_COMMENT} caractères.")])

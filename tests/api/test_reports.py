@@ -139,3 +139,18 @@ def test_out_of_scope_report_is_not_found_and_verification_does_not_reveal_it(ap
     checked = verify(api, pdf, outsider)
     assert checked["valid"] is True and checked["certifies"] == {
         "submission_id": version["id"], "data_digest": checked["certifies"]["data_digest"], "found": False}
+
+
+def test_reports_signed_before_a_key_rotation_still_verify(api: Api, tmp_path: Path) -> None:
+    from service.settings import Settings
+    from service.signing import ReportSigner
+
+    _, version = grappe(api, 1)
+    pdf = report(api, version["id"]).content
+    old = api.client.app.state.report_signer  # type: ignore[attr-defined]
+    old_cert = tmp_path / "old-cert.pem"
+    old_cert.write_text(old.certificate_pem)
+    rotated = ReportSigner.from_settings(Settings(signing_dir=tmp_path / "new"))
+    assert rotated.verify(pdf).ok is False and rotated.verify(pdf).trusted is False
+    keeping = ReportSigner.from_settings(Settings(signing_dir=tmp_path / "new", signing_previous_certs=[old_cert]))
+    assert keeping.verify(pdf).ok is True

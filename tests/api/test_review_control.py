@@ -212,3 +212,28 @@ def test_a_newer_version_replaces_a_pending_one_in_the_queue_and_only_ars_or_adm
     cursor = api.client.get("/v1/control-queue", params={"cursor": "not-a-cursor"},
                             headers=api.auth(api.key("cnsa_auditor")))
     assert cursor.status_code == 422 and cursor.json()["errors"][0]["code"] == "invalid_cursor"
+
+
+def test_malformed_cursors_and_control_characters_are_refused_not_failed(api: Api) -> None:
+    import base64
+    import json
+
+    cnsa = api.auth(api.key("cnsa_auditor"))
+
+    def cursor(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    for path, value in (("/v1/control-queue", {"score": 1, "at": "2024-01-01T00:00:00", "id": "x"}),
+                        ("/v1/control-queue", {"score": 1, "at": "0001-01-01T00:00:00+01:00", "id": "x"}),
+                        ("/v1/control-queue", {"score": 2**63, "at": "2024-01-01T00:00:00+00:00", "id": "x"}),
+                        ("/v1/audit-events", {"seq": 10**30}),
+                        ("/v1/proof-requests", {"at": "2024-01-01", "id": "x"})):
+        response = api.client.get(path, params={"cursor": cursor(value)}, headers=cnsa)
+        assert response.status_code == 422 and response.json()["errors"][0]["code"] == "invalid_cursor", value
+    req = api.create_request()
+    pushed = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}).json()
+    ars = api.auth(api.key("ars_reviewer", region_code="75"))
+    response = api.client.post(f"/v1/submissions/{pushed['id']}/reviews", headers=ars,
+                               json={"decision": "rejected", "comment": "a\u0000b"})
+    assert response.status_code == 422 and response.json()["errors"][0]["code"] == "text_invalid_characters"
+    assert api.count("review") == 0

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from openpyxl import load_workbook
 
 from service.domain.template import SHEET_NAME
@@ -365,3 +367,91 @@ class TestExport:
         response = api.client.get("/v1/exports/submissions.csv", params={"milestone": "va", "region": "99"},
                                   headers=auth)
         assert response.status_code == 422 and response.json()["errors"][0]["code"] == "region_unknown"
+
+
+def _with_sheet_xml(content: bytes, extra: bytes, *, compression: int = zipfile.ZIP_DEFLATED,
+                    encrypted_flag: bool = False) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(content))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = data.replace(b"</sheetData>", extra + b"</sheetData>")
+            member = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            member.compress_type = compression
+            target.writestr(member, data)
+    raw = bytearray(out.getvalue())
+    if encrypted_flag:  # the "encrypted" bit of the first entry, as a password-protected zip has it
+        raw[6] |= 0x01  # local header
+        raw[raw.index(b"PK\x01\x02") + 8] |= 0x01  # central directory
+    return bytes(raw)
+
+
+class TestHostileFiles:
+    @pytest.mark.parametrize(("extra", "cell"), [
+        (b'<row r="1048576"><c r="XFD1048576"><v>1</v></c></row>', "XFD1048576"),
+        (b'<row r="9">' + b"<c><v>1</v></c>" * 70 + b"</row>", "BM9"),  # cells without r= follow each other
+        (b'<row r="900000"><c><v>1</v></c></row>', "A900000"),
+    ])
+    def test_a_value_far_beyond_the_table_is_refused_before_reading(self, grappe: Grappe, extra: bytes,
+                                                                    cell: str) -> None:
+        response = grappe.push(_with_sheet_xml(workbook(grappe.lines()), extra))
+        errors = errors_of(response)
+        assert errors[0]["code"] == "template_cell_out_of_range" and errors[0]["message"].startswith(cell)
+
+    def test_formatted_empty_cells_far_below_are_harmless(self, grappe: Grappe) -> None:
+        content = _with_sheet_xml(workbook(grappe.lines()), b'<row r="900000"><c r="A900000" s="1"/></row>')
+        assert grappe.push(content).status_code == 201
+
+    def test_an_encrypted_member_or_an_unusual_compression_is_refused_cleanly(self, grappe: Grappe) -> None:
+        encrypted = grappe.push(_with_sheet_xml(workbook(grappe.lines()), b"", encrypted_flag=True))
+        assert encrypted.status_code == 415 and encrypted.json()["code"] == "template_format_xls"
+        bzip = grappe.push(_with_sheet_xml(workbook(grappe.lines()), b"", compression=zipfile.ZIP_BZIP2))
+        assert bzip.status_code == 422 and bzip.json()["code"] == "template_corrupt"
+
+    def test_a_huge_mimetype_entry_is_not_inflated(self, grappe: Grappe) -> None:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("mimetype", b"\0" * 50_000_000)
+            archive.writestr("[Content_Types].xml", "<Types/>")
+            archive.writestr("xl/workbook.xml", "<workbook/>")
+        response = grappe.push(out.getvalue())
+        assert response.status_code == 413 and response.json()["code"] == "template_uncompressed_too_large"
+
+    def test_names_an_xlsx_cannot_hold_are_refused_and_old_ones_exported_safely(self, grappe: Grappe) -> None:
+        rows = [dict(r) for r in grappe.rows]
+        rows[0]["raison_sociale"] = "EHPAD\ufffeX"
+        refused = grappe.api.push(grappe.ref, {"milestone": "va", "rows": rows})
+        assert errors_of(refused)[0]["code"] == "text_invalid_characters"
+        pushed = grappe.api.push(grappe.ref, {"milestone": "va", "rows": grappe.rows}).json()
+        with grappe.api.database.engine.begin() as conn:  # a name stored before the rule existed
+            conn.execute(sa.text("UPDATE submission_row SET raison_sociale = :n WHERE submission_id = :s"),
+                         {"n": "EHPAD\x01X", "s": pushed["id"]})
+        exported = grappe.api.client.get(f"/v1/submissions/{pushed['id']}.xlsx",
+                                         headers=grappe.api.auth(grappe.api.admin))
+        assert exported.status_code == 200
+        assert read_xlsx(exported.content)[SHEET_NAME]["D2"].value == "EHPAD\ufffdX"
+
+
+def test_cells_keep_their_address_when_the_first_row_or_column_is_empty(grappe: Grappe) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = SHEET_NAME
+    ws.append([])  # row 1 left empty: the labels sit on row 2
+    ws.append(LABELS)
+    for values in grappe.lines():
+        ws.append(values)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    errors = errors_of(grappe.push(buffer.getvalue()))
+    assert {(e["code"], e["column"], e["row"]) for e in errors} >= {("template_column_missing", "A", 1)}
+    ws.delete_rows(1)
+    ws.insert_cols(1)  # column A left empty: the labels start in B
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    shifted = errors_of(grappe.push(buffer.getvalue()))
+    assert ("template_column_out_of_order", "A", 1) in {(e["code"], e["column"], e["row"]) for e in shifted}
