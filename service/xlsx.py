@@ -98,6 +98,10 @@ _MAX_COLUMN = 64
 _TAG = re.compile(rb"<(row|c)\b([^>]*?)(/?)>")
 _ROW_REF = re.compile(rb'\br="([0-9]{1,7})"')
 _CELL_REF = re.compile(rb'\br="([A-Z]{1,3})([0-9]{1,7})"')
+#: The column and the row of cells whose reference comes first (with a value or not: a formatted
+#: empty cell out of bounds sends the part to the exact walk, which tells them apart).
+_CELL_COLUMN = re.compile(rb'<c r="([A-Z]{1,3})')
+_CELL_ROW = re.compile(rb'<c r="[A-Z]{1,3}([0-9]{1,7})')
 _NS_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _NS_REL = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
 _NS_PKG_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}"
@@ -146,31 +150,65 @@ def _bound_cells(archive: zipfile.ZipFile, *, max_row: int) -> None:
 
 
 def _bound_part(archive: zipfile.ZipFile, path: str, *, max_row: int) -> None:
-    row, column = 0, -1
+    """The fast check when every row and cell carries its reference first (as spreadsheet programs
+    write them), found with C-speed searches; the exact walk otherwise."""
+    if not _fast_bound(archive, path, max_row=max_row):
+        _exact_bound(archive, path, max_row=max_row)
+
+
+def _chunks(archive: zipfile.ZipFile, path: str) -> Iterator[bytes]:
+    """The part's bytes in pieces that never cut an element (each ends before its last ``<``)."""
     tail = b""
     with archive.open(path) as member:
         while chunk := member.read(_INFLATE_CHUNK):
             data = tail + chunk
-            last = 0
-            for match in _TAG.finditer(data):
-                last = match.end()
-                attributes = match.group(2)
-                if match.group(1) == b"row":  # rows and cells may omit r=: they follow the previous one
-                    found = _ROW_REF.search(attributes)
-                    row, column = (int(found.group(1)) if found else row + 1), -1
-                    continue
-                ref = _CELL_REF.search(attributes)
-                if ref:
-                    column, row = _column_index(ref.group(1).decode()), int(ref.group(2))
-                else:
-                    column += 1
-                if not match.group(3) and (column >= _MAX_COLUMN or row > max_row):  # a cell with a value
-                    name = template.cell_name(min(column, 16_383), row)
-                    raise TemplateFileRefused(422, "template_cell_out_of_range", (
-                        f"{name} : la feuille « {template.SHEET_NAME} » contient une valeur en {name}, loin "
-                        f"au-delà du tableau du modèle (colonnes A à L, {max_row} lignes au plus) : effacez les "
-                        "cellules hors du tableau."))
-            tail = data[last:][-512:]  # an element cut by the chunk boundary is read again whole
+            cut = data.rfind(b"<")
+            cut = len(data) if cut < 0 or len(data) - cut > 4096 else cut
+            yield data[:cut]
+            tail = data[cut:]
+    if tail:
+        yield tail
+
+
+def _out_of_range(name: str, max_row: int) -> TemplateFileRefused:
+    return TemplateFileRefused(422, "template_cell_out_of_range", (
+        f"{name} : la feuille « {template.SHEET_NAME} » contient une valeur en {name}, loin au-delà du tableau "
+        f"du modèle (colonnes A à L, {max_row} lignes au plus) : effacez les cellules hors du tableau."))
+
+
+def _fast_bound(archive: zipfile.ZipFile, path: str, *, max_row: int) -> bool:
+    """True when every value is within bounds; False when the exact walk is needed: some row or
+    cell does not start with its reference, or a value is out of bounds (the walk names it)."""
+    for data in _chunks(archive, path):
+        cells = data.count(b"<c ") + data.count(b"<c>")
+        rows = data.count(b"<row ") + data.count(b"<row>")
+        if cells != data.count(b'<c r="') or rows != data.count(b'<row r="'):
+            return False
+        columns = set(_CELL_COLUMN.findall(data))
+        numbers = set(_CELL_ROW.findall(data))
+        widest = max(columns, key=lambda c: (len(c), c), default=b"A")
+        deepest = max(numbers, key=lambda r: (len(r), r), default=b"1")
+        if _column_index(widest.decode()) >= _MAX_COLUMN or int(deepest) > max_row:
+            return False  # the exact walk names the cell
+    return True
+
+
+def _exact_bound(archive: zipfile.ZipFile, path: str, *, max_row: int) -> None:
+    row, column = 0, -1
+    for data in _chunks(archive, path):
+        for match in _TAG.finditer(data):
+            attributes = match.group(2)
+            if match.group(1) == b"row":  # rows and cells may omit r=: they follow the previous one
+                found = _ROW_REF.search(attributes)
+                row, column = (int(found.group(1)) if found else row + 1), -1
+                continue
+            ref = _CELL_REF.search(attributes)
+            if ref:
+                column, row = _column_index(ref.group(1).decode()), int(ref.group(2))
+            else:
+                column += 1
+            if not match.group(3) and (column >= _MAX_COLUMN or row > max_row):  # a cell with a value
+                raise _out_of_range(template.cell_name(min(column, 16_383), row), max_row)
 
 
 def _column_index(letters: str) -> int:

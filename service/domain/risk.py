@@ -123,7 +123,7 @@ def _active_exceeds_accompanied(rows: Sequence[RowFacts]) -> Reason | None:
 def _copied_figures(rows: Sequence[RowFacts]) -> Reason | None:
     groups: dict[tuple[int, ...], list[str]] = defaultdict(list)
     for r in rows:
-        values = tuple(r.counts[f] for f in sorted(r.counts))
+        values = tuple(r.counts.values())  # the same field order in every row
         if any(values):
             groups[values].append(r.finess)
     copies = [finess for finess in groups.values() if len(finess) > 1]
@@ -137,38 +137,43 @@ def _copied_figures(rows: Sequence[RowFacts]) -> Reason | None:
 
 
 def _rate_at_target(rows: Sequence[RowFacts]) -> Reason | None:
-    found = []
+    found: list[str] = []
+    count = 0
     for r in rows:
-        for key in INDICATOR_KEYS:
-            ind = r.indicators[key]
+        for key, ind in r.indicators.items():
             if ind.met and ind.rate is not None and ind.rate < ind.target + NEAR_TARGET_POINTS:
-                found.append(f"{LABELS[key].lower()} de {r.finess} à {_pct(ind.rate)} pour une cible de "
-                             f"{_pct(ind.target)}")
-    if not found:
+                count += 1
+                if len(found) <= EXAMPLES:  # the sentence names a few; the others are counted
+                    found.append(f"{LABELS[key].lower()} de {r.finess} à {_pct(ind.rate)} pour une cible de "
+                                 f"{_pct(ind.target)}")
+    if not count:
         return None
     return Reason("rate_at_target", (
-        f"{_count(len(found), 'taux')} atteint(s) de justesse (moins d'un point au-dessus de la cible) : "
-        f"{_examples(found, sep=' ; ')}."), POINTS["rate_at_target"])
+        f"{_count(count, 'taux')} atteint(s) de justesse (moins d'un point au-dessus de la cible) : "
+        f"{_examples(found, sep=' ; ', total=count)}."), POINTS["rate_at_target"])
 
 
 def _rate_jump(rows: Sequence[RowFacts], previous: Mapping[str, Mapping[str, int]] | None) -> Reason | None:
     if not previous:
         return None
-    found = []
+    found: list[str] = []
+    count = 0
     for r in rows:
         before = previous.get(r.finess)
-        if before is None:
+        if before is None or before == r.counts:
             continue
         for key in INDICATOR_KEYS:
             num, den = FORMULAS[key]
             now, then = r.indicators[key].rate, rate(before[num], before[den])
             if now is not None and then is not None and abs(now - then) >= JUMP_POINTS:
-                found.append(f"{LABELS[key].lower()} de {r.finess} passé de {_pct(then)} à {_pct(now)}")
-    if not found:
+                count += 1
+                if len(found) <= EXAMPLES:
+                    found.append(f"{LABELS[key].lower()} de {r.finess} passé de {_pct(then)} à {_pct(now)}")
+    if not count:
         return None
     return Reason("rate_jump", (
-        f"{_count(len(found), 'taux')} en variation d'au moins {JUMP_POINTS:.0f} points depuis la version "
-        f"précédente : {_examples(found, sep=' ; ')}."), POINTS["rate_jump"])
+        f"{_count(count, 'taux')} en variation d'au moins {JUMP_POINTS:.0f} points depuis la version "
+        f"précédente : {_examples(found, sep=' ; ', total=count)}."), POINTS["rate_jump"])
 
 
 def _round_figures(rows: Sequence[RowFacts]) -> Reason | None:
@@ -202,7 +207,7 @@ def _pct(value: float) -> str:
     return f"{value:.1f}".replace(".", ",") + " %"
 
 
-def _examples(items: Sequence[str], *, sep: str = ", ") -> str:
+def _examples(items: Sequence[str], *, sep: str = ", ", total: int | None = None) -> str:
     shown = sep.join(items[:EXAMPLES])
-    rest = len(items) - EXAMPLES
+    rest = (len(items) if total is None else total) - EXAMPLES
     return shown + (f"{sep}et {rest} autre(s)" if rest > 0 else "")
