@@ -3,7 +3,9 @@
 Appending locks the chain's head row (``audit_head``), so the chain never forks, whatever the
 number of writer threads and processes. On PostgreSQL the writer takes that lock first in
 every transaction (``lock_head``), so that transactions always lock the head before any
-other row and cannot deadlock on it.
+other row and cannot deadlock on it. Within a transaction the head is read once and kept in
+the session; it is written back once, just before the commit: a group of writes appends its
+events with one read and one write of the head.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from service.domain import audit
@@ -29,22 +32,29 @@ _INSERT = sa.insert(_EVENT)
 OPERATOR = Principal(key_id=0, role=Role.ADMIN, label="ligne de commande")
 
 
-def lock_head(conn: Connection) -> None:
-    conn.execute(_READ_HEAD).one()
+#: session.info key of the head as this transaction sees it: (seq, hash, changed).
+HEAD_KEY = "audit_head"
 
 
-def record(conn: Connection | Session, actor: Principal, action: str, object_type: str, object_id: str, *,
+def lock_head(session: Session) -> None:
+    """Lock the chain's head and keep it for the transaction's appends."""
+    head = session.connection().execute(_READ_HEAD).one()
+    session.info[HEAD_KEY] = (int(head.seq), str(head.hash), False)
+
+
+def record(session: Session, actor: Principal, action: str, object_type: str, object_id: str, *,
            payload: Mapping[str, Any], request_id: int | None = None, galis_ref: str | None = None) -> int:
     """Append one event after the chain's head; return its number."""
-    if isinstance(conn, Session):
-        conn = conn.connection()
-    head = conn.execute(_READ_HEAD).one()
+    conn = session.connection()
+    if HEAD_KEY not in session.info:
+        lock_head(session)
+    seq, prev_hash, _ = session.info[HEAD_KEY]
     clean = dict(payload)
     link = audit.Link(
-        seq=int(head.seq) + 1, occurred_at=utcnow(), actor_key_id=actor.key_id or None,
+        seq=seq + 1, occurred_at=utcnow(), actor_key_id=actor.key_id or None,
         actor_role=actor.role.value, actor_label=actor.label[:200], action=action, object_type=object_type,
         object_id=str(object_id), galis_ref=galis_ref, payload_digest=audit.payload_digest(clean),
-        prev_hash=str(head.hash),
+        prev_hash=prev_hash,
     )
     digest = link.hash()
     conn.execute(_INSERT, {
@@ -53,8 +63,26 @@ def record(conn: Connection | Session, actor: Principal, action: str, object_typ
         "object_type": object_type, "object_id": link.object_id, "request_id": request_id, "galis_ref": galis_ref,
         "payload": clean, "payload_digest": link.payload_digest, "prev_hash": link.prev_hash, "hash": digest,
     })
-    conn.execute(_MOVE_HEAD, {"seq": link.seq, "hash": digest})
+    session.info[HEAD_KEY] = (link.seq, digest, True)
     return link.seq
+
+
+@event.listens_for(Session, "before_commit")
+def _write_head(session: Session) -> None:
+    """The head moves once per transaction, with the last event appended."""
+    if session.in_nested_transaction():
+        return
+    head = session.info.get(HEAD_KEY)
+    if head is not None and head[2]:
+        session.connection().execute(_MOVE_HEAD, {"seq": head[0], "hash": head[1]})
+        session.info[HEAD_KEY] = (head[0], head[1], False)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_head(session: Session, transaction: Any) -> None:
+    """Once the transaction is over (committed or not), the head it saw is stale."""
+    if transaction.parent is None:
+        session.info.pop(HEAD_KEY, None)
 
 
 def _stored(engine: Engine, upto: int, batch: int = 5_000) -> Iterator[audit.StoredEvent]:

@@ -119,8 +119,8 @@ class Writer:
     def __init__(self, engine: Engine, *, threads: int, batch_size: int) -> None:
         self._engine = engine
         self._batch_size = batch_size
-        #: Run on the connection at the start of every write transaction (a lock to take first).
-        self.on_begin: Callable[[sa.Connection], None] | None = None
+        #: Run at the start of every write transaction (a lock to take first).
+        self.on_begin: Callable[[Session], None] | None = None
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._loop, name=f"db-writer-{i}", daemon=True) for i in range(threads)
@@ -194,9 +194,10 @@ class Writer:
         with Session(self._engine, expire_on_commit=False) as session:
             transaction = session.begin()
             if self.on_begin is not None:
-                self.on_begin(session.connection())
+                self.on_begin(session)
             for work in batch:
                 work.result, work.error = None, None
+                kept = dict(session.info)  # what a unit keeps in the session goes back with its savepoint
                 try:
                     if isolated:
                         with session.begin_nested():
@@ -207,6 +208,8 @@ class Writer:
                         session.flush()
                 except Exception as exc:
                     work.error = exc
+                    session.info.clear()
+                    session.info.update(kept)
                     if not isolated:
                         transaction.rollback()
                         return False

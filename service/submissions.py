@@ -214,7 +214,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     case = control.open_case(conn, submission_id=submission_id, request_id=req.id, region_code=req.region_code,
                              milestone=milestone, version=version, rows=evaluated.rows, received_on=options.today,
                              due_on=state.fin_projet_due_on, previous=previous)
-    audit.record(conn, principal, "submission_stored", "submission", submission_id, request_id=req.id,
+    audit.record(session, principal, "submission_stored", "submission", submission_id, request_id=req.id,
                  galis_ref=req.galis_ref, payload={
                      "milestone": milestone.value, "version": version, "fingerprint": values["fingerprint"],
                      "row_count": len(parsed.rows), "source": options.source, "targets_met": evaluated.targets_met,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -109,3 +110,32 @@ def test_the_same_idempotency_key_sent_at_once_through_several_processes_stores_
     assert statuses == [200] * 11 + [201], results
     assert len({submission_id for _, submission_id in results}) == 1
     assert api.count("submission") == 1
+
+
+def test_a_unit_failing_after_its_audit_event_leaves_the_chain_whole(api: Api) -> None:
+    """A group whose middle unit fails after appending its event: the group is run again with
+    one savepoint per unit, and the head the failed unit advanced goes back with it."""
+    import threading
+
+    from service import audit
+    from service.db import _Work
+    from service.domain.access import Principal, Role
+
+    actor = Principal(key_id=0, role=Role.ADMIN, label="test")
+
+    def unit(name: str, fail: bool = False) -> _Work:
+        def fn(session: Any) -> int:
+            seq = audit.record(session, actor, name, "test", name, payload={"n": name})
+            if fail:
+                raise ValueError("refused after its event")
+            return seq
+
+        return _Work(fn=fn, loop=None, future=None, done=threading.Event())
+
+    before = api.count("audit_event")
+    works = [unit("a"), unit("b", fail=True), unit("c")]
+    api.database.writer._commit_group(works)
+    assert isinstance(works[1].error, ValueError) and works[0].error is None and works[2].error is None
+    assert works[2].result == works[0].result + 1 == before + 2
+    assert api.count("audit_event") == before + 2
+    assert verify(api.database.engine) == (before + 2, None)
