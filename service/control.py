@@ -21,7 +21,7 @@ from service.domain.identifiers import REGIONS
 from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import Outcome, parse_comment
-from service.funding_requests import load_submission, scoped_requests_query
+from service.funding_requests import last_version, load_submission, scoped_requests_query
 from service.models import ApiKey, ControlCase, FundingRequest, Proof, ProofRequest, Submission, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 
@@ -136,7 +136,7 @@ def case_view(session: Session, case: ControlCase, *, now: datetime, with_reques
     sub = session.get(Submission, case.submission_id)
     req = session.get(FundingRequest, case.request_id)
     assert sub is not None and req is not None
-    last = req.va_last_version if case.milestone == Milestone.VA.value else req.fin_projet_last_version
+    last = last_version(req, case.milestone)
     labels = _labels(session, {case.claimed_by_key_id, case.closed_by_key_id})
     view: dict[str, Any] = {
         "id": case.id, "submission_id": case.submission_id, "galis_ref": req.galis_ref,

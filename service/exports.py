@@ -16,14 +16,13 @@ from service.domain.errors import Issue, ValidationFailed
 from service.domain.identifiers import REGIONS
 from service.domain.lifecycle import Milestone
 from service.domain.targets import ALL_TARGET_SETS
-from service.funding_requests import load_submission, scoped_requests_query
+from service.funding_requests import LAST_VERSION, load_submission, scoped_requests_query
 from service.models import FundingRequest, Submission, SubmissionRow
 from service.xlsx import ExportRow
 
 _REQ = FundingRequest.__table__  # type: ignore[attr-defined]
 _SUB = Submission.__table__  # type: ignore[attr-defined]
 _ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
-_LAST_VERSION = {Milestone.VA: _REQ.c.va_last_version, Milestone.FIN_PROJET: _REQ.c.fin_projet_last_version}
 _COLUMNS = (_REQ.c.galis_ref, _REQ.c.siret, _SUB.c.milestone, _SUB.c.version, _ROW.c.finess,
             _ROW.c.raison_sociale, *(_ROW.c[f] for f in COUNT_FIELDS), _ROW.c.period_start, _ROW.c.period_end,
             _ROW.c.target_set_id)
@@ -53,7 +52,7 @@ def latest_rows(session: Session, principal: Principal, *, milestone: Milestone,
     scoped = scoped_requests_query(principal).with_only_columns(FundingRequest.id).scalar_subquery()  # type: ignore[call-overload]
     query = (sa.select(*_COLUMNS).select_from(_ROW.join(_SUB).join(_REQ))
              .where(_REQ.c.id.in_(scoped), _SUB.c.milestone == milestone.value,
-                    _SUB.c.version == _LAST_VERSION[milestone])
+                    _SUB.c.version == LAST_VERSION[milestone])
              .order_by(_REQ.c.galis_ref, _ROW.c.row_number))
     if region_code is not None:
         query = query.where(_REQ.c.region_code == region_code)

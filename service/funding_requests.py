@@ -16,10 +16,21 @@ from service.domain import access
 from service.domain.access import Principal, RequestScope, Role
 from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import Finess, GalisRef, region_name
-from service.domain.lifecycle import EventType, LifecycleState
+from service.domain.lifecycle import EventType, LifecycleState, Milestone
 from service.models import Establishment, FundingRequest, LifecycleEvent, Submission
 from service.pagination import PageRequest, decode_cursor, encode_cursor
 from service.schemas import FundingRequestCreate, LifecycleEventCreate
+
+#: The column counting the versions of each milestone (the latest version's number).
+LAST_VERSION = {
+    Milestone.VA: FundingRequest.__table__.c.va_last_version,  # type: ignore[attr-defined]
+    Milestone.FIN_PROJET: FundingRequest.__table__.c.fin_projet_last_version,  # type: ignore[attr-defined]
+}
+
+
+def last_version(req: Any, milestone: Milestone | str) -> int:
+    """The number of the latest version of ``milestone`` (0 when none) on a request or its row."""
+    return int(getattr(req, LAST_VERSION[Milestone(milestone)].name))
 
 
 def lifecycle_state(req: Any) -> LifecycleState:

@@ -15,7 +15,7 @@ from service.domain.declaration import COUNT_FIELDS
 from service.domain.identifiers import region_name
 from service.domain.lifecycle import Milestone
 from service.domain.targets import ALL_TARGET_SETS, INDICATOR_KEYS
-from service.funding_requests import categories_of, scope_of
+from service.funding_requests import categories_of, last_version, scope_of
 from service.models import FundingRequest, Submission
 from service.report_pdf import RateCell, ReportModel, ReportRow, render
 from service.signing import ReportSigner, Verification
@@ -110,7 +110,7 @@ def verification_view(session: Session, principal: Principal, check: Verificatio
         sub = session.get(Submission, check.submission_id)
         req = session.get(FundingRequest, sub.request_id) if sub else None
         if sub is not None and req is not None and sees_request(principal, scope_of(req)):
-            latest = req.va_last_version if sub.milestone == Milestone.VA.value else req.fin_projet_last_version
+            latest = last_version(req, sub.milestone)
             current = build_model(session, principal, sub.id, timezone=timezone).digest()
             certifies.update({"found": True, "galis_ref": req.galis_ref, "milestone": sub.milestone,
                               "version": sub.version, "latest_version": latest, "is_latest": sub.version == latest,

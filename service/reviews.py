@@ -16,6 +16,8 @@ from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, check_review, parse_comment
 from service.funding_requests import (
+    LAST_VERSION,
+    last_version,
     lifecycle_state,
     load_request,
     load_submission,
@@ -24,10 +26,6 @@ from service.funding_requests import (
 from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.proofs import proofs_of_version
-
-
-def _latest(req: FundingRequest, milestone: str) -> int:
-    return req.va_last_version if milestone == Milestone.VA.value else req.fin_projet_last_version
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -66,7 +64,7 @@ def record_review(session: Session, principal: Principal, submission_id: str, pa
     milestone = Milestone(sub.milestone)
     missing = proofs_of_version(session, sub, req.galis_ref)["proofs_missing"] \
         if milestone is Milestone.FIN_PROJET and decision is Decision.ACCEPTED else []
-    check_review(decision, version=sub.version, latest_version=_latest(req, sub.milestone),
+    check_review(decision, version=sub.version, latest_version=last_version(req, sub.milestone),
                  already=Decision(already) if already else None, milestone=milestone, proofs_missing=missing)
     review = Review(id=str(uuid.uuid4()), submission_id=sub.id, request_id=sub.request_id, milestone=sub.milestone,
                     decision=decision.value, comment=comment, decided_at=utcnow(),
@@ -98,10 +96,8 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
     if principal.role not in (Role.ARS_REVIEWER, Role.ADMIN):
         access.require_may_review(principal)
     visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
-    latest = sa.or_(
-        sa.and_(Submission.milestone == Milestone.VA.value, Submission.version == FundingRequest.va_last_version),
-        sa.and_(Submission.milestone == Milestone.FIN_PROJET.value,
-                Submission.version == FundingRequest.fin_projet_last_version))
+    latest = sa.or_(*(sa.and_(Submission.milestone == milestone.value, Submission.version == column)
+                      for milestone, column in LAST_VERSION.items()))
     query = (select(Submission, FundingRequest)
              .join(FundingRequest, FundingRequest.id == Submission.request_id)  # type: ignore[arg-type]
              .where(Submission.request_id.in_(visible.scalar_subquery()), latest,  # type: ignore[attr-defined]
@@ -141,7 +137,7 @@ def lifecycle(session: Session, principal: Principal, galis_ref: str, *, today: 
             entry["overdue"] = False
         sub = session.exec(select(Submission).where(
             Submission.request_id == req.id, Submission.milestone == milestone.value,
-            Submission.version == _latest(req, milestone.value))).first()
+            Submission.version == last_version(req, milestone))).first()
         if sub is not None:
             entry["latest_version"] = {"id": sub.id, "version": sub.version, "received_at": _iso(sub.received_at),
                                        "targets_met": sub.targets_met, "warning_count": len(sub.warnings)}

@@ -28,8 +28,10 @@ from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import LifecycleState, Milestone
 from service.domain.targets import ALL_TARGET_SETS
 from service.funding_requests import (
+    LAST_VERSION,
     REQUEST_ROW_BY_ID,
     categories_of,
+    last_version,
     lifecycle_state,
     load_request,
     load_request_row,
@@ -42,10 +44,6 @@ from service.pagination import PageRequest, cursor_value, decode_cursor, encode_
 from service.proofs import proofs_of_version
 from service.reviews import reviews_of
 
-_LAST_VERSION = {
-    Milestone.VA: FundingRequest.__table__.c.va_last_version,  # type: ignore[attr-defined]
-    Milestone.FIN_PROJET: FundingRequest.__table__.c.fin_projet_last_version,  # type: ignore[attr-defined]
-}
 _OPENED_ON = {
     Milestone.VA: FundingRequest.__table__.c.va_opened_on,  # type: ignore[attr-defined]
     Milestone.FIN_PROJET: FundingRequest.__table__.c.fin_projet_opened_on,  # type: ignore[attr-defined]
@@ -58,8 +56,8 @@ _TAKE_VERSION = {
     milestone: sa.update(_TABLE)
     .where(_TABLE.c.id == sa.bindparam("request_id"), _TABLE.c.closed_on.is_(None),
            _OPENED_ON[milestone].is_not(None))
-    .values({_LAST_VERSION[milestone]: _LAST_VERSION[milestone] + 1})
-    .returning(_LAST_VERSION[milestone].label("version"), _TABLE.c.va_opened_on, _TABLE.c.fin_projet_opened_on,
+    .values({LAST_VERSION[milestone]: LAST_VERSION[milestone] + 1})
+    .returning(LAST_VERSION[milestone].label("version"), _TABLE.c.va_opened_on, _TABLE.c.fin_projet_opened_on,
                _TABLE.c.fin_projet_due_on, _TABLE.c.closed_on)
     for milestone in Milestone
 }
@@ -171,7 +169,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         current = conn.execute(REQUEST_ROW_BY_ID, {"request_id": req.id}).one()
         state = lifecycle_state(current)
         state.require_open(declared)
-        version = _last_version(current, declared) + 1
+        version = last_version(current, declared) + 1
     elif declared is not None:
         version, state = _next_version(conn, req.id, declared)
     parsed = _parse(payload, options, req, sheet)
@@ -257,10 +255,6 @@ def _request_facts(session: Session, principal: Principal, galis_ref: str, cache
     else:
         access.require_sees(principal, scope_of(facts))
     return facts
-
-
-def _last_version(req: Any, milestone: Milestone) -> int:
-    return int(req.va_last_version if milestone is Milestone.VA else req.fin_projet_last_version)
 
 
 def _next_version(conn: sa.Connection, request_id: int, milestone: Milestone) -> tuple[int, LifecycleState]:
