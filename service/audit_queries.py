@@ -9,13 +9,13 @@ from sqlmodel import Session
 
 from service.domain.access import Principal, Role
 from service.funding_requests import load_request, scoped_requests_query
-from service.models import AuditEvent, FundingRequest
+from service.models import AuditEvent, FundingRequest, iso_z
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 
 
 def event_view(e: AuditEvent) -> dict[str, Any]:
     return {
-        "seq": e.seq, "occurred_at": e.occurred_at.isoformat().replace("+00:00", "Z"),
+        "seq": e.seq, "occurred_at": iso_z(e.occurred_at),
         "actor": {"key_id": e.actor_key_id, "role": e.actor_role, "label": e.actor_label},
         "action": e.action, "object_type": e.object_type, "object_id": e.object_id, "galis_ref": e.galis_ref,
         "payload": e.payload, "payload_digest": e.payload_digest, "prev_hash": e.prev_hash, "hash": e.hash,

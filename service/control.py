@@ -22,7 +22,7 @@ from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import Outcome, parse_comment
 from service.funding_requests import last_version, load_submission, scoped_requests_query
-from service.models import ApiKey, ControlCase, FundingRequest, Proof, ProofRequest, Submission, utcnow
+from service.models import ApiKey, ControlCase, FundingRequest, Proof, ProofRequest, Submission, iso_z, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 
 PROOF_DELAY = timedelta(hours=48)
@@ -72,7 +72,7 @@ def after_proof(session: Session, principal: Principal, proof: Proof, *, galis_r
         audit.record(session, principal, "proof_request_answered", "proof_request", pr.id,
                      request_id=proof.request_id, galis_ref=galis_ref,
                      payload={"finess": pr.finess, "proof_id": proof.id, "sha256": proof.sha256,
-                              "late": _as_utc(pr.due_at) < now})
+                              "late": pr.due_at < now})
     if proof.milestone == Milestone.FIN_PROJET.value:
         conn = session.connection()
         proven = proven_keys(conn, proof.request_id, proof.milestone)
@@ -88,10 +88,6 @@ def after_proof(session: Session, principal: Principal, proof: Proof, *, galis_r
                 session.add(case)
     session.flush()
     return [pr.id for pr in answered]
-
-
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
 
 
 def _case_not_found(case_id: str) -> NotFound:
@@ -117,18 +113,13 @@ def _labels(session: Session, key_ids: set[int | None]) -> dict[int, dict[str, s
             for k in session.exec(select(ApiKey).where(ApiKey.id.in_(ids)))}  # type: ignore[union-attr]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def proof_request_view(pr: ProofRequest, galis_ref: str, *, now: datetime) -> dict[str, Any]:
-    due = _as_utc(pr.due_at)
-    answered = _as_utc(pr.answered_at) if pr.answered_at else None
+    due, answered = pr.due_at, pr.answered_at  # stored timestamps are read back UTC-aware
     return {
         "id": pr.id, "case_id": pr.case_id, "galis_ref": galis_ref, "milestone": pr.milestone, "finess": pr.finess,
-        "message": pr.message, "requested_at": _iso(pr.requested_at), "due_at": _iso(due),
+        "message": pr.message, "requested_at": iso_z(pr.requested_at), "due_at": iso_z(due),
         "status": "answered" if answered else ("overdue" if due < now else "open"),
-        "overdue": (answered or now) > due, "answered_at": _iso(answered), "proof_id": pr.proof_id,
+        "overdue": (answered or now) > due, "answered_at": iso_z(answered), "proof_id": pr.proof_id,
     }
 
 
@@ -141,10 +132,10 @@ def case_view(session: Session, case: ControlCase, *, now: datetime, with_reques
     view: dict[str, Any] = {
         "id": case.id, "submission_id": case.submission_id, "galis_ref": req.galis_ref,
         "region_code": case.region_code, "milestone": case.milestone, "version": case.version,
-        "latest_version": last, "superseded": case.version != last, "received_at": _iso(sub.received_at),
-        "score": case.score, "reasons": case.reasons, "status": case.status, "opened_at": _iso(case.opened_at),
-        "claimed_by": labels.get(case.claimed_by_key_id or 0), "claimed_at": _iso(case.claimed_at),
-        "outcome": case.outcome, "outcome_comment": case.outcome_comment, "closed_at": _iso(case.closed_at),
+        "latest_version": last, "superseded": case.version != last, "received_at": iso_z(sub.received_at),
+        "score": case.score, "reasons": case.reasons, "status": case.status, "opened_at": iso_z(case.opened_at),
+        "claimed_by": labels.get(case.claimed_by_key_id or 0), "claimed_at": iso_z(case.claimed_at),
+        "outcome": case.outcome, "outcome_comment": case.outcome_comment, "closed_at": iso_z(case.closed_at),
         "closed_by": labels.get(case.closed_by_key_id or 0),
     }
     if with_requests:
@@ -254,7 +245,7 @@ def request_proof(session: Session, principal: Principal, case_id: str, payload:
     galis_ref = _ref(session, case)
     audit.record(session, principal, "proof_requested", "proof_request", pr.id, request_id=case.request_id,
                  galis_ref=galis_ref, payload={"case_id": case.id, "finess": finess, "message": pr.message,
-                                               "due_at": _iso(pr.due_at)})
+                                               "due_at": iso_z(pr.due_at)})
     return proof_request_view(pr, galis_ref, now=now)
 
 

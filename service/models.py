@@ -42,6 +42,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def iso_z(value: datetime | None) -> str | None:
+    """A stored timestamp as the API writes it: ISO 8601 in UTC with a ``Z``."""
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
 def _ts(**kw: Any) -> Any:
     return Field(sa_type=UTCDateTime(), **kw)
 

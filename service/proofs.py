@@ -21,7 +21,7 @@ from service.domain.errors import InvalidIdentifier, Issue, NotFound, Validation
 from service.domain.identifiers import Finess
 from service.domain.proofs import DeclaredRow, ProofKind, ProofMetadata, ProofRefused
 from service.funding_requests import REQUEST_ROW_BY_ID, lifecycle_state, load_submission, scope_of
-from service.models import ApiKey, FundingRequest, Proof, ProofRequest, Submission, SubmissionRow, utcnow
+from service.models import ApiKey, FundingRequest, Proof, ProofRequest, Submission, SubmissionRow, iso_z, utcnow
 from service.proof_content import inspect
 from service.uploads import StagedFile
 
@@ -155,7 +155,7 @@ def proof_view(proof: Proof, *, galis_ref: str, uploaded_by: dict[str, str]) -> 
         "period_start": proof.period_start.isoformat(),
         "period_end": proof.period_end.isoformat(),
         "signed_by": proof.signed_by,
-        "uploaded_at": proof.uploaded_at.isoformat().replace("+00:00", "Z"),
+        "uploaded_at": iso_z(proof.uploaded_at),
         "uploaded_by": uploaded_by,
         "content_url": f"/v1/proofs/{proof.id}/content",
     }

@@ -23,19 +23,15 @@ from service.funding_requests import (
     load_submission,
     scoped_requests_query,
 )
-from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, utcnow
+from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.proofs import proofs_of_version
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def review_view(review: Review, decided_by: ApiKey | None) -> dict[str, Any]:
     return {
         "id": review.id, "submission_id": review.submission_id, "decision": review.decision,
-        "comment": review.comment, "decided_at": _iso(review.decided_at),
+        "comment": review.comment, "decided_at": iso_z(review.decided_at),
         "decided_by": {"role": decided_by.role, "label": decided_by.label} if decided_by else None,
     }
 
@@ -115,7 +111,7 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
     for sub, req in rows:
         items.append({
             "id": sub.id, "galis_ref": req.galis_ref, "region_code": req.region_code, "milestone": sub.milestone,
-            "version": sub.version, "received_at": _iso(sub.received_at), "row_count": sub.row_count,
+            "version": sub.version, "received_at": iso_z(sub.received_at), "row_count": sub.row_count,
             "warning_count": len(sub.warnings), "targets_met": sub.targets_met, **_deadline(req, sub.milestone, today),
         })
     return {"items": items,
@@ -139,7 +135,7 @@ def lifecycle(session: Session, principal: Principal, galis_ref: str, *, today: 
             Submission.request_id == req.id, Submission.milestone == milestone.value,
             Submission.version == last_version(req, milestone))).first()
         if sub is not None:
-            entry["latest_version"] = {"id": sub.id, "version": sub.version, "received_at": _iso(sub.received_at),
+            entry["latest_version"] = {"id": sub.id, "version": sub.version, "received_at": iso_z(sub.received_at),
                                        "targets_met": sub.targets_met, "warning_count": len(sub.warnings)}
             decided = reviews_of(session, sub.id)
             entry["review"] = decided[0] if decided else None

@@ -39,7 +39,7 @@ from service.funding_requests import (
     scope_of,
     submission_not_found,
 )
-from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, utcnow
+from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, iso_z, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.proofs import proofs_of_version
 from service.reviews import reviews_of
@@ -311,7 +311,7 @@ def submission_view(sub: Any, *, galis_ref: str, evaluated: EvaluatedDeclaration
         "galis_ref": galis_ref,
         "milestone": sub.milestone,
         "version": sub.version,
-        "received_at": sub.received_at.isoformat().replace("+00:00", "Z"),
+        "received_at": iso_z(sub.received_at),
         "status": status,
         "source": sub.source,
         "pushed_by": pushed_by,
