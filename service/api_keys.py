@@ -10,6 +10,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 
 from sqlmodel import Session, select
 
@@ -76,6 +77,15 @@ def create_api_key(
         "role": key.role, "prefix": key.prefix, "region_code": key.region_code, "siret": key.siret,
         "galis_refs": key.galis_refs, "label": key.label})
     return key, secret
+
+
+def key_labels(session: Session, key_ids: Iterable[int | None]) -> dict[int, dict[str, str]]:
+    """Role and label of the keys behind ``key_ids`` (who pushed, uploaded, claimed…), in one query."""
+    ids = sorted({k for k in key_ids if k})
+    if not ids:
+        return {}
+    return {k.id: {"role": k.role, "label": k.label}  # type: ignore[misc]
+            for k in session.exec(select(ApiKey).where(ApiKey.id.in_(ids)))}  # type: ignore[union-attr]
 
 
 def principal_of(key: ApiKey) -> Principal:

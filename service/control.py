@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
 from service import audit
+from service.api_keys import key_labels
 from service.domain import access, risk
 from service.domain.access import Principal, Role
 from service.domain.declaration import EvaluatedRow
@@ -22,7 +23,7 @@ from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import Outcome, parse_comment
 from service.funding_requests import last_version, load_submission, scoped_requests_query
-from service.models import ApiKey, ControlCase, FundingRequest, Proof, ProofRequest, Submission, iso_z, utcnow
+from service.models import ControlCase, FundingRequest, Proof, ProofRequest, Submission, iso_z, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 
 PROOF_DELAY = timedelta(hours=48)
@@ -105,14 +106,6 @@ def _load_case(session: Session, principal: Principal, case_id: str, *, for_upda
     return case
 
 
-def _labels(session: Session, key_ids: set[int | None]) -> dict[int, dict[str, str]]:
-    ids = [k for k in key_ids if k]
-    if not ids:
-        return {}
-    return {k.id: {"role": k.role, "label": k.label}  # type: ignore[misc]
-            for k in session.exec(select(ApiKey).where(ApiKey.id.in_(ids)))}  # type: ignore[union-attr]
-
-
 def proof_request_view(pr: ProofRequest, galis_ref: str, *, now: datetime) -> dict[str, Any]:
     due, answered = pr.due_at, pr.answered_at  # stored timestamps are read back UTC-aware
     return {
@@ -128,7 +121,7 @@ def case_view(session: Session, case: ControlCase, *, now: datetime, with_reques
     req = session.get(FundingRequest, case.request_id)
     assert sub is not None and req is not None
     last = last_version(req, case.milestone)
-    labels = _labels(session, {case.claimed_by_key_id, case.closed_by_key_id})
+    labels = key_labels(session, (case.claimed_by_key_id, case.closed_by_key_id))
     view: dict[str, Any] = {
         "id": case.id, "submission_id": case.submission_id, "galis_ref": req.galis_ref,
         "region_code": case.region_code, "milestone": case.milestone, "version": case.version,

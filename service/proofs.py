@@ -14,6 +14,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from service import audit, control
+from service.api_keys import key_labels
 from service.domain import access, proofs
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS
@@ -21,7 +22,7 @@ from service.domain.errors import InvalidIdentifier, Issue, NotFound, Validation
 from service.domain.identifiers import Finess
 from service.domain.proofs import DeclaredRow, ProofKind, ProofMetadata, ProofRefused
 from service.funding_requests import REQUEST_ROW_BY_ID, lifecycle_state, load_submission, scope_of
-from service.models import ApiKey, FundingRequest, Proof, ProofRequest, Submission, SubmissionRow, iso_z, utcnow
+from service.models import FundingRequest, Proof, ProofRequest, Submission, SubmissionRow, iso_z, utcnow
 from service.proof_content import inspect
 from service.uploads import StagedFile
 
@@ -163,15 +164,14 @@ def proof_view(proof: Proof, *, galis_ref: str, uploaded_by: dict[str, str]) -> 
 
 def _views(session: Session, found: list[Proof], galis_ref: str) -> list[dict[str, Any]]:
     """Views of ``found``, each with who uploaded it (one query for all the keys)."""
-    ids = {p.uploaded_by_key_id for p in found if p.uploaded_by_key_id is not None}
-    keys = session.exec(select(ApiKey).where(ApiKey.id.in_(ids))).all() if ids else []  # type: ignore[union-attr]
-    who = {k.id: {"role": k.role, "label": k.label} for k in keys}
+    who = key_labels(session, (p.uploaded_by_key_id for p in found))
     answered: dict[str, list[str]] = {p.id: [] for p in found}
     if found:
         for request_id, proof_id in session.exec(select(ProofRequest.id, ProofRequest.proof_id).where(
                 ProofRequest.proof_id.in_(list(answered))).order_by(ProofRequest.id)):  # type: ignore[union-attr]
             answered[proof_id].append(request_id)  # type: ignore[index]
-    return [{**proof_view(p, galis_ref=galis_ref, uploaded_by=who.get(p.uploaded_by_key_id, {"role": "", "label": ""})),
+    nobody = {"role": "", "label": ""}
+    return [{**proof_view(p, galis_ref=galis_ref, uploaded_by=who.get(p.uploaded_by_key_id or 0, nobody)),
              "answers_proof_requests": answered[p.id]} for p in found]
 
 
