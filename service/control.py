@@ -18,11 +18,10 @@ from service.domain import access, risk
 from service.domain.access import Principal, Role
 from service.domain.declaration import EvaluatedRow
 from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
-from service.domain.identifiers import REGIONS
 from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import Outcome, parse_comment
-from service.funding_requests import last_version, load_submission, scoped_requests_query
+from service.funding_requests import last_version, load_submission, require_known_region, scoped_requests_query
 from service.models import ControlCase, FundingRequest, Proof, ProofRequest, Submission, iso_z, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 
@@ -146,9 +145,7 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
                   milestone: Milestone | None, status: str | None) -> dict[str, Any]:
     """Cases, highest risk first (then oldest), filtered by région, milestone and status."""
     access.require_may_control(principal)
-    if region_code is not None and region_code not in REGIONS:
-        raise ValidationFailed([Issue(code="region_unknown", field="region",
-                                      message=f"Code de région inconnu « {region_code} ».")])
+    require_known_region(region_code)
     query = select(ControlCase)
     if region_code is not None:
         query = query.where(ControlCase.region_code == region_code)

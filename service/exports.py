@@ -12,11 +12,9 @@ from sqlmodel import Session
 from service.domain import indicators
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS
-from service.domain.errors import Issue, ValidationFailed
-from service.domain.identifiers import REGIONS
 from service.domain.lifecycle import Milestone
 from service.domain.targets import ALL_TARGET_SETS
-from service.funding_requests import LAST_VERSION, load_submission, scoped_requests_query
+from service.funding_requests import LAST_VERSION, load_submission, require_known_region, scoped_requests_query
 from service.models import FundingRequest, Submission, SubmissionRow
 from service.xlsx import ExportRow
 
@@ -46,9 +44,7 @@ def version_rows(session: Session, principal: Principal, submission_id: str) -> 
 def latest_rows(session: Session, principal: Principal, *, milestone: Milestone, region_code: str | None,
                 today: date) -> tuple[str, Iterator[ExportRow]]:
     """The latest version of ``milestone`` of every request the caller sees (optionally one region)."""
-    if region_code is not None and region_code not in REGIONS:
-        raise ValidationFailed([Issue(code="region_unknown", field="region",
-                                      message=f"Code de région inconnu « {region_code} ».")])
+    require_known_region(region_code)
     scoped = scoped_requests_query(principal).with_only_columns(FundingRequest.id).scalar_subquery()  # type: ignore[call-overload]
     query = (sa.select(*_COLUMNS).select_from(_ROW.join(_SUB).join(_REQ))
              .where(_REQ.c.id.in_(scoped), _SUB.c.milestone == milestone.value,

@@ -15,7 +15,7 @@ from service import audit
 from service.domain import access
 from service.domain.access import Principal, RequestScope, Role
 from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
-from service.domain.identifiers import Finess, GalisRef, region_name
+from service.domain.identifiers import REGIONS, Finess, GalisRef, region_name
 from service.domain.lifecycle import EventType, LifecycleState, Milestone
 from service.models import Establishment, FundingRequest, LifecycleEvent, Submission
 from service.pagination import PageRequest, decode_cursor, encode_cursor
@@ -31,6 +31,13 @@ LAST_VERSION = {
 def last_version(req: Any, milestone: Milestone | str) -> int:
     """The number of the latest version of ``milestone`` (0 when none) on a request or its row."""
     return int(getattr(req, LAST_VERSION[Milestone(milestone)].name))
+
+
+def require_known_region(region_code: str | None) -> None:
+    """A région filter names one of the 18 régions (422 ``region_unknown`` otherwise)."""
+    if region_code is not None and region_code not in REGIONS:
+        raise ValidationFailed([Issue(code="region_unknown", field="region",
+                                      message=f"Code de région inconnu « {region_code} ».")])
 
 
 def lifecycle_state(req: Any) -> LifecycleState:
