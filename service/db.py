@@ -36,6 +36,17 @@ def is_sqlite(url: str | sa.URL) -> bool:
     return sa.make_url(url).get_backend_name() == "sqlite"
 
 
+#: What the driver raises while the database server is unreachable, restarting or refusing
+#: connections (and the pool when no connection can be had): an outage, answered 503.
+DB_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError)
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of the driver's message, without SQLAlchemy's statement and link."""
+    origin = getattr(exc, "orig", None) or exc
+    return (str(origin).strip().splitlines() or [type(origin).__name__])[0][:200]
+
+
 #: Declarations of this many rows or more are written to PostgreSQL with ``COPY``.
 COPY_MIN_ROWS = 200
 
@@ -177,11 +188,15 @@ class Writer:
                 self._run_transaction(batch, isolated=True)
         except Exception as exc:  # the commit itself failed: nothing of the group is stored
             if len(batch) > 1:
-                log.warning("group commit of %d units failed (%s); retrying one by one", len(batch), exc)
+                log.warning("group commit of %d units failed (%s); retrying one by one", len(batch), short_reason(exc))
                 for work in batch:
                     self._commit_group([work])
                 return
-            log.exception("write transaction failed")
+            if isinstance(exc, DB_UNAVAILABLE):
+                # The database is unreachable: the caller answers 503; the reason in one line.
+                log.warning("write transaction failed, database unavailable: %s", short_reason(exc))
+            else:
+                log.exception("write transaction failed")
             batch[0].result, batch[0].error = None, exc
         for work in batch:
             self._deliver(work)

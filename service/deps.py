@@ -42,7 +42,14 @@ def _unauthenticated(code: str, detail: str) -> HttpProblem:
 
 
 async def current_principal(request: Request) -> Principal:
-    """The caller behind ``Authorization: Bearer <clé>``; 401 otherwise."""
+    """The caller behind ``Authorization: Bearer <clé>``; 401 otherwise.
+
+    Resolved once per request (``GuardedRoute`` resolves it before the body is read) and kept
+    in the request's state.
+    """
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
     header = request.headers.get("authorization")
     if not header:
         raise _unauthenticated("unauthenticated", "En-tête Authorization: Bearer <clé d'API> manquant.")
@@ -64,6 +71,7 @@ async def current_principal(request: Request) -> Principal:
         if principal is None:
             raise _unauthenticated("invalid_api_key", "Clé d'API inconnue.")
         cache.put(key_hash, principal)
+    request.state.principal = principal
     return principal
 
 

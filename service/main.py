@@ -15,6 +15,7 @@ from service.cache import BoundedCache
 from service.db import Database, is_sqlite
 from service.problems import install_problem_handlers
 from service.routers import audit, control, exports, funding_requests, health, proofs, reports, review, submissions
+from service.routing import HeadAsGet
 from service.schemas import SubmissionCreate
 from service.settings import Settings, get_settings
 from service.signing import ReportSigner
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.push_cache = PushCache()
     app.state.report_cache = BoundedCache(settings.report_cache_size)
     install_problem_handlers(app)
+    app.add_middleware(HeadAsGet)
     app.include_router(health.router)
     app.include_router(funding_requests.router)
     app.include_router(exports.router)  # before submissions: /v1/submissions/{id}.xlsx

@@ -14,7 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from service.db import DB_UNAVAILABLE, short_reason
 from service.domain.errors import (
     Conflict,
     DomainError,
@@ -125,6 +127,21 @@ def issue_from_pydantic(error: dict[str, Any]) -> Issue:
                  row=indexes[0] + 1 if indexes else None, column=None, field=field)
 
 
+#: The methods a route of the service may serve (HEAD follows GET, see ``service.routing``).
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path, with HEAD wherever GET is (the
+    router's own 405 names only the methods of the first route matched)."""
+    allowed = [method for method in _METHODS
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL
+                      for route in request.app.router.routes)]
+    if "GET" in allowed:
+        allowed.insert(1, "HEAD")
+    return allowed
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_request: Request, exc: DomainError) -> JSONResponse:
@@ -145,19 +162,43 @@ def install_problem_handlers(app: FastAPI) -> None:
         return domain_problem(ValidationFailed(issues))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: ("not_found", "Introuvable", "Aucune ressource à cette adresse."),
                  405: ("method_not_allowed", "Méthode non admise", "Cette méthode n'est pas admise ici."),
-                 400: ("bad_request", "Requête mal formée", "La requête est mal formée.")}
+                 400: ("bad_request", "Requête mal formée", "La requête est mal formée."),
+                 413: ("payload_too_large", "Requête trop volumineuse", str(exc.detail))}
         code, title, detail = codes.get(exc.status_code, ("http_error", "Erreur", str(exc.detail)))
-        return problem_response(status=exc.status_code, code=code, title=title, detail=detail,
-                                headers=getattr(exc, "headers", None))
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"Méthode {request.method} non admise ici ; méthodes admises : {', '.join(allowed)}."
+        return problem_response(status=exc.status_code, code=code, title=title, detail=detail, headers=headers)
+
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # An outage is an operating condition, not a defect: one line, no traceback.
+        log.warning("database unavailable (%s %s): %s", request.method, request.url.path, short_reason(exc))
+        return database_unavailable()
+
+    for family in DB_UNAVAILABLE:
+        app.add_exception_handler(family, _database_unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
         return problem_response(status=500, code="internal_error", title="Erreur interne",
                                 detail="Une erreur interne est survenue ; elle a été journalisée.")
+
+
+#: Seconds a client should wait before trying again after a 503.
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable() -> JSONResponse:
+    return problem_response(status=503, code="database_unavailable", title="Service indisponible",
+                            detail="La base de données est momentanément injoignable ; rien n'a été enregistré. "
+                                   f"Réessayez dans {RETRY_AFTER_SECONDS} secondes.",
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -173,10 +214,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
              "`proof_unsupported_type`).",
         422: "Données invalides : chaque erreur est listée dans `errors` avec ligne, colonne, champ et code.",
         500: "Incident interne signalé à l'exploitation (`proof_integrity_error`, `proof_missing_from_store`).",
+        503: "Base de données momentanément injoignable (`database_unavailable`) : rien n'a été fait ; "
+             "réessayer après le délai de l'en-tête `Retry-After`.",
     }
     return {
         status: {"description": descriptions[status], "model": ProblemDetails,
                  "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
-        for status in statuses
+        for status in (*statuses, 503)
     }
 

@@ -61,9 +61,18 @@ class PostgresCluster:
                    "-c max_connections=200", "-c shared_buffers=128MB"]
         if not self.durable:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
-                  "-o", " ".join(options), "start")
+        self._options = " ".join(options)
+        self.resume()
         return self
+
+    def resume(self) -> None:
+        """Start the server (again) on its data folder."""
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-t", "60",
+                  "-o", self._options, "start")
+
+    def halt(self) -> None:
+        """Stop the server at once, as a crash would (its data stays, ``resume`` restarts it)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"

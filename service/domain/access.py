@@ -86,6 +86,11 @@ def require_may_create_request(principal: Principal, *, region_code: str | None)
                     code="role_not_allowed")
 
 
+def require_may_create_requests(principal: Principal) -> None:
+    """The role alone, before the establishments (and so the région) are known."""
+    require_may_create_request(principal, region_code=None)
+
+
 def require_may_record_event(principal: Principal) -> None:
     """Milestones are recorded by the ARS of the région (scope checked by ``require_sees``) or an admin."""
     if principal.role not in (Role.ADMIN, Role.ARS_REVIEWER):

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from service import audit_queries as use_cases
 from service.deps import CurrentPrincipal, Page, ReadSession
 from service.problems import problem_responses
+from service.routing import api_router
 from service.schemas import AuditEventOut
 from service.schemas import Page as PageOut
 
-router = APIRouter(tags=["journal d'audit"])
+router = api_router(tags=["journal d'audit"])
 
 
 @router.get(

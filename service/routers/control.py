@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import Path, Query, status
 
 from service import control as use_cases
 from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession
+from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.problems import problem_responses
 from service.proofs import declared_rows
+from service.routing import api_router, caller_rule
 from service.schemas import ControlCaseOut, OutcomeCreate, ProofRequestCreate, ProofRequestOut
 from service.schemas import Page as PageOut
 
-router = APIRouter(tags=["contrôle CNSA"])
+router = api_router(tags=["contrôle CNSA"])
 CaseId = Annotated[str, Path(description="Identifiant du dossier de contrôle.")]
 
 
@@ -26,6 +28,7 @@ CaseId = Annotated[str, Path(description="Identifiant du dossier de contrôle.")
                 "score de 0 à 100 et ses motifs en clair. Filtres : région, jalon, statut (`open`, `claimed`, "
                 "`closed`). Auditeur CNSA ou administrateur.",
     operation_id="control_queue",
+    dependencies=[caller_rule(access.require_may_control)],
     responses=problem_responses(401, 403, 422),
 )
 def control_queue(
@@ -46,6 +49,7 @@ def control_queue(
     description="Le dossier, son score et ses motifs, qui l'a pris en charge, ses demandes de preuve (échues ou "
                 "non, avec leur réponse) et sa conclusion.",
     operation_id="get_control_case",
+    dependencies=[caller_rule(access.require_may_control)],
     responses=problem_responses(401, 403, 404),
 )
 def get_case(case_id: CaseId, principal: CurrentPrincipal, session: ReadSession) -> Any:
@@ -59,6 +63,7 @@ def get_case(case_id: CaseId, principal: CurrentPrincipal, session: ReadSession)
     description="L'auditeur appelant devient responsable du dossier (sans effet s'il l'est déjà). 409 "
                 "`control_case_claimed` s'il est pris par un autre auditeur, `control_case_closed` s'il est clos.",
     operation_id="claim_control_case",
+    dependencies=[caller_rule(access.require_may_control)],
     responses=problem_responses(401, 403, 404, 409),
 )
 async def claim(case_id: CaseId, principal: CurrentPrincipal, database: DatabaseDep) -> Any:
@@ -74,6 +79,7 @@ async def claim(case_id: CaseId, principal: CurrentPrincipal, database: Database
                 "(`due_at`). Le dépôt d'une preuve pour ce FINESS et ce jalon y répond. Prend en charge le dossier "
                 "s'il ne l'était pas. 422 `finess_not_in_version`.",
     operation_id="request_proof",
+    dependencies=[caller_rule(access.require_may_control)],
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal: CurrentPrincipal,
@@ -89,6 +95,7 @@ async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal:
     summary="Conclure un contrôle",
     description="`compliant` ou `non_compliant` (motifs obligatoires dans `comment`) ; le dossier est clos.",
     operation_id="record_control_outcome",
+    dependencies=[caller_rule(access.require_may_control)],
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def outcome(case_id: CaseId, payload: OutcomeCreate, principal: CurrentPrincipal,

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 from fastapi.responses import StreamingResponse
 
 from service import exports as use_cases
@@ -18,9 +18,10 @@ from service.deps import CurrentPrincipal, ReadSession, Today
 from service.domain.lifecycle import Milestone
 from service.problems import problem_responses
 from service.responses import attachment, file_chunks
+from service.routing import api_router
 from service.xlsx import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportRow, write_csv, write_xlsx
 
-router = APIRouter(tags=["exports"])
+router = api_router(tags=["exports"])
 
 _SPOOL_BYTES = 8 << 20
 _FORMATS: dict[str, tuple[str, Callable[[Iterable[ExportRow], IO[bytes]], None]]] = {

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import Path, Query, status
 
 from service import funding_requests as use_cases
 from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, Today
+from service.domain import access
 from service.problems import problem_responses
+from service.routing import api_router, caller_rule
 from service.schemas import FundingRequestCreate, FundingRequestOut, LifecycleEventCreate, LifecycleEventOut
 from service.schemas import Page as PageOut
 
-router = APIRouter(prefix="/v1/funding-requests", tags=["demandes de financement"])
+router = api_router(prefix="/v1/funding-requests", tags=["demandes de financement"])
 
 GalisRefPath = Annotated[str, Path(description="Référence de la demande GALIS (8 chiffres).",
                                    examples=["12345678"])]
@@ -32,6 +34,7 @@ GalisRefPath = Annotated[str, Path(description="Référence de la demande GALIS 
         "(409 `galis_ref_exists`)."
     ),
     operation_id="create_funding_request",
+    dependencies=[caller_rule(access.require_may_create_requests)],
     responses=problem_responses(400, 401, 403, 409, 422),
 )
 async def create_funding_request(payload: FundingRequestCreate, principal: CurrentPrincipal,
@@ -89,6 +92,7 @@ def get_funding_request(galis_ref: GalisRefPath, principal: CurrentPrincipal, se
         "plus aucun envoi n'est accepté (409 `request_closed`). Rend la demande à jour."
     ),
     operation_id="record_funding_request_event",
+    dependencies=[caller_rule(access.require_may_record_event)],
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def record_event(galis_ref: GalisRefPath, payload: LifecycleEventCreate, principal: CurrentPrincipal,

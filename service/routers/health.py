@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.deps import DatabaseDep
-from service.problems import problem_response
+from service.problems import database_unavailable
+from service.routing import api_router
 
-router = APIRouter(tags=["exploitation"])
+router = api_router(tags=["exploitation"])
 
 
 @router.get(
@@ -23,5 +23,4 @@ router = APIRouter(tags=["exploitation"])
 async def healthz(database: DatabaseDep) -> JSONResponse:
     if await run_in_threadpool(database.ping):
         return JSONResponse({"status": "ok"})
-    return problem_response(status=503, code="database_unavailable", title="Service indisponible",
-                            detail="La base de données est injoignable.")
+    return database_unavailable()

@@ -5,23 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import Path, Request, status
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import proofs as use_cases
 from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep, Today
+from service.domain import access
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.proofs import ProofRefused
 from service.problems import HttpProblem, problem_responses
 from service.responses import attachment, file_chunks
+from service.routing import api_router, caller_rule
 from service.schemas import ProofOut
 from service.storage import CorruptProof, MissingProof, ProofStore, sha256_b64
 from service.uploads import read_upload
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["preuves"])
+router = api_router(tags=["preuves"])
 
 UPLOAD_DESCRIPTION = """\
 Dépose la preuve d'usage d'un établissement (FINESS géographique) pour une version : un
@@ -79,6 +81,7 @@ def _refusal(exc: ProofRefused) -> Exception:
     summary="Déposer une preuve d'usage",
     description=UPLOAD_DESCRIPTION,
     operation_id="upload_proof",
+    dependencies=[caller_rule(access.require_may_submit)],
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
     openapi_extra=_UPLOAD_BODY,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import Path, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
@@ -16,11 +16,12 @@ from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep
 from service.domain.errors import Issue, ValidationFailed
 from service.problems import HttpProblem, problem_responses
 from service.responses import attachment
+from service.routing import api_router
 from service.schemas import ReportVerification
 from service.signing import ReportSigner
 from service.uploads import read_upload
 
-router = APIRouter(tags=["synthèses signées"])
+router = api_router(tags=["synthèses signées"])
 MAX_REPORT_BYTES = 50_000_000
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, status
+from fastapi import Path, status
 
 from service import reviews as use_cases
 from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, Today
+from service.domain import access
 from service.problems import problem_responses
+from service.routing import api_router, caller_rule
 from service.schemas import LifecycleOut, ReviewCreate, ReviewOut, ReviewQueueItem
 from service.schemas import Page as PageOut
 
-router = APIRouter(tags=["examen ARS"])
+router = api_router(tags=["examen ARS"])
 
 
 @router.post(
@@ -32,6 +34,7 @@ commentaire est obligatoire pour un rejet ou une demande de corrections (422 `co
 * 409 `request_closed` après le paiement du solde.
 """,
     operation_id="review_submission",
+    dependencies=[caller_rule(access.require_may_review)],
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def review_submission(submission_id: Annotated[str, Path(description="Identifiant de la version.")],
@@ -49,6 +52,7 @@ async def review_submission(submission_id: Annotated[str, Path(description="Iden
                 "à la plus récente, avec son nombre d'alertes, les jours restants avant l'échéance de fin de projet "
                 "et le dépassement de celle-ci. ARS (sa région) ou administrateur.",
     operation_id="review_queue",
+    dependencies=[caller_rule(access.require_may_review)],
     responses=problem_responses(401, 403, 422),
 )
 def review_queue(principal: CurrentPrincipal, session: ReadSession, page: Page, today: Today) -> Any:

@@ -7,7 +7,7 @@ import tempfile
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, Path, Query, Request, status
+from fastapi import Header, Path, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -16,18 +16,20 @@ from starlette.concurrency import run_in_threadpool
 from service import submissions as use_cases
 from service.db import Database
 from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, SettingsDep, Today
+from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.template import TemplateRead
 from service.problems import HttpProblem, problem_responses
+from service.routing import api_router, caller_rule
 from service.schemas import SUBMISSION_EXAMPLE, SubmissionOut, SubmissionSummary
 from service.schemas import Page as PageOut
 from service.settings import Settings
 from service.uploads import read_upload
 from service.xlsx import TemplateFileRefused, read_declaration_file
 
-router = APIRouter(tags=["remontées"])
+router = api_router(tags=["remontées"])
 
 PUSH_DESCRIPTION = """\
 Transmet, pour une demande GALIS et un jalon (`va` ou `fin_projet`), les **valeurs absolues**
@@ -175,6 +177,7 @@ async def _read_template(request: Request, database: Database, principal: Princi
     summary="Transmettre les données d'usage d'un jalon",
     description=PUSH_DESCRIPTION,
     operation_id="push_submission",
+    dependencies=[caller_rule(access.require_may_submit)],
     responses={200: {"description": "Essai (`dry_run`) ou rejeu d'une `Idempotency-Key`.", "model": SubmissionOut},
                **problem_responses(400, 401, 403, 404, 409, 413, 415, 422)},
     openapi_extra=_PUSH_BODY,
