@@ -1,6 +1,8 @@
 """Command line of the service.
 
     python -m service create-key --role ROLE [--region CODE] [--siret SIRET] [--galis-ref REF ...] [--label TEXT]
+                                 [--expires-on YYYY-MM-DD]
+    python -m service revoke-key PREFIX   # the key's printed prefix, e.g. esms_6Lu3dEU
     python -m service demo          # demo data and keys (embedded default)
     python -m service openapi       # print the OpenAPI description
     python -m service sweep-proofs [--grace-seconds N]   # remove proof files no proof row refers to
@@ -12,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -28,31 +30,59 @@ def _session() -> Session:
     return Session(create_db_engine(get_settings().database_url, pool_size=1, write=True), expire_on_commit=False)
 
 
+def _today() -> date:
+    return datetime.now(ZoneInfo(get_settings().timezone)).date()
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"date invalide « {text} » (attendu AAAA-MM-JJ)") from None
+
+
 def cmd_create_key(args: argparse.Namespace) -> int:
     from service.api_keys import create_api_key
 
     try:
         with _session() as session, session.begin():
             key, secret = create_api_key(session, role=Role(args.role), region_code=args.region, siret=args.siret,
-                                         galis_refs=args.galis_ref, label=args.label)
+                                         galis_refs=args.galis_ref, label=args.label, expires_on=args.expires_on,
+                                         today=_today())
     except ValidationFailed as exc:
         for issue in exc.issues:
             print(f"erreur : {issue.message}", file=sys.stderr)
         return 2
     scope = key.region_code or key.siret or ", ".join(key.galis_refs) or "national"
-    print(f"Clé créée : rôle {key.role}, périmètre {scope}, préfixe {key.prefix}. "
+    expiry = f", refusée à partir du {key.expires_on.isoformat()}" if key.expires_on else ""
+    print(f"Clé créée : rôle {key.role}, périmètre {scope}, préfixe {key.prefix}{expiry}. "
           "Elle ne sera plus affichée : conservez-la.")
     print(secret)
+    return 0
+
+
+def cmd_revoke_key(args: argparse.Namespace) -> int:
+    from service import audit
+    from service.api_keys import revoke_api_key
+    from service.domain.errors import Conflict, NotFound
+
+    try:
+        with _session() as session, session.begin():
+            view = revoke_api_key(session, audit.OPERATOR, args.prefix)
+    except (NotFound, Conflict) as exc:
+        print(f"erreur : {exc.message}", file=sys.stderr)
+        return 1
+    print(f"Clé {view['prefix']} ({view['role']}, {view['label'] or 'sans libellé'}) révoquée le "
+          f"{view['revoked_at']} ; elle est refusée par tous les processus au plus tard "
+          f"{get_settings().api_key_cache_seconds:g} s après.")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from service.demo import seed_demo
 
-    settings = get_settings()
-    today = datetime.now(ZoneInfo(settings.timezone)).date()
     with _session() as session, session.begin():
-        keys = seed_demo(session, keys_file=Path(args.keys_file), today=today)
+        keys = seed_demo(session, keys_file=Path(args.keys_file), today=_today())
     print("Clés de démonstration (Authorization: Bearer <clé>) :")
     for role, secret in keys.items():
         print(f"  {role:<13} {secret}")
@@ -75,10 +105,14 @@ def cmd_sweep_proofs(args: argparse.Namespace) -> int:
     store = open_store(settings)
     with _session() as session:
         referenced = referenced_digests(session)  # read before listing: newer objects are within the grace
-    removed = store.sweep(referenced, grace_seconds=args.grace_seconds)
-    for digest in removed:
+    report = store.sweep(referenced, grace_seconds=args.grace_seconds)
+    for digest in report.objects:
         print(f"supprimé : {digest}")
-    print(f"{len(removed)} fichier(s) orphelin(s) supprimé(s) ; "
+    for path, size in report.staging:
+        print(f"dépôt interrompu supprimé : {path} ({size} octets)")
+    print(f"{len(report.objects)} fichier(s) orphelin(s) supprimé(s), "
+          f"{len(report.staging)} fichier(s) de dépôt interrompu supprimé(s) "
+          f"({sum(size for _, size in report.staging)} octets) ; "
           f"{len(referenced)} contenu(s) référencé(s) conservé(s).")
     return 0
 
@@ -108,7 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--siret", help="SIRET du porteur (rôle porteur)")
     create.add_argument("--galis-ref", nargs="+", default=[], help="références mandatées (rôle vendor)")
     create.add_argument("--label", default="", help="libellé libre")
+    create.add_argument("--expires-on", type=_iso_date, default=None,
+                        help="premier jour où la clé est refusée (AAAA-MM-JJ) ; sans expiration par défaut")
     create.set_defaults(func=cmd_create_key)
+
+    revoke = commands.add_parser("revoke-key", help="révoquer une clé d'API par son préfixe")
+    revoke.add_argument("prefix", help="le préfixe affiché à la création de la clé (ex. esms_6Lu3dEU)")
+    revoke.set_defaults(func=cmd_revoke_key)
 
     demo = commands.add_parser("demo", help="données et clés de démonstration")
     demo.add_argument("--keys-file", default=str(VAR_DIR / "demo-keys.json"))

@@ -2,6 +2,10 @@
 
 A key is 32 random bytes (``secrets.token_urlsafe``) behind a readable prefix; with that much
 entropy a plain SHA-256 is the right hash (a slow password hash would only slow every call).
+
+A key may expire (``expires_on``: the first day it is refused, in the programme's time zone)
+and be revoked (by its prefix); both are refused within the principal cache's lifetime.
+Creation and revocation are audit events; the last use is kept to the minute.
 """
 
 from __future__ import annotations
@@ -11,16 +15,25 @@ import secrets
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session, select
 
 from service import audit
 from service.domain.access import Principal, Role
-from service.domain.errors import InvalidIdentifier, Issue, ValidationFailed
+from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import REGIONS, GalisRef, Siret
-from service.models import ApiKey
+from service.models import ApiKey, iso_z, utcnow
+from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 
 KEY_PREFIX = "esms_"
+#: Characters of a key shown at creation and listed: "esms_" and 7 random characters.
+PREFIX_LENGTH = 12
+PREFIX_PATTERN = r"^esms_[A-Za-z0-9_-]{7}$"
+#: The last use of a key is written at most this often per process.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def hash_key(secret: str) -> str:
@@ -35,11 +48,17 @@ def create_api_key(
     siret: str | None = None,
     galis_refs: list[str] | None = None,
     label: str = "",
+    expires_on: date | None = None,
+    today: date | None = None,
     actor: Principal | None = None,
 ) -> tuple[ApiKey, str]:
     """Store a new key for ``role`` and its scope; return the row and the secret (shown once)."""
     issues: list[Issue] = []
     refs: list[str] = []
+    if expires_on is not None and today is not None and expires_on <= today:
+        issues.append(Issue(code="expiry_in_past", field="expires_on",
+                            message=f"La date d'expiration ({expires_on.isoformat()}) doit être postérieure à "
+                                    f"aujourd'hui ({today.isoformat()})."))
     if role is Role.ARS_REVIEWER and region_code not in REGIONS:
         issues.append(Issue(code="region_required",
                             message=f"Une clé ARS exige un code région parmi {', '.join(sorted(REGIONS))}.",
@@ -68,15 +87,71 @@ def create_api_key(
         raise ValidationFailed(issues)
 
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey(key_hash=hash_key(secret), prefix=secret[:12], role=role.value, region_code=region_code,
-                 siret=siret, galis_refs=sorted(set(refs)), label=label)
+    while session.exec(select(ApiKey.id).where(ApiKey.prefix == secret[:PREFIX_LENGTH])).first() is not None:
+        secret = KEY_PREFIX + secrets.token_urlsafe(32)  # the prefix names the key: it must be unique
+    return register_api_key(session, secret, role=role, region_code=region_code, siret=siret,
+                            galis_refs=sorted(set(refs)), label=label, expires_on=expires_on, actor=actor), secret
+
+
+def register_api_key(session: Session, secret: str, *, role: Role, region_code: str | None = None,
+                     siret: str | None = None, galis_refs: list[str] | None = None, label: str = "",
+                     expires_on: date | None = None, actor: Principal | None = None) -> ApiKey:
+    """Store the hash of ``secret`` (already checked) as a key, audited."""
+    key = ApiKey(key_hash=hash_key(secret), prefix=secret[:PREFIX_LENGTH], role=role.value,
+                 region_code=region_code, siret=siret, galis_refs=list(galis_refs or []), label=label,
+                 expires_on=expires_on)
     session.add(key)
     session.flush()
     assert key.id is not None
     audit.record(session, actor or audit.OPERATOR, "api_key_created", "api_key", str(key.id), payload={
         "role": key.role, "prefix": key.prefix, "region_code": key.region_code, "siret": key.siret,
-        "galis_refs": key.galis_refs, "label": key.label})
-    return key, secret
+        "galis_refs": key.galis_refs, "label": key.label,
+        "expires_on": expires_on.isoformat() if expires_on else None})
+    return key
+
+
+def revoke_api_key(session: Session, actor: Principal, prefix: str) -> dict[str, Any]:
+    """Revoke the key named by ``prefix``; 404 when none, 409 when already revoked."""
+    key = session.exec(select(ApiKey).where(ApiKey.prefix == prefix).with_for_update()).first()
+    if key is None:
+        raise NotFound(f"Aucune clé d'API de préfixe « {prefix} ».", code="api_key_not_found")
+    if key.revoked_at is not None:
+        raise Conflict(f"La clé {prefix} est révoquée depuis le {iso_z(key.revoked_at)}.",
+                       code="api_key_already_revoked")
+    key.revoked_at = utcnow()
+    session.add(key)
+    session.flush()
+    audit.record(session, actor, "api_key_revoked", "api_key", str(key.id), payload={
+        "prefix": key.prefix, "role": key.role, "label": key.label})
+    return key_view(key, today=None)
+
+
+def key_status(key: ApiKey, *, today: date | None) -> str:
+    if key.revoked_at is not None:
+        return "revoked"
+    if key.expires_on is not None and today is not None and today >= key.expires_on:
+        return "expired"
+    return "active"
+
+
+def key_view(key: ApiKey, *, today: date | None) -> dict[str, Any]:
+    return {"prefix": key.prefix, "role": key.role, "region_code": key.region_code, "siret": key.siret,
+            "galis_refs": list(key.galis_refs or []), "label": key.label, "created_at": iso_z(key.created_at),
+            "last_used_at": iso_z(key.last_used_at), "expires_on": key.expires_on.isoformat() if key.expires_on
+            else None, "revoked_at": iso_z(key.revoked_at), "status": key_status(key, today=today)}
+
+
+def list_api_keys(session: Session, page: PageRequest, *, today: date) -> dict[str, Any]:
+    """Every key, oldest first, cursor-paged; never the secret, only its prefix."""
+    query = select(ApiKey).order_by(ApiKey.id)  # type: ignore[arg-type]
+    after = decode_cursor(page.cursor)
+    if after is not None:
+        query = query.where(ApiKey.id > cursor_value(after, "after", int))  # type: ignore[operator]
+    rows = list(session.exec(query.limit(page.limit + 1)))
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    return {"items": [key_view(k, today=today) for k in rows],
+            "next_cursor": encode_cursor({"after": rows[-1].id}) if more and rows else None}
 
 
 def key_labels(session: Session, key_ids: Iterable[int | None]) -> dict[int, dict[str, str]]:
@@ -94,9 +169,39 @@ def principal_of(key: ApiKey) -> Principal:
                      siret=key.siret, galis_refs=frozenset(key.galis_refs or ()))
 
 
-def find_principal(session: Session, key_hash: str) -> Principal | None:
+@dataclass(frozen=True, slots=True)
+class KeyLookup:
+    """A stored key as authentication needs it."""
+
+    principal: Principal
+    revoked_at: datetime | None
+    expires_on: date | None
+    last_used_at: datetime | None
+
+    def refusal(self, today: date) -> tuple[str, str] | None:
+        """``(code, French message)`` when the key may no longer be used."""
+        if self.revoked_at is not None:
+            return "api_key_revoked", f"Cette clé d'API a été révoquée le {iso_z(self.revoked_at)}."
+        if self.expires_on is not None and today >= self.expires_on:
+            return "api_key_expired", f"Cette clé d'API a expiré le {self.expires_on.isoformat()}."
+        return None
+
+    def needs_touch(self, now: datetime) -> bool:
+        return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
+
+
+def find_principal(session: Session, key_hash: str) -> KeyLookup | None:
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == key_hash)).first()
-    return principal_of(key) if key else None
+    if key is None:
+        return None
+    return KeyLookup(principal_of(key), key.revoked_at, key.expires_on, key.last_used_at)
+
+
+def touch_last_used(session: Session, key_id: int, now: datetime) -> None:
+    """Record that the key was used (no audit event: a use changes nothing the key allows)."""
+    session.connection().execute(
+        ApiKey.__table__.update().where(ApiKey.__table__.c.id == key_id)  # type: ignore[attr-defined]
+        .values(last_used_at=now))
 
 
 class PrincipalCache:
@@ -105,16 +210,16 @@ class PrincipalCache:
     def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
-        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._entries: dict[str, tuple[float, KeyLookup]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key_hash: str) -> Principal | None:
+    def get(self, key_hash: str) -> KeyLookup | None:
         entry = self._entries.get(key_hash)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, key_hash: str, principal: Principal) -> None:
+    def put(self, key_hash: str, principal: KeyLookup) -> None:
         if self._ttl <= 0:
             return
         with self._lock:

@@ -157,6 +157,10 @@ class Writer:
             raise work.error
         return work.result  # type: ignore[no-any-return]
 
+    def submit(self, fn: Callable[[Session], Any]) -> None:
+        """Queue ``fn`` and return at once, for a write nobody waits for (a key's last use)."""
+        self._queue.put(_Work(fn=fn, loop=None, future=None, done=threading.Event()))
+
     def close(self) -> None:
         for _ in self._threads:
             self._queue.put(None)

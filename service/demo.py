@@ -1,8 +1,10 @@
 """Demo data for a first look at the service: a few requests of Nouvelle-Aquitaine, one in
 Corse (outside the demo ARS's scope), and one key per role.
 
-The keys are shown once and kept in ``var/demo-keys.json`` (readable by the owner only) so
-that a restart prints the same ones; the database stores only their hashes.
+The keys are kept in ``var/demo-keys.json`` (readable by the owner only) so that a restart
+prints the same ones; the database stores only their hashes. Whatever the database lacks is
+created on each run, so a fresh database beside an old keys file gets the demo data and keys
+that work.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from service.api_keys import create_api_key
+from service.api_keys import create_api_key, hash_key, register_api_key
 from service.domain.access import Principal, Role
 from service.funding_requests import create_funding_request, record_event
-from service.models import FundingRequest
+from service.models import ApiKey, FundingRequest
 from service.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 
 DEMO_REQUESTS = [
@@ -51,16 +53,27 @@ DEMO_KEYS = [
 
 
 def seed_demo(session: Session, *, keys_file: Path, today: date) -> dict[str, str]:
-    """Create the demo data if absent; return the demo keys by role."""
-    if keys_file.exists():
-        return json.loads(keys_file.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    """Create whatever demo data and keys the database lacks; return the demo keys by role.
+
+    The keys of ``keys_file`` are kept from one run to the next. When the database does not
+    know one of them (a new database beside an old keys file), its hash is registered again,
+    so that the keys printed always work.
+    """
+    kept: dict[str, str] = json.loads(keys_file.read_text(encoding="utf-8")) if keys_file.exists() else {}
     keys: dict[str, str] = {}
     principals: dict[str, Principal] = {}
     for spec in DEMO_KEYS:
-        key, secret = create_api_key(session, **spec)  # type: ignore[arg-type]
-        keys[key.role] = secret
-        assert key.id is not None
-        principals[key.role] = Principal(key_id=key.id, role=Role(key.role), label=key.label)
+        role = str(spec["role"])
+        secret = kept.get(role)
+        key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(secret))).first() if secret else None
+        if key is None and secret:
+            scope = {name: value for name, value in spec.items() if name != "role"}
+            key = register_api_key(session, secret, role=Role(role), **scope)  # type: ignore[arg-type]
+        elif key is None:
+            key, secret = create_api_key(session, **spec)  # type: ignore[arg-type]
+        assert key.id is not None and secret is not None
+        keys[role] = secret
+        principals[role] = Principal(key_id=key.id, role=Role(key.role), label=key.label)
     admin = principals[Role.ADMIN]
     for spec in DEMO_REQUESTS:
         if session.exec(select(FundingRequest.id).where(FundingRequest.galis_ref == spec["galis_ref"])).first():
@@ -73,8 +86,18 @@ def seed_demo(session: Session, *, keys_file: Path, today: date) -> dict[str, st
         create_funding_request(session, admin, payload, today=today)
         for kind, on in spec["events"]:  # type: ignore[attr-defined]
             record_event(session, admin, spec["galis_ref"], LifecycleEventCreate(type=kind, date=on), today=today)
+    if keys != kept:
+        _write_keys(keys_file, keys)
+    return keys
+
+
+def _write_keys(keys_file: Path, keys: dict[str, str]) -> None:
+    """The keys file, readable by its owner only, replaced whole."""
     keys_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = keys_file.with_name(f".{keys_file.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(keys, handle, indent=2)
-    return keys
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, keys_file)

@@ -15,9 +15,10 @@ from fastapi import Depends, Query, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from service.api_keys import PrincipalCache, find_principal, hash_key
+from service.api_keys import KeyLookup, PrincipalCache, find_principal, hash_key, touch_last_used
 from service.db import Database
 from service.domain.access import Principal
+from service.models import utcnow
 from service.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from service.problems import HttpProblem
 from service.settings import Settings
@@ -59,20 +60,27 @@ async def current_principal(request: Request) -> Principal:
         raise _unauthenticated("unauthenticated", "Le schéma d'authentification attendu est « Bearer <clé d'API> ».")
     key_hash = hash_key(secret)
     cache: PrincipalCache = request.app.state.principal_cache
-    principal = cache.get(key_hash)
-    if principal is None:
+    found = cache.get(key_hash)
+    if found is None:
         database: Database = request.app.state.database
 
-        def lookup() -> Principal | None:
+        def lookup() -> KeyLookup | None:
             with Session(database.engine) as session:
                 return find_principal(session, key_hash)
 
-        principal = await run_in_threadpool(lookup)
-        if principal is None:
+        found = await run_in_threadpool(lookup)
+        if found is None:
             raise _unauthenticated("invalid_api_key", "Clé d'API inconnue.")
-        cache.put(key_hash, principal)
-    request.state.principal = principal
-    return principal
+        now = utcnow()
+        if found.needs_touch(now):
+            key_id = found.principal.key_id
+            database.writer.submit(lambda session: touch_last_used(session, key_id, now))
+        cache.put(key_hash, found)
+    refusal = found.refusal(await today(request))
+    if refusal is not None:
+        raise _unauthenticated(*refusal)
+    request.state.principal = found.principal
+    return found.principal
 
 
 async def today(request: Request) -> date:

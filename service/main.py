@@ -14,7 +14,18 @@ from service.audit import lock_head
 from service.cache import BoundedCache
 from service.db import Database, is_sqlite
 from service.problems import install_problem_handlers
-from service.routers import audit, control, exports, funding_requests, health, proofs, reports, review, submissions
+from service.routers import (
+    api_keys,
+    audit,
+    control,
+    exports,
+    funding_requests,
+    health,
+    proofs,
+    reports,
+    review,
+    submissions,
+)
 from service.routing import HeadAsGet
 from service.schemas import SubmissionCreate
 from service.settings import Settings, get_settings
@@ -71,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(control.router)
     app.include_router(audit.router)
     app.include_router(reports.router)
+    app.include_router(api_keys.router)
     _document_push_body(app)
     return app
 

@@ -58,13 +58,19 @@ class ApiKey(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     key_hash: str = Field(max_length=64, unique=True)
-    prefix: str = Field(max_length=16)
+    #: The key's first characters, printed at creation: how people name a key (revocation).
+    prefix: str = Field(max_length=16, unique=True)
     role: str = Field(max_length=20)
     region_code: str | None = Field(default=None, max_length=2)
     siret: str | None = Field(default=None, max_length=14)
     galis_refs: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     label: str = Field(default="", max_length=200)
     created_at: datetime = _ts(default_factory=utcnow)
+    #: First day the key is refused (Europe/Paris); none: no expiry.
+    expires_on: date | None = None
+    revoked_at: datetime | None = _ts(default=None)
+    #: Refreshed at most once a minute per process, when the key is looked up.
+    last_used_at: datetime | None = _ts(default=None)
 
 
 class FundingRequest(SQLModel, table=True):

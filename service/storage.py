@@ -20,6 +20,7 @@ import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -105,21 +106,32 @@ class ProofStore(ABC):
         copy.seek(0)
         return copy
 
-    def sweep(self, referenced: set[str], *, grace_seconds: float) -> list[str]:
+    def sweep(self, referenced: set[str], *, grace_seconds: float) -> SweepReport:
         """Remove objects no proof refers to, and abandoned staging files, older than the grace."""
         cutoff = time.time() - grace_seconds
-        removed = []
+        report = SweepReport()
         for digest, written_at in list(self.objects()):
             if digest not in referenced and written_at < cutoff:
                 self._delete(digest)
-                removed.append(digest)
-        for path in self.staging_dir.glob("upload-*"):
+                report.objects.append(digest)
+        for path in sorted(self.staging_dir.glob("upload-*")):
             try:
-                if path.stat().st_mtime < cutoff:
+                info = path.stat()
+                if info.st_mtime < cutoff:
                     path.unlink()
+                    report.staging.append((path, info.st_size))
             except FileNotFoundError:
-                pass
-        return removed
+                pass  # finished (moved into the store) or swept by another run meanwhile
+        return report
+
+
+@dataclass
+class SweepReport:
+    """What a sweep removed: stored objects no proof refers to, and the staging files of uploads
+    that were interrupted (a client gone, a process killed) with their sizes."""
+
+    objects: list[str] = field(default_factory=list)
+    staging: list[tuple[Path, int]] = field(default_factory=list)
 
 
 class LocalProofStore(ProofStore):

@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from fastapi.testclient import TestClient
 
 from service.api_keys import hash_key
 from service.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import alembic_config, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,3 +64,58 @@ def test_demo_seeds_once_and_prints_the_same_keys(database_url: str, tmp_path: P
         response = client.post("/v1/funding-requests/12345678/submissions", json=example,
                                headers={"Authorization": f"Bearer {vendor}"})
     assert response.status_code == 201 and response.json()["version"] == 1
+
+
+def test_revoke_key_by_its_prefix_refuses_the_key_from_then_on(database_url: str) -> None:
+    created = run_cli(database_url, "create-key", "--role", "cnsa_auditor", "--label", "Auditeur parti")
+    secret = created.stdout.strip().splitlines()[-1]
+    assert f"préfixe {secret[:12]}" in created.stdout
+    revoked = run_cli(database_url, "revoke-key", secret[:12])
+    assert revoked.returncode == 0, revoked.stderr
+    assert "révoquée" in revoked.stdout
+    again = run_cli(database_url, "revoke-key", secret[:12])
+    unknown = run_cli(database_url, "revoke-key", "esms_0000000")
+    assert again.returncode == 1 and "révoquée depuis" in again.stderr
+    assert unknown.returncode == 1 and "Aucune clé" in unknown.stderr
+    with TestClient(create_app(make_settings(database_url))) as client:
+        response = client.get("/v1/funding-requests", headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 401 and response.json()["code"] == "api_key_revoked"
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        actions = [a for (a,) in conn.execute(sa.text("SELECT action FROM audit_event ORDER BY seq"))]
+    engine.dispose()
+    assert actions == ["api_key_created", "api_key_revoked"]
+
+
+def test_create_key_with_an_expiry_date(database_url: str) -> None:
+    past = run_cli(database_url, "create-key", "--role", "cnsa_auditor", "--expires-on", "2020-01-01")
+    malformed = run_cli(database_url, "create-key", "--role", "cnsa_auditor", "--expires-on", "31/12/2030")
+    assert past.returncode == 2 and "postérieure" in past.stderr
+    assert malformed.returncode == 2 and "AAAA-MM-JJ" in malformed.stderr
+    future = run_cli(database_url, "create-key", "--role", "cnsa_auditor", "--expires-on", "2099-12-31")
+    assert future.returncode == 0 and "refusée à partir du 2099-12-31" in future.stdout
+    engine = sa.create_engine(database_url)
+    with engine.connect() as conn:
+        assert [str(d) for (d,) in conn.execute(sa.text("SELECT expires_on FROM api_key"))] == ["2099-12-31"]
+    engine.dispose()
+
+
+def test_demo_on_a_fresh_database_beside_an_old_keys_file_seeds_and_prints_keys_that_work(tmp_path: Path) -> None:
+    keys_file = tmp_path / "demo-keys.json"
+    databases = []
+    for name in ("first", "fresh"):  # the newcomer deletes the database, not the keys file
+        url = f"sqlite:///{tmp_path / name}.sqlite3"
+        command.upgrade(alembic_config(url), "head")
+        databases.append(url)
+    first = run_cli(databases[0], "demo", "--keys-file", str(keys_file))
+    second = run_cli(databases[1], "demo", "--keys-file", str(keys_file))
+    assert first.returncode == 0 and second.returncode == 0, second.stderr
+    assert second.stdout == first.stdout
+    keys = {line.split()[0]: line.split()[-1] for line in second.stdout.splitlines()[1:]}
+    assert set(keys) == {"admin", "ars_reviewer", "cnsa_auditor", "porteur", "vendor"}
+    with TestClient(create_app(make_settings(databases[1]))) as client:
+        for role, key in keys.items():
+            listed = client.get("/v1/funding-requests", headers={"Authorization": f"Bearer {key}"})
+            assert listed.status_code == 200, (role, listed.text)
+        everything = client.get("/v1/funding-requests", headers={"Authorization": f"Bearer {keys['admin']}"})
+    assert [r["galis_ref"] for r in everything.json()["items"]] == ["12345678", "23456789", "34567890", "45678901"]

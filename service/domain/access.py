@@ -117,3 +117,9 @@ def require_may_control(principal: Principal) -> None:
     """The control queue is the CNSA's (and an admin's)."""
     if principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR):
         raise Forbidden("Le contrôle des déclarations est réservé aux auditeurs de la CNSA.", code="role_not_allowed")
+
+
+def require_may_manage_keys(principal: Principal) -> None:
+    """API keys are listed and revoked by an administrator only."""
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("Seul un administrateur gère les clés d'API.", code="role_not_allowed")

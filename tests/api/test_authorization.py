@@ -21,8 +21,8 @@ MAY_RECORD_EVENTS = {"admin", "ars_reviewer"}
 MAY_PUSH = {"admin", "porteur", "vendor"}
 MAY_REVIEW = {"admin", "ars_reviewer"}
 MAY_CONTROL = {"admin", "cnsa_auditor"}
-TABLES = ("submission", "lifecycle_event", "funding_request", "proof", "review", "control_case", "proof_request",
-          "audit_event")
+TABLES = ("api_key", "submission", "lifecycle_event", "funding_request", "proof", "review", "control_case",
+          "proof_request", "audit_event")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class World:
     submissions: dict[str, str]
     proofs: dict[str, str]
     cases: dict[str, str]
+    spare_key: str  # a key nobody uses, to revoke
 
 
 @pytest.fixture
@@ -57,7 +58,8 @@ def world(api: Api) -> World:
     with api.database.engine.connect() as conn:
         cases = {scope: conn.execute(sa.text("SELECT id FROM control_case WHERE submission_id = :s"),
                                      {"s": submissions[scope]}).scalar_one() for scope in submissions}
-    return World(api, keys, {"in": inside, "out": outside}, submissions, proofs, cases)
+    return World(api, keys, {"in": inside, "out": outside}, submissions, proofs, cases,
+                 api.key("vendor", label="clé à révoquer"))
 
 
 def call(world: World, route: str, scope: str, key: str | None) -> Any:
@@ -133,6 +135,10 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get(f"/v1/proofs/{world.proofs[scope]}", headers=headers)
     if route == "get_proof_content":
         return client.get(f"/v1/proofs/{world.proofs[scope]}/content", headers=headers)
+    if route == "list_api_keys":
+        return client.get("/v1/api-keys", headers=headers)
+    if route == "revoke_api_key":
+        return client.post(f"/v1/api-keys/{world.spare_key[:12]}/revoke", headers=headers)
     raise AssertionError(route)
 
 
@@ -142,7 +148,7 @@ ROUTES = ("create_request", "list_requests", "get_request", "record_event", "lis
           "export_version_xlsx", "export_version_csv", "export_latest_xlsx", "export_latest_csv",
           "review_submission", "review_queue", "lifecycle", "control_queue", "get_control_case",
           "claim_control_case", "request_proof", "control_outcome", "list_proof_requests", "audit_events",
-          "get_report", "verify_report")
+          "get_report", "verify_report", "list_api_keys", "revoke_api_key")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -156,6 +162,8 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 200
     if route == "review_queue":
         return 200 if role in MAY_REVIEW else 403
+    if route in ("list_api_keys", "revoke_api_key"):
+        return 200 if role == "admin" else 403
     if route in ("control_queue", "get_control_case", "claim_control_case", "control_outcome", "request_proof"):
         if role not in MAY_CONTROL:
             return 403

@@ -291,11 +291,19 @@ def test_a_crash_between_store_and_commit_leaves_an_orphan_that_the_sweep_remove
     view = api.client.get(f"/v1/submissions/{version['id']}", headers=api.auth(api.admin)).json()
     assert [p["sha256"] for p in view["proofs"]] == [kept["sha256"]]
 
+    # And an upload cut off mid-file (the client went away, the process was killed): its staging file stays.
+    interrupted = store_of(api).staging_dir / "upload-interrompu"
+    interrupted.write_bytes(orphan[:100])
+
     sweep = [sys.executable, "-m", "service", "sweep-proofs"]
     young = subprocess.run(sweep, env=env, cwd=ROOT, capture_output=True, text=True, check=True)
-    assert "0 fichier(s) orphelin(s) supprimé(s)" in young.stdout  # within the grace period: an upload in flight
+    # within the grace period: an upload in flight
+    assert "0 fichier(s) orphelin(s) supprimé(s), 0 fichier(s) de dépôt interrompu supprimé(s)" in young.stdout
     swept = subprocess.run([*sweep, "--grace-seconds", "0"], env=env, cwd=ROOT, capture_output=True, text=True,
                            check=True)
     assert f"supprimé : {orphan_digest}" in swept.stdout
-    assert stored_objects(api) == [kept["sha256"]]
+    assert f"dépôt interrompu supprimé : {interrupted} (100 octets)" in swept.stdout
+    assert "1 fichier(s) orphelin(s) supprimé(s), 1 fichier(s) de dépôt interrompu supprimé(s) (100 octets)" \
+        in swept.stdout
+    assert stored_objects(api) == [kept["sha256"]] and staging_files(api) == []
     assert api.client.get(kept["content_url"], headers=api.auth(api.admin)).content == kept_content
