@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -21,6 +21,7 @@ from service.domain.access import Principal
 from service.models import utcnow
 from service.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from service.problems import HttpProblem
+from service.schemas import CURSOR_SCHEMA, GALIS_REF_SCHEMA, REGION_SCHEMA
 from service.settings import Settings
 
 
@@ -91,10 +92,24 @@ async def today(request: Request) -> date:
 async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Taille de page (50 par défaut, 500 au plus).")]
     = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(description="Curseur rendu par la page précédente.")] = None,
+    cursor: Annotated[str | None, Query(description="Curseur rendu par la page précédente (`next_cursor`), tel "
+                                                    "quel ; un curseur inconnu est refusé (422 `invalid_cursor`).",
+                                        json_schema_extra=CURSOR_SCHEMA)] = None,
 ) -> PageRequest:
     return PageRequest(limit=limit, cursor=cursor)
 
+
+#: Path and query parameters shared by the routers, documented once. A malformed identifier in a
+#: path answers 404 like an unknown one; the description says what a valid one looks like.
+GalisRefPath = Annotated[str, Path(description="Référence de la demande GALIS (8 chiffres).", examples=["12345678"],
+                                   json_schema_extra=GALIS_REF_SCHEMA)]
+SubmissionIdPath = Annotated[str, Path(description="Identifiant de la version (UUID).",
+                                       json_schema_extra={"format": "uuid"})]
+ProofIdPath = Annotated[str, Path(description="Identifiant de la preuve (UUID).", json_schema_extra={"format": "uuid"})]
+CaseIdPath = Annotated[str, Path(description="Identifiant du dossier de contrôle (UUID).",
+                                 json_schema_extra={"format": "uuid"})]
+RegionQuery = Annotated[str | None, Query(description="Code de région (INSEE) d'une ARS, par exemple `75`.",
+                                          json_schema_extra=REGION_SCHEMA)]
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 ReadSession = Annotated[Session, Depends(read_session)]

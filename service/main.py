@@ -33,6 +33,24 @@ from service.signing import ReportSigner
 from service.storage import open_store
 from service.submissions import PushCache
 
+#: Identifiers stay ASCII (a generated client makes packages and modules of them); what people
+#: read is French, in the descriptions.
+TITLE = "Indicateurs d'usage DUI"
+TAGS = [
+    {"name": "demandes-de-financement", "description": "Demandes de financement (GALIS), leurs établissements et "
+                                                       "leurs jalons."},
+    {"name": "remontees", "description": "Remontées des données d'usage : versions d'une déclaration."},
+    {"name": "preuves", "description": "Preuves d'usage : dépôt et lecture des fichiers signés."},
+    {"name": "exports", "description": "Exports au format du modèle CNSA (xlsx) et en CSV."},
+    {"name": "examen-ars", "description": "Examen des versions par l'ARS et état d'une demande."},
+    {"name": "controle-cnsa", "description": "Contrôle de la CNSA : file par risque, demandes de preuve (48 h), "
+                                             "conclusions."},
+    {"name": "journal-audit", "description": "Journal d'audit : chaque changement, qui, quand, quoi."},
+    {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
+    {"name": "cles-api", "description": "Clés d'API : liste, révocation (administrateurs)."},
+    {"name": "exploitation", "description": "État du service."},
+]
+
 DESCRIPTION = """\
 API du service des indicateurs d'usage du programme **ESMS Numérique** : déclaration des
 données d'usage du Dossier Usager Informatisé (DUI) par établissement, contrôle des règles
@@ -62,9 +80,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             database.close()
 
     app = FastAPI(
-        title="Indicateurs d'usage ESMS Numérique",
+        title=TITLE,
         version="1.0.0",
         description=DESCRIPTION,
+        openapi_tags=TAGS,
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -102,18 +121,30 @@ def _tune_garbage_collector() -> None:
 GC_YOUNG_THRESHOLD = 10_000
 
 
+#: How every /v1 operation is authenticated, as the description tells clients and their generators.
+SECURITY_SCHEME = {"type": "http", "scheme": "bearer",
+                   "description": "Clé d'API : `Authorization: Bearer <clé>` (créée par `python -m service "
+                                  "create-key`, affichée une seule fois)."}
+
+
 def _document_push_body(app: FastAPI) -> None:
-    """The push route reads its body itself (JSON now, a spreadsheet later) so that every rule
-    is reported in French at once; its schema is added to the description here."""
+    """The push route reads its body itself (JSON or a spreadsheet) so that every rule is
+    reported in French at once; its schema is added to the description here, with the bearer
+    key every /v1 operation requires."""
     default_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = default_openapi()
             body = SubmissionCreate.model_json_schema(ref_template="#/components/schemas/{model}")
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            components.update(body.pop("$defs", {}))
-            components["SubmissionCreate"] = body
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {}).update(body.pop("$defs", {}))
+            components["schemas"]["SubmissionCreate"] = body
+            components["securitySchemes"] = {"cle_api": SECURITY_SCHEME}
+            for path, item in schema["paths"].items():
+                if path.startswith("/v1/"):
+                    for operation in item.values():
+                        operation["security"] = [{"cle_api": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

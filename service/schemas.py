@@ -11,9 +11,9 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
-from service.domain.declaration import COLUMNS
+from service.domain.declaration import COLUMNS, TEXT_PATTERN
 from service.domain.errors import InvalidIdentifier
-from service.domain.identifiers import Finess, GalisRef, Siret
+from service.domain.identifiers import REGIONS, Finess, GalisRef, Siret
 from service.domain.lifecycle import EventType, Milestone
 from service.domain.review import Decision, Outcome
 
@@ -48,12 +48,28 @@ def _identifier(kind: type[Finess] | type[Siret] | type[GalisRef], *, with_regio
     return AfterValidator(check)
 
 
+# What the description says of each identifier, for clients and their generators. The service
+# checks more than a pattern can say (the FINESS key, the département, the SIRET key) and says
+# in French what it refused; the custom ``format`` names that rule.
+FINESS_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^[0-9][0-9AB][0-9]{7}$", "minLength": 9,
+                                 "maxLength": 9, "format": "finess"}
+SIRET_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{14}$", "minLength": 14, "maxLength": 14,
+                                "format": "siret"}
+GALIS_REF_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{8}$", "minLength": 8, "maxLength": 8}
+REGION_SCHEMA: dict[str, Any] = {"type": "string", "enum": sorted(REGIONS)}
+#: A page's cursor is opaque: pass back the ``next_cursor`` of the previous page.
+CURSOR_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$", "minLength": 1,
+                                 "maxLength": 1000}
+
 FinessStr = Annotated[StrictStr, Field(description="FINESS géographique (9 caractères, clé de Luhn).",
-                                       examples=["240000372"]), _identifier(Finess, with_region=True)]
-SiretStr = Annotated[StrictStr, Field(description="SIRET du porteur (14 chiffres).", examples=["73282932000074"]),
+                                       examples=["240000372"], json_schema_extra=FINESS_SCHEMA),
+                      _identifier(Finess, with_region=True)]
+SiretStr = Annotated[StrictStr, Field(description="SIRET du porteur (14 chiffres, clé de Luhn).",
+                                      examples=["73282932000074"], json_schema_extra=SIRET_SCHEMA),
                      _identifier(Siret)]
 GalisRefStr = Annotated[StrictStr, Field(description="Référence de la demande GALIS (8 chiffres).",
-                                         examples=["12345678"]), _identifier(GalisRef)]
+                                         examples=["12345678"], json_schema_extra=GALIS_REF_SCHEMA),
+                        _identifier(GalisRef)]
 
 IsoDate = Annotated[date, Field(description="Date AAAA-MM-JJ."), BeforeValidator(_iso_date_only)]
 
@@ -157,7 +173,9 @@ class LifecycleEventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"type": "va_validated", "date": "2024-03-01"},
         {"type": "deadline_extended", "date": "2024-09-01", "until": "2024-12-31"},
-    ]})
+    ], "if": {"properties": {"type": {"const": "deadline_extended"}}, "required": ["type"]},
+        "then": {"required": ["until"], "properties": {"until": {"type": "string"}}},
+        "else": {"properties": {"until": {"type": "null"}}}})
 
     type: EventType = Field(description="va_validated, vsr_validated, deadline_extended ou balance_paid.")
     date: IsoDate
@@ -178,7 +196,8 @@ class SubmissionRowIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    finess: StrictStr = Field(description=_col("finess", "9 caractères, chaîne (zéros initiaux)."))
+    finess: StrictStr = Field(description=_col("finess", "9 caractères, chaîne (zéros initiaux)."),
+                              json_schema_extra=FINESS_SCHEMA)
     raison_sociale: StrictStr | None = Field(default=None, max_length=300, description=_col("raison_sociale"))
     dmp_fed: StrictInt = Field(ge=0, description=_col("dmp_fed"))
     mss_messages_sent: StrictInt = Field(ge=0, description=_col("mss_messages_sent"))
@@ -310,15 +329,29 @@ class SubmissionSummary(BaseModel):
 
 # --- review, control, audit ---------------------------------------------------------------
 
+#: A text that must say something: at least one character other than a space.
+_TEXT_CHAR = "[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff\\ufffe\\uffff]"
+SAYS_SOMETHING = f"^{_TEXT_CHAR}*[^\\s\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff\\ufffe\\uffff]{_TEXT_CHAR}*$"
+
+
+def _required_text_when(field: str, values: list[str], text_field: str) -> dict[str, Any]:
+    """JSON Schema for "``text_field`` is required, and says something, when ``field`` is one of
+    ``values``" (the service refuses it otherwise: ``comment_required``)."""
+    return {"if": {"properties": {field: {"enum": values}}, "required": [field]},
+            "then": {"required": [text_field],
+                     "properties": {text_field: {"type": "string", "pattern": SAYS_SOMETHING}}}}
+
+
 Comment = Annotated[str | None, Field(default=None, max_length=2000,
-                                      description="Obligatoire pour un rejet ou une demande de corrections.")]
+                                      description="Obligatoire pour un rejet ou une demande de corrections.",
+                                      json_schema_extra={"pattern": TEXT_PATTERN})]
 
 
 class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"decision": "changes_requested", "comment": "Le taux de dossiers actifs de 240000372 est à justifier."},
         {"decision": "accepted"},
-    ]})
+    ], **_required_text_when("decision", ["rejected", "changes_requested"], "comment")})
 
     decision: Decision = Field(description="accepted, rejected ou changes_requested.")
     comment: Comment = None
@@ -362,8 +395,10 @@ class ProofRequestCreate(BaseModel):
         {"finess": "240000372", "message": "Merci de transmettre le rapport signé du nombre de DUI actifs."},
     ]})
 
-    finess: str = Field(description="FINESS géographique de la version contrôlée.")
-    message: str = Field(max_length=2000, description="Ce qui est demandé.")
+    finess: StrictStr = Field(description="FINESS géographique de la version contrôlée.",
+                              json_schema_extra=FINESS_SCHEMA)
+    message: StrictStr = Field(min_length=1, max_length=2000, description="Ce qui est demandé.",
+                               json_schema_extra={"pattern": SAYS_SOMETHING})
 
 
 class ProofRequestOut(BaseModel):
@@ -385,11 +420,12 @@ class OutcomeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"outcome": "non_compliant", "comment": "Les preuves ne montrent que des taux, pas de nombres absolus."},
         {"outcome": "compliant"},
-    ]})
+    ], **_required_text_when("outcome", ["non_compliant"], "comment")})
 
     outcome: Outcome = Field(description="compliant ou non_compliant.")
     comment: Annotated[str | None, Field(default=None, max_length=2000,
-                                         description="Motifs, obligatoires pour non_compliant.")] = None
+                                         description="Motifs, obligatoires pour non_compliant.",
+                                         json_schema_extra={"pattern": TEXT_PATTERN})] = None
 
 
 class ControlCaseOut(BaseModel):

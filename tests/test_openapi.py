@@ -55,3 +55,25 @@ def test_push_body_schema_documents_every_template_column() -> None:
     row = schemas["SubmissionRowIn"]["properties"]
     for field, letter in (("finess", "C"), ("active_dui", "G"), ("period_end", "L")):
         assert f"colonne {letter}" in row[field]["description"]
+
+
+def test_identifiers_a_client_generator_turns_into_names_are_ascii() -> None:
+    """Title, tag names and operation ids become package, module and function names."""
+    import re
+
+    spec = create_app().openapi()
+    assert spec["info"]["title"].isascii()
+    names = [tag["name"] for tag in spec["tags"]]
+    operations = [op for item in spec["paths"].values() for op in item.values()]
+    assert all(re.fullmatch(r"[a-z][a-z0-9-]*", name) for name in names), names
+    assert {tag for op in operations for tag in op["tags"]} <= set(names)
+    assert all(tag["description"] for tag in spec["tags"])
+    assert all(re.fullmatch(r"[a-z][a-z0-9_]*", op["operationId"]) for op in operations)
+
+
+def test_every_v1_operation_declares_the_bearer_key() -> None:
+    spec = create_app().openapi()
+    assert spec["components"]["securitySchemes"]["cle_api"]["scheme"] == "bearer"
+    for path, item in spec["paths"].items():
+        for operation in item.values():
+            assert (operation.get("security") == [{"cle_api": []}]) is path.startswith("/v1/"), path

@@ -180,10 +180,18 @@ def _parse_date(value: object, *, row: int, name: str, issues: list[Issue]) -> d
     return None
 
 
+#: Characters no text of a declaration or a decision may hold: control characters, lone
+#: surrogates (UTF-8 cannot carry them) and the non-characters U+FFFE, U+FFFF (XML, hence xlsx,
+#: cannot). ``TEXT_PATTERN`` says the same to clients.
+_UNREADABLE_CATEGORIES = ("Cc", "Cs")
+_XML_NON_CHARACTERS = "\ufffe\uffff"
+TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\ud800-\udfff\ufffe\uffff]*$"
+
+
 def readable(text: str) -> bool:
-    """No control character, no lone surrogate (UTF-8 cannot carry it), no unassigned code point
-    or non-character (U+FFFE, U+FFFF: XML, hence xlsx, cannot carry them)."""
-    return text.isprintable() or not any(unicodedata.category(ch) in ("Cc", "Cs", "Cn") for ch in text)
+    """No control character, no lone surrogate, no U+FFFE or U+FFFF (see ``TEXT_PATTERN``)."""
+    return text.isprintable() or not any(
+        unicodedata.category(ch) in _UNREADABLE_CATEGORIES or ch in _XML_NON_CHARACTERS for ch in text)
 
 
 def parse_row(raw: object, *, row: int, today: date,

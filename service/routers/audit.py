@@ -10,10 +10,10 @@ from service import audit_queries as use_cases
 from service.deps import CurrentPrincipal, Page, ReadSession
 from service.problems import problem_responses
 from service.routing import api_router
-from service.schemas import AuditEventOut
+from service.schemas import GALIS_REF_SCHEMA, AuditEventOut
 from service.schemas import Page as PageOut
 
-router = api_router(tags=["journal d'audit"])
+router = api_router(tags=["journal-audit"])
 
 
 @router.get(
@@ -29,6 +29,7 @@ router = api_router(tags=["journal d'audit"])
 )
 def list_audit_events(
     principal: CurrentPrincipal, session: ReadSession, page: Page,
-    galis_ref: Annotated[str | None, Query(description="Référence de la demande GALIS.")] = None,
+    galis_ref: Annotated[str | None, Query(description="Référence de la demande GALIS (8 chiffres).",
+                                           json_schema_extra=GALIS_REF_SCHEMA)] = None,
 ) -> Any:
     return use_cases.list_events(session, principal, page, galis_ref=galis_ref)

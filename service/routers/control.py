@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query, status
+from fastapi import Query, status
 
 from service import control as use_cases
-from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession
+from service.deps import CaseIdPath, CurrentPrincipal, DatabaseDep, Page, ReadSession, RegionQuery
 from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.problems import problem_responses
@@ -16,8 +16,8 @@ from service.routing import api_router, caller_rule
 from service.schemas import ControlCaseOut, OutcomeCreate, ProofRequestCreate, ProofRequestOut
 from service.schemas import Page as PageOut
 
-router = api_router(tags=["contrôle CNSA"])
-CaseId = Annotated[str, Path(description="Identifiant du dossier de contrôle.")]
+router = api_router(tags=["controle-cnsa"])
+CaseId = CaseIdPath
 
 
 @router.get(
@@ -33,7 +33,7 @@ CaseId = Annotated[str, Path(description="Identifiant du dossier de contrôle.")
 )
 def control_queue(
     principal: CurrentPrincipal, session: ReadSession, page: Page,
-    region: Annotated[str | None, Query(description="Code de région.", pattern=r"^\d{2}$")] = None,
+    region: RegionQuery = None,
     milestone: Annotated[Milestone | None, Query(description="`va` ou `fin_projet`.")] = None,
     case_status: Annotated[Literal["open", "claimed", "closed"] | None,
                            Query(alias="status", description="open, claimed ou closed.")] = None,

@@ -10,11 +10,11 @@ import tempfile
 from collections.abc import Callable, Iterable
 from typing import IO, Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 
 from service import exports as use_cases
-from service.deps import CurrentPrincipal, ReadSession, Today
+from service.deps import CurrentPrincipal, ReadSession, RegionQuery, SubmissionIdPath, Today
 from service.domain.lifecycle import Milestone
 from service.problems import problem_responses
 from service.responses import attachment, file_chunks
@@ -73,7 +73,7 @@ def _version_route(extension: str) -> None:
         response_class=StreamingResponse,
         responses={**_FILE_RESPONSES, **problem_responses(401, 404)},
     )
-    def export_version(submission_id: Annotated[str, Path(description="Identifiant de la version.")],
+    def export_version(submission_id: SubmissionIdPath,
                        principal: CurrentPrincipal, session: ReadSession) -> Any:
         name, rows = use_cases.version_rows(session, principal, submission_id)
         return _file(name, extension, rows)
@@ -95,8 +95,7 @@ def _latest_route(extension: str) -> None:
     def export_latest(
         principal: CurrentPrincipal, session: ReadSession, today: Today,
         milestone: Annotated[Milestone, Query(description="`va` ou `fin_projet`.")],
-        region: Annotated[str | None, Query(description="Code de région (INSEE), par exemple `84`.",
-                                            pattern=r"^\d{2}$")] = None,
+        region: RegionQuery = None,
     ) -> Any:
         name, rows = use_cases.latest_rows(session, principal, milestone=milestone, region_code=region, today=today)
         return _file(name, extension, rows)

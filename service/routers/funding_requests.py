@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import Path, Query, status
+from fastapi import Query, status
 
 from service import funding_requests as use_cases
-from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, Today
+from service.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, Page, ReadSession, RegionQuery, Today
 from service.domain import access
 from service.problems import problem_responses
 from service.routing import api_router, caller_rule
 from service.schemas import FundingRequestCreate, FundingRequestOut, LifecycleEventCreate, LifecycleEventOut
 from service.schemas import Page as PageOut
 
-router = api_router(prefix="/v1/funding-requests", tags=["demandes de financement"])
+router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financement"])
 
-GalisRefPath = Annotated[str, Path(description="Référence de la demande GALIS (8 chiffres).",
-                                   examples=["12345678"])]
 
 
 @router.post(
@@ -56,7 +54,7 @@ async def create_funding_request(payload: FundingRequestCreate, principal: Curre
 )
 def list_funding_requests(
     principal: CurrentPrincipal, session: ReadSession, page: Page, today: Today,
-    region: Annotated[str | None, Query(pattern=r"^[0-9]{2}$", description="Code région.")] = None,
+    region: RegionQuery = None,
     request_status: Annotated[Literal["open", "closed"] | None, Query(alias="status")] = None,
 ) -> Any:
     return use_cases.list_funding_requests(session, principal, page, today=today, region_code=region,

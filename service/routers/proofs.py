@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Path, Request, status
+from fastapi import Request, status
 from fastapi.responses import StreamingResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import proofs as use_cases
-from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep, Today
+from service.deps import CurrentPrincipal, DatabaseDep, ProofIdPath, ReadSession, SettingsDep, SubmissionIdPath, Today
 from service.domain import access
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.proofs import ProofRefused
@@ -86,7 +86,7 @@ def _refusal(exc: ProofRefused) -> Exception:
     openapi_extra=_UPLOAD_BODY,
 )
 async def upload_proof(
-    submission_id: Annotated[str, Path(description="Identifiant de la version documentée.")],
+    submission_id: SubmissionIdPath,
     request: Request, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep, today: Today,
 ) -> Any:
     def target() -> use_cases.UploadTarget:
@@ -122,7 +122,7 @@ async def upload_proof(
     operation_id="get_proof",
     responses=problem_responses(401, 404),
 )
-def get_proof(proof_id: Annotated[str, Path(description="Identifiant de la preuve.")],
+def get_proof(proof_id: ProofIdPath,
               principal: CurrentPrincipal, session: ReadSession) -> Any:
     return use_cases.get_proof(session, principal, proof_id)[1]
 
@@ -136,10 +136,11 @@ def get_proof(proof_id: Annotated[str, Path(description="Identifiant de la preuv
     operation_id="get_proof_content",
     response_class=StreamingResponse,
     responses={200: {"description": "Le fichier, tel que déposé.",
-                     "content": {"application/pdf": {}, "image/png": {}, "image/jpeg": {}}},
+                     "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                                 for media in ("application/pdf", "image/png", "image/jpeg")}},
                **problem_responses(401, 404, 500)},
 )
-def get_proof_content(proof_id: Annotated[str, Path(description="Identifiant de la preuve.")],
+def get_proof_content(proof_id: ProofIdPath,
                       request: Request, principal: CurrentPrincipal, session: ReadSession) -> Any:
     proof, _ = use_cases.get_proof(session, principal, proof_id)
     store: ProofStore = request.app.state.proof_store

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import tempfile
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Path, Request
+from fastapi import Request
 from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import reports as use_cases
 from service.cache import BoundedCache
-from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep
+from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep, SubmissionIdPath
 from service.domain.errors import Issue, ValidationFailed
 from service.problems import HttpProblem, problem_responses
 from service.responses import attachment
@@ -21,7 +21,7 @@ from service.schemas import ReportVerification
 from service.signing import ReportSigner
 from service.uploads import read_upload
 
-router = api_router(tags=["synthèses signées"])
+router = api_router(tags=["syntheses-signees"])
 MAX_REPORT_BYTES = 50_000_000
 
 
@@ -36,10 +36,11 @@ MAX_REPORT_BYTES = 50_000_000
                 "`POST /v1/reports/verify`. Même portée que la lecture de la version.",
     operation_id="get_submission_report",
     response_class=Response,
-    responses={200: {"description": "Le PDF signé.", "content": {"application/pdf": {}}},
+    responses={200: {"description": "Le PDF signé.",
+                     "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                **problem_responses(401, 404)},
 )
-def get_report(submission_id: Annotated[str, Path(description="Identifiant de la version.")], request: Request,
+def get_report(submission_id: SubmissionIdPath, request: Request,
                principal: CurrentPrincipal, session: ReadSession, settings: SettingsDep) -> Any:
     model = use_cases.build_model(session, principal, submission_id, timezone=settings.timezone)
     cache: BoundedCache[tuple[str, str], bytes] = request.app.state.report_cache

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Path, status
+from fastapi import status
 
 from service import reviews as use_cases
-from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, Today
+from service.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, Page, ReadSession, SubmissionIdPath, Today
 from service.domain import access
 from service.problems import problem_responses
 from service.routing import api_router, caller_rule
 from service.schemas import LifecycleOut, ReviewCreate, ReviewOut, ReviewQueueItem
 from service.schemas import Page as PageOut
 
-router = api_router(tags=["examen ARS"])
+router = api_router(tags=["examen-ars"])
 
 
 @router.post(
@@ -37,7 +37,7 @@ commentaire est obligatoire pour un rejet ou une demande de corrections (422 `co
     dependencies=[caller_rule(access.require_may_review)],
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
-async def review_submission(submission_id: Annotated[str, Path(description="Identifiant de la version.")],
+async def review_submission(submission_id: SubmissionIdPath,
                             payload: ReviewCreate, principal: CurrentPrincipal, database: DatabaseDep) -> Any:
     body = payload.model_dump(mode="json")
     return await database.writer.run(
@@ -69,6 +69,6 @@ def review_queue(principal: CurrentPrincipal, session: ReadSession, page: Page, 
     operation_id="funding_request_lifecycle",
     responses=problem_responses(401, 404),
 )
-def lifecycle(galis_ref: Annotated[str, Path(description="Référence de la demande GALIS.")],
+def lifecycle(galis_ref: GalisRefPath,
               principal: CurrentPrincipal, session: ReadSession, today: Today) -> Any:
     return use_cases.lifecycle(session, principal, galis_ref, today=today)

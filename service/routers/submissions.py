@@ -7,7 +7,7 @@ import tempfile
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Header, Path, Query, Request, status
+from fastapi import Header, Query, Request, status
 from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -15,7 +15,16 @@ from starlette.concurrency import run_in_threadpool
 
 from service import submissions as use_cases
 from service.db import Database
-from service.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, SettingsDep, Today
+from service.deps import (
+    CurrentPrincipal,
+    DatabaseDep,
+    GalisRefPath,
+    Page,
+    ReadSession,
+    SettingsDep,
+    SubmissionIdPath,
+    Today,
+)
 from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Issue, ValidationFailed
@@ -29,7 +38,7 @@ from service.settings import Settings
 from service.uploads import read_upload
 from service.xlsx import TemplateFileRefused, read_declaration_file
 
-router = api_router(tags=["remontées"])
+router = api_router(tags=["remontees"])
 
 PUSH_DESCRIPTION = """\
 Transmet, pour une demande GALIS et un jalon (`va` ou `fin_projet`), les **valeurs absolues**
@@ -183,15 +192,16 @@ async def _read_template(request: Request, database: Database, principal: Princi
     openapi_extra=_PUSH_BODY,
 )
 async def push_submission(
-    galis_ref: Annotated[str, Path(description="Référence de la demande GALIS.", examples=["12345678"])],
+    galis_ref: GalisRefPath,
     request: Request,
     principal: CurrentPrincipal,
     database: DatabaseDep,
     settings: SettingsDep,
     today: Today,
     dry_run: Annotated[bool, Query(description="Contrôler sans enregistrer.")] = False,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key",
-                                                  description="Clé choisie par le client (1 à 255 caractères).")]
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", description="Clé choisie par le client : 1 à 255 caractères ASCII imprimables.",
+        json_schema_extra={"pattern": "^[\\x20-\\x7e]{1,255}$", "minLength": 1, "maxLength": 255})]
     = None,
 ) -> Any:
     key = _idempotency_key(idempotency_key)
@@ -232,7 +242,7 @@ async def push_submission(
     responses=problem_responses(401, 404, 422),
 )
 def list_submissions(
-    galis_ref: Annotated[str, Path(description="Référence de la demande GALIS.")],
+    galis_ref: GalisRefPath,
     principal: CurrentPrincipal, session: ReadSession, page: Page,
     milestone: Annotated[Milestone | None, Query(description="`va` ou `fin_projet`.")] = None,
 ) -> Any:
@@ -247,6 +257,6 @@ def list_submissions(
     operation_id="get_submission",
     responses=problem_responses(401, 404),
 )
-def get_submission(submission_id: Annotated[str, Path(description="Identifiant de la version.")],
+def get_submission(submission_id: SubmissionIdPath,
                    principal: CurrentPrincipal, session: ReadSession) -> Any:
     return use_cases.get_submission(session, principal, submission_id)
