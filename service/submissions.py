@@ -182,6 +182,8 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     late = state.lateness_warning(milestone, today=options.today)
     if late is not None:
         evaluated.warnings.insert(0, late)
+    if sheet is not None and sheet.warnings:  # the cells read with a warning, first, by cell
+        evaluated.warnings[:0] = [template.address(w) for w in sheet.warnings]
 
     submission_id = str(uuid.uuid4())
     values: dict[str, Any] = {

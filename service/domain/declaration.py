@@ -329,7 +329,9 @@ def parse_submission(
                                                 known=expected if expected is not None else frozenset())
         issues.extend(row_issues)
         if expected is not None:
-            issues.extend(check_coverage(declared, expected=expected, galis_ref=galis_ref))
+            # Rows with no FINESS at all (an empty cell, or one the template refused and handed over empty).
+            blank = len({i.row for i in row_issues if i.field == "finess" and i.code == "field_required"})
+            issues.extend(check_coverage(declared, expected=expected, galis_ref=galis_ref, blank=blank))
     if issues or milestone is None:
         raise ValidationFailed(issues)
     return ParsedSubmission(milestone=milestone, rows=rows)
@@ -376,10 +378,14 @@ def _finess_or_none(raw: object) -> str | None:
         return None
 
 
-def check_coverage(declared: Mapping[str, int], *, expected: Mapping[str, object], galis_ref: str) -> list[Issue]:
+def check_coverage(declared: Mapping[str, int], *, expected: Mapping[str, object], galis_ref: str,
+                   blank: int = 0) -> list[Issue]:
     """A declaration covers every establishment of its request and nothing else.
 
-    ``declared`` maps each declared FINESS to its row number.
+    ``declared`` maps each declared FINESS to its row number; ``blank`` counts the rows that
+    carry no FINESS (an empty cell, or a cell the template refused, typed as a number). Those
+    rows already carry their own error: when they may be the establishments missing, the
+    missing ones are not reported a second time for the same cells.
     """
     issues: list[Issue] = []
     for finess, row in declared.items():
@@ -389,7 +395,10 @@ def check_coverage(declared: Mapping[str, int], *, expected: Mapping[str, object
                 f"{_label('finess')} : le FINESS {finess} ne fait pas partie de la demande {galis_ref}.",
                 row=row, field_name="finess",
             ))
-    for finess in sorted(set(expected) - set(declared)):
+    missing = sorted(set(expected) - set(declared))
+    if blank >= len(missing):
+        return issues
+    for finess in missing:
         issues.append(_issue(
             "finess_missing",
             f"{_label('finess')} : l'établissement {finess} de la demande {galis_ref} n'est pas déclaré.",

@@ -53,6 +53,8 @@ class TemplateRead:
     rows: list[dict[str, object]] = field(default_factory=list)
     row_numbers: list[int] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    #: Cells read with a warning: identifiers typed as numbers that kept all their digits.
+    warnings: list[Issue] = field(default_factory=list)
     #: The template could not be read past its structure (sheet or column labels).
     structural: bool = False
 
@@ -202,6 +204,7 @@ def read_template(sheet: Sheet, *, filename: str | None, galis_ref: str, siret: 
         result.structural = True
         return result
     width = len(LETTERS)
+    numbers: dict[str, list[int]] = {}  # column letter -> rows where an identifier was typed as a number
     for number, cells in enumerate(rows, start=FIRST_DATA_ROW):
         cells = list(cells[:width]) + [None] * (width - len(cells))
         if all(_is_empty(v) for v in cells):
@@ -212,8 +215,10 @@ def read_template(sheet: Sheet, *, filename: str | None, galis_ref: str, siret: 
                 f"la ligne {number} dépasse cette limite.", row=number, column="A"))
             result.structural = True
             return result
-        result.rows.append(_read_row(cells, number, galis_ref=galis_ref, siret=siret, issues=result.issues))
+        result.rows.append(_read_row(cells, number, galis_ref=galis_ref, siret=siret, issues=result.issues,
+                                     numbers=numbers))
         result.row_numbers.append(number)
+    result.warnings.extend(_numbers_warning(letter, rows_) for letter, rows_ in sorted(numbers.items()))
     if not result.rows:
         result.issues.append(_issue(
             "template_no_rows", f"Aucune ligne d'établissement sous les intitulés de la feuille « {SHEET_NAME} » "
@@ -223,11 +228,41 @@ def read_template(sheet: Sheet, *, filename: str | None, galis_ref: str, siret: 
     return result
 
 
-def _read_row(cells: list[Cell], row: int, *, galis_ref: str, siret: str, issues: list[Issue]) -> dict[str, object]:
-    _check_galis(cells[0], row, galis_ref, issues)
-    _check_siret(cells[1], row, siret, issues)
+#: Column -> (field, what it holds, its digit count): the identifiers of the template's columns A–C.
+_IDENTIFIER_COLUMNS = {"A": ("galis_ref", "la référence GALIS", 8), "B": ("siret", "le SIRET", 14),
+                       "C": ("finess", "le FINESS", 9)}
+
+
+def _whole_number(value: Cell, column: str, numbers: dict[str, list[int]], row: int) -> Cell:
+    """An identifier a spreadsheet stored as a number that kept every digit (LibreOffice does so
+    unless the column is typed as text): its digits, and the cell noted for a warning. Any other
+    value comes back as it was."""
+    if isinstance(value, float | int) and not isinstance(value, bool) and float(value).is_integer() and value > 0:
+        digits = str(int(value))
+        if len(digits) == _IDENTIFIER_COLUMNS[column][2]:
+            numbers.setdefault(column, []).append(row)
+            return digits
+    return value
+
+
+def _numbers_warning(column: str, rows: list[int]) -> Issue:
+    field_name, what, digits = _IDENTIFIER_COLUMNS[column]
+    shown = ", ".join(f"{column}{r}" for r in rows[:10]) + (" …" if len(rows) > 10 else "")
+    return _issue(
+        f"{field_name}_typed_as_number",
+        f"{what[0].upper()}{what[1:]} est saisi(e) comme un nombre dans {len(rows)} cellule(s) ({shown}) ; "
+        f"les {digits} chiffres sont présents et ont été lus tels quels. Formatez la colonne {column} en texte "
+        "(Format de cellule > Texte) : un identifiant qui commence par 0 perdrait sinon ce zéro.",
+        row=rows[0], column=column, field_name=field_name,
+    )
+
+
+def _read_row(cells: list[Cell], row: int, *, galis_ref: str, siret: str, issues: list[Issue],
+              numbers: dict[str, list[int]]) -> dict[str, object]:
+    _check_galis(_whole_number(cells[0], "A", numbers, row), row, galis_ref, issues)
+    _check_siret(_whole_number(cells[1], "B", numbers, row), row, siret, issues)
     out: dict[str, object] = {
-        "finess": _finess(cells[2], row, issues),
+        "finess": _finess(_whole_number(cells[2], "C", numbers, row), row, issues),
         "raison_sociale": None if _is_empty(cells[3]) else _shown(cells[3]),
     }
     for offset, name in enumerate(COUNT_FIELDS, start=4):

@@ -80,9 +80,9 @@ class TestImport:
         lines = grappe.lines()
         lines[0][4] = 2.5                                      # E2 not an integer
         lines[0][10] = "2024-01-01"                            # K2 text date not JJ/MM/AAAA
-        lines[1][0] = int(grappe.ref)                          # A3 GALIS typed as a number
+        lines[1][0] = int(grappe.ref[1:])                      # A3 GALIS typed as a number, a digit lost
         lines[1][11] = 45382                                   # L3 a number, not a date
-        lines[2][1] = int(grappe.siret)                        # B4 SIRET typed as a number
+        lines[2][1] = int(grappe.siret[1:])                    # B4 SIRET typed as a number, a digit lost
         lines[2][8] = lines[2][6] + 1                          # I4 > G4
         lines[3][0] = "87654321"                               # A5 another request
         lines[0][2] = int(lines[0][2])                         # C2 FINESS of the Ain lost its leading zero
@@ -147,11 +147,48 @@ class TestImport:
         assert where(errors["siret_checksum"]) == "B3"
         assert where(errors["field_required"]) == "A4"
 
-    def test_a_finess_typed_as_a_number_that_cannot_be_restored_is_refused(self, grappe: Grappe) -> None:
+    def test_identifiers_typed_as_numbers_with_every_digit_are_read_with_a_warning(self, api: Api) -> None:
+        """What LibreOffice writes when columns A–C are not typed as text: nothing is lost."""
+        establishments = [{"finess": factories.finess(dept), "name": f"EHPAD {dept}", "category": "500"}
+                          for dept in ("26", "38")]
+        # A SIRET with no leading zero: as a number it keeps its 14 digits.
+        sheet = Grappe(api, api.create_request(establishments=establishments, siret="73282932000074"), [])
+        sheet.rows = rows_for(sheet.request)
+        lines = [[float(values[0]), float(values[1]), float(values[2]), *values[3:]] for values in sheet.lines()]
+        response = sheet.push(workbook(lines, text_columns=""))
+        assert response.status_code == 201, response.text
+        warnings = {w["code"]: w for w in response.json()["warnings"]}
+        for code, cell in (("galis_ref_typed_as_number", "A2"), ("siret_typed_as_number", "B2"),
+                           ("finess_typed_as_number", "C2")):
+            assert where(warnings[code]) == cell, warnings
+            assert warnings[code]["message"].startswith(f"{cell} : ")
+            assert "2 cellule(s)" in warnings[code]["message"] and "en texte" in warnings[code]["message"]
+        assert [r["finess"] for r in response.json()["rows"]] == [e["finess"] for e in establishments]
+        stored = api.client.get(f"/v1/submissions/{response.json()['id']}", headers=api.auth(api.admin)).json()
+        assert {w["code"] for w in stored["warnings"]} >= set(warnings)
+        same = api.push(sheet.ref, {"milestone": "va", "rows": sheet.rows})
+        assert same.json()["fingerprint"] == response.json()["fingerprint"]
+
+    def test_a_finess_typed_as_a_number_that_lost_digits_is_refused(self, grappe: Grappe) -> None:
         lines = grappe.lines()
-        lines[1][2] = int(lines[1][2])  # 9 digits: nothing was lost, but the cell is not text
+        lines[1][2] = int(lines[1][2][2:])  # 7 digits: not a FINESS any more
         errors = by_code(grappe.push(workbook(lines)))
         assert where(errors["finess_as_number"]) == "C3"
+
+    def test_a_refused_or_empty_finess_cell_is_not_reported_again_as_missing(self, grappe: Grappe) -> None:
+        lines = grappe.lines()
+        lines[0][2] = int(lines[0][2])  # the Ain FINESS lost its leading zero
+        lines[1][2] = None              # left empty
+        errors = errors_of(grappe.push(workbook(lines)))
+        found = {(e["code"], e["row"] and where(e)) for e in errors}
+        assert found == {("finess_leading_zero_lost", "C2"), ("field_required", "C3")}, errors
+
+    def test_an_establishment_left_out_is_still_reported_beside_a_refused_cell(self, grappe: Grappe) -> None:
+        lines = grappe.lines()[:3]      # the fourth establishment left out
+        lines[0][2] = int(lines[0][2])  # and a cell refused: it cannot be both missing ones
+        errors = errors_of(grappe.push(workbook(lines)))
+        missing = [e for e in errors if e["code"] == "finess_missing"]
+        assert any(grappe.rows[3]["finess"] in e["message"] for e in missing), errors
 
     def test_a_finess_typed_as_eight_digit_text_is_not_silently_repaired(self, grappe: Grappe) -> None:
         lines = grappe.lines()

@@ -145,3 +145,22 @@ def test_names_are_single_spaced_and_control_characters_refused() -> None:
     for bad in ("EHPAD\x00", "EHPAD \ud800"):
         refused, issues = parse_row(row(raison_sociale=bad), row=1, today=today)
         assert refused is None and [i.code for i in issues] == ["text_invalid_characters"]
+
+
+def test_a_row_without_finess_is_not_reported_again_as_an_establishment_missing() -> None:
+    blank = row()
+    del blank["finess"]
+    with pytest.raises(ValidationFailed) as caught:
+        parse_submission({"milestone": "va", "rows": [row(), blank]}, today=TODAY, max_rows=10,
+                         expected={"240000372": "500", "160013207": None}, galis_ref="12345678")
+    assert [(i.row, i.code) for i in caught.value.issues] == [(2, "field_required")]
+
+
+def test_establishments_missing_beyond_the_rows_without_finess_are_reported() -> None:
+    blank = row()
+    del blank["finess"]
+    with pytest.raises(ValidationFailed) as caught:
+        parse_submission({"milestone": "va", "rows": [blank]}, today=TODAY, max_rows=10,
+                         expected={"240000372": "500", "160013207": None}, galis_ref="12345678")
+    assert sorted((i.row or 0, i.code) for i in caught.value.issues) == [
+        (0, "finess_missing"), (0, "finess_missing"), (1, "field_required")]
