@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import TimeStamp
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
@@ -32,6 +34,9 @@ _FONTS = Path(reportlab.__file__).parent / "fonts"
 MET_LABELS = {True: "atteinte", False: "non atteinte", None: "non calculable"}
 MET_COLORS = {True: colors.HexColor("#1b6e20"), False: colors.HexColor("#b00020"), None: colors.HexColor("#5f6368")}
 
+
+#: Every table cell in the embedded font (reportlab's default cell font is a Helvetica it does not embed).
+_CELL_FONT = [("FONTNAME", (0, 0), (-1, -1), FONT)]
 
 # Binary compressed streams: ASCII85 only makes the file larger and slower to write.
 rl_config.useA85 = 0
@@ -93,6 +98,8 @@ class ReportModel:
     proofs_missing: list[str]
     signatory: str | None
     issued_on: str
+    #: The version's reception time (ISO 8601, UTC): the document's creation date.
+    created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def digest(self) -> str:
@@ -178,14 +185,18 @@ class _Footer:
 
     def __init__(self, model: ReportModel, digest: str) -> None:
         self.text = f"Version {model.submission_id} · empreinte des données {digest[:16]}…{digest[-8:]}"
+        self.created_at = model.created_at
 
     def canvas_class(self) -> type[Canvas]:
         footer = self.text
+        created_at = self.created_at
 
         class NumberedCanvas(Canvas):
             def __init__(self, *args: Any, **kwargs: Any) -> None:
                 super().__init__(*args, **kwargs)
                 self._pages: list[dict[str, Any]] = []
+                if created_at:  # CreationDate and ModDate: when the version was received, not 2000
+                    self._doc._timeStamp = _timestamp(created_at)
 
             def showPage(self) -> None:  # noqa: N802 (reportlab's API)
                 self._pages.append(dict(self.__dict__))
@@ -206,6 +217,17 @@ class _Footer:
         return NumberedCanvas
 
 
+def _timestamp(iso_utc: str) -> TimeStamp:
+    """reportlab's document time, set to ``iso_utc`` (invariant mode would give 1 January 2000)."""
+    moment = datetime.fromisoformat(iso_utc.replace("Z", "+00:00")).astimezone(UTC)
+    stamp = TimeStamp(invariant=1)
+    stamp.t = moment.timestamp()
+    stamp.lt = moment.timetuple()
+    stamp.YMDhms = tuple(stamp.lt)[:6]
+    stamp.dhh = stamp.dmm = 0
+    return stamp
+
+
 def render(model: ReportModel, digest: str | None = None) -> bytes:
     """The PDF bytes of ``model`` (unsigned); ``digest`` is ``model.digest()`` when already known."""
     _register_fonts()
@@ -217,7 +239,8 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
                             bottomMargin=15 * mm, title=f"Synthèse de la version {model.version} — {model.galis_ref}",
                             author="Service des indicateurs d'usage ESMS Numérique",
                             subject=f"version {model.submission_id}", keywords=f"empreinte {digest}",
-                            creator="esms-usage-service", invariant=1)
+                            creator="esms-usage-service", invariant=1,
+                            initialFontName=FONT)  # no unembedded Helvetica declared on the pages
     story: list[Flowable] = [Paragraph("Synthèse des indicateurs d'usage — ESMS Numérique", styles["title"])]
     supersedes = f" (remplace la version {model.supersedes})" if model.supersedes else ""
     header = [
@@ -230,7 +253,7 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
                          Paragraph(f"<b>{_esc(c)}</b>", styles["text"]), Paragraph(_esc(d), styles["small"])]
                         for a, b, c, d in header],
                        colWidths=[32 * mm, 105 * mm, 38 * mm, 98 * mm],
-                       style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                       style=TableStyle([*_CELL_FONT, ("VALIGN", (0, 0), (-1, -1), "TOP"),
                                          ("LINEBELOW", (0, -1), (-1, -1), 0.5, colors.grey)])))
     story.append(Paragraph(f"Établissements ({len(model.rows)})", styles["h2"]))
     head = [Paragraph("FINESS géographique<br/>Raison sociale", styles["head"]),
@@ -239,7 +262,7 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
     data = [head, *(_row_cells(r, styles) for r in model.rows), _row_cells(model.totals, styles, total=True)]
     widths = [38 * mm, *([15 * mm] * 6), 20 * mm, *([25 * mm] * 5)]  # 273 mm: the frame of landscape A4
     table = LongTable(data, colWidths=widths, repeatRows=1)
-    table.setStyle(TableStyle([
+    table.setStyle(TableStyle([*_CELL_FONT,
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("FONT", (1, 1), (-1, -1), FONT, 6.8, 8.2),
         ("FONT", (0, -1), (-1, -1), BOLD, 6.8, 8.2),
@@ -265,7 +288,7 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
         proof_rows += [[p.finess, _fit(p.filename or p.media_type, 38), _fit(p.signed_by, 38),
                         p.uploaded_at.replace(" à ", "\nà ", 1), p.sha256] for p in model.proofs]
         story.append(LongTable(proof_rows, colWidths=[22 * mm, 55 * mm, 55 * mm, 32 * mm, 109 * mm], repeatRows=1,
-                               style=TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                               style=TableStyle([*_CELL_FONT, ("VALIGN", (0, 0), (-1, -1), "TOP"),
                                                  ("FONT", (0, 1), (-1, -1), FONT, 6.5, 8),
                                                  ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb"))])))
     if model.proofs_missing:

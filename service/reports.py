@@ -74,6 +74,7 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
         proofs_missing=version.get("proofs_missing") or [],
         signatory=proofs[-1]["signed_by"] if proofs else None,
         issued_on=_local(version["received_at"], zone).split(" à ")[0],
+        created_at=version["received_at"],
     )
 
 

@@ -97,6 +97,12 @@ def _dev_pair(directory: Path) -> tuple[Path, Path]:
     return bundle, bundle
 
 
+def _chain_after_first(path: Path) -> list[asn1_x509.Certificate]:
+    """The certificates that follow the signer's own in a PEM file (its chain), if any."""
+    certs = x509.load_pem_x509_certificates(path.read_bytes())
+    return [asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER)) for c in certs[1:]]
+
+
 def _asn1_cert(path: Path) -> asn1_x509.Certificate:
     cert = x509.load_pem_x509_certificate(path.read_bytes())
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
@@ -120,9 +126,11 @@ class ReportSigner:
         #: The current certificate and those of retired keys: reports signed before a key
         #: rotation still verify.
         self.trust_roots = [self.certificate, *retired]
+        # The signer's certificate goes into the signature once (pyHanko adds it itself); the
+        # registry holds only the chain above it, when the certificate file carries one.
         self._signer = signers.SimpleSigner(
             signing_cert=self.certificate, signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
-            cert_registry=SimpleCertificateStore.from_certs([self.certificate]))
+            cert_registry=SimpleCertificateStore.from_certs(_chain_after_first(cert_path)))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReportSigner:
@@ -164,8 +172,12 @@ class ReportSigner:
         certified = _CERTIFIES.search(reason)
         whole = embedded.coverage is not None and embedded.coverage.name == "ENTIRE_FILE"
         signer_name = status.signing_cert.subject.human_friendly if status.signing_cert else None
+        # pyHanko's ``valid`` speaks of the signature value over the signed attributes alone: it
+        # stays true when a signed byte of the document changed. Ours means the signature holds
+        # for the document as it is: intact and cryptographically valid.
         return Verification(
-            signed=True, intact=bool(status.intact), valid=bool(status.valid), trusted=bool(status.trusted),
+            signed=True, intact=bool(status.intact), valid=bool(status.intact and status.valid),
+            trusted=bool(status.trusted),
             whole_file=whole, signer=signer_name, signed_at=embedded.self_reported_timestamp,
             submission_id=certified.group(1) if certified else None,
             data_digest=certified.group(2) if certified else None)

@@ -154,3 +154,44 @@ def test_reports_signed_before_a_key_rotation_still_verify(api: Api, tmp_path: P
     assert rotated.verify(pdf).ok is False and rotated.verify(pdf).trusted is False
     keeping = ReportSigner.from_settings(Settings(signing_dir=tmp_path / "new", signing_previous_certs=[old_cert]))
     assert keeping.verify(pdf).ok is True
+
+
+def test_the_file_declares_only_embedded_fonts_dates_itself_and_carries_its_certificate_once(
+        api: Api, tmp_path: Path) -> None:
+    from asn1crypto import cms
+
+    _, version = grappe(api, 2)
+    pdf = report(api, version["id"]).content
+    path = tmp_path / "synthese.pdf"
+    path.write_bytes(pdf)
+    # poppler's pdffonts: every font used is embedded (no Helvetica declared and left out).
+    fonts = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True).stdout
+    lines = fonts.splitlines()[2:]
+    assert lines and all(" yes " in line.split("TrueType")[-1] for line in lines), fonts
+    assert "Helvetica" not in fonts
+    reader = PdfReader(io.BytesIO(pdf))
+    for page in reader.pages:
+        names = {str(font.get_object()["/BaseFont"]) for font in page["/Resources"]["/Font"].values()}
+        assert not any("Helvetica" in name for name in names), names
+    # CreationDate: the version's reception time, in UTC (not reportlab's fixed 1 January 2000).
+    received = version["received_at"].replace("-", "").replace(":", "").replace("T", "")[:14]
+    assert str(reader.metadata["/CreationDate"]).startswith(f"D:{received}"), reader.metadata
+    # The signer's certificate once in the signature.
+    embedded = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
+    signed_data = embedded.signed_data
+    assert isinstance(signed_data, cms.SignedData)
+    certificates = [c.chosen.sha256 for c in signed_data["certificates"]]
+    assert len(certificates) == len(set(certificates)) == 1
+
+
+def test_a_tampered_file_reads_as_valid_nowhere_in_the_answer(api: Api) -> None:
+    _, version = grappe(api, 1)
+    pdf = report(api, version["id"]).content
+    tampered = bytearray(pdf)
+    tampered[pdf.index(b"stream") + 40] ^= 0x01
+    answer = verify(api, bytes(tampered))
+    assert answer["valid"] is False
+    assert answer["signature"]["present"] is True
+    assert answer["signature"]["intact"] is False and answer["signature"]["valid"] is False
+    assert answer["certifies"] is None
+    assert "modifié" in answer["message"]
