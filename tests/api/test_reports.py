@@ -184,11 +184,15 @@ def test_the_file_declares_only_embedded_fonts_dates_itself_and_carries_its_cert
     assert len(certificates) == len(set(certificates)) == 1
 
 
-def test_a_tampered_file_reads_as_valid_nowhere_in_the_answer(api: Api) -> None:
+def test_a_tampered_file_reads_as_valid_nowhere_in_the_answer(api: Api, tmp_path: Path) -> None:
     _, version = grappe(api, 1)
     pdf = report(api, version["id"]).content
     tampered = bytearray(pdf)
     tampered[pdf.index(b"stream") + 40] ^= 0x01
+    for name, content, says in (("ok.pdf", pdf, "Signature is Valid."), ("altered.pdf", tampered, "Digest Mismatch")):
+        (tmp_path / name).write_bytes(content)  # poppler's pdfsig agrees
+        checked = subprocess.run(["pdfsig", str(tmp_path / name)], capture_output=True, text=True).stdout
+        assert f"Signature Validation: {says}" in checked, checked
     answer = verify(api, bytes(tampered))
     assert answer["valid"] is False
     assert answer["signature"]["present"] is True
