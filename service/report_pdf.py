@@ -264,6 +264,7 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
     table = LongTable(data, colWidths=widths, repeatRows=1)
     table.setStyle(TableStyle([*_CELL_FONT,
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("FONT", (0, 1), (0, -2), FONT, 7.5, 9),
         ("FONT", (1, 1), (-1, -1), FONT, 6.8, 8.2),
         ("FONT", (0, -1), (-1, -1), BOLD, 6.8, 8.2),
         ("ALIGN", (1, 1), (6, -1), "RIGHT"),
