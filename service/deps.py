@@ -72,11 +72,11 @@ async def current_principal(request: Request) -> Principal:
         found = await run_in_threadpool(lookup)
         if found is None:
             raise _unauthenticated("invalid_api_key", "Clé d'API inconnue.")
+        cache.put(key_hash, found)
         now = utcnow()
-        if found.needs_touch(now):
+        if found.needs_touch(now) and found.refusal(await today(request)) is None:
             key_id = found.principal.key_id
             database.writer.submit(lambda session: touch_last_used(session, key_id, now))
-        cache.put(key_hash, found)
     refusal = found.refusal(await today(request))
     if refusal is not None:
         raise _unauthenticated(*refusal)
