@@ -51,6 +51,13 @@ class Settings(BaseSettings):
     signing_dir: Path = Field(default=VAR_DIR / "signing",
                               description="Where the development key is generated when none is configured.")
     report_cache_size: int = Field(default=256, ge=1, description="Signed reports kept in memory per process.")
+    log_origin: str = Field(default="esms-numerique.invalid/indicateurs-usage",
+                            description="The log's origin (first line of its checkpoints) and its key's name.")
+    log_signing_key: Path | None = Field(default=None, description="PEM Ed25519 private key signing checkpoints.")
+    log_previous_keys: list[str] = Field(
+        default_factory=list, description="Verifier keys (name+id+base64) of retired log keys (JSON list).")
+    log_dir: Path = Field(default=VAR_DIR / "log",
+                          description="Where the development log key is generated when none is configured.")
 
 
 @lru_cache
