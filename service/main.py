@@ -13,6 +13,8 @@ from service.api_keys import PrincipalCache
 from service.audit import lock_head
 from service.cache import BoundedCache
 from service.db import Database, is_sqlite
+from service.log.keys import LogSigner
+from service.log.sequencer import Sequencer
 from service.problems import install_problem_handlers
 from service.routers import (
     api_keys,
@@ -21,6 +23,7 @@ from service.routers import (
     exports,
     funding_requests,
     health,
+    log,
     proofs,
     reports,
     review,
@@ -46,6 +49,8 @@ TAGS = [
     {"name": "controle-cnsa", "description": "Contrôle de la CNSA : file par risque, demandes de preuve (48 h), "
                                              "conclusions."},
     {"name": "journal-audit", "description": "Journal d'audit : chaque changement, qui, quand, quoi."},
+    {"name": "journal-verifiable", "description": "Journal vérifiable : points de contrôle signés, clé publique, "
+                                                  "preuves d'inclusion et de cohérence (RFC 9162)."},
     {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
     {"name": "cles-api", "description": "Clés d'API : liste, révocation (administrateurs)."},
     {"name": "exploitation", "description": "État du service."},
@@ -71,12 +76,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.database = database
         app.state.proof_store = open_store(settings)
         app.state.report_signer = ReportSigner.from_settings(settings)
+        app.state.log_signer = LogSigner.from_settings(settings)
         if not is_sqlite(settings.database_url):
             database.writer.on_begin = lock_head  # every write transaction locks the audit head first
+        app.state.sequencer = Sequencer(database, app.state.log_signer, origin=settings.log_origin,
+                                        interval=settings.log_sequence_interval_ms / 1000).start()
         _tune_garbage_collector()
         try:
             yield
         finally:
+            app.state.sequencer.stop()
             database.close()
 
     app = FastAPI(
@@ -102,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(reports.router)
     app.include_router(api_keys.router)
+    app.include_router(log.router)
     _document_push_body(app)
     return app
 

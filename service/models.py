@@ -282,6 +282,8 @@ class AuditEvent(SQLModel, table=True):
     payload_digest: str = Field(max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    #: Its 0-based position in the log's Merkle tree, given by the sequencer after the commit.
+    log_index: int | None = Field(default=None, sa_type=sa.BigInteger, unique=True)
 
 
 class AuditHead(SQLModel, table=True):
@@ -292,3 +294,35 @@ class AuditHead(SQLModel, table=True):
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     seq: int
     hash: str = Field(max_length=64)
+
+
+class LogNode(SQLModel, table=True):
+    """The hash of a perfect subtree of the log: ``2**level`` leaves from ``idx * 2**level``
+    (level 0: the leaf hashes). Written by the sequencer only, never changed."""
+
+    __tablename__ = "log_node"
+
+    level: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    idx: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    hash: bytes = Field(sa_type=sa.LargeBinary(32))
+
+
+class LogCheckpoint(SQLModel, table=True):
+    """A signed checkpoint of the log (C2SP signed note), one per tree size reached."""
+
+    __tablename__ = "log_checkpoint"
+
+    size: int = Field(primary_key=True, sa_type=sa.BigInteger, sa_column_kwargs={"autoincrement": False})
+    root_hash: bytes = Field(sa_type=sa.LargeBinary(32))
+    note: str = Field(sa_type=sa.Text)
+    key_id: str = Field(max_length=8)
+    signed_at: datetime = _ts()
+
+
+class LogState(SQLModel, table=True):
+    """The size of the log (one row), moved by the sequencer alone: writers never touch it."""
+
+    __tablename__ = "log_state"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    size: int = Field(sa_type=sa.BigInteger)

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     log_signing_key: Path | None = Field(default=None, description="PEM Ed25519 private key signing checkpoints.")
     log_previous_keys: list[str] = Field(
         default_factory=list, description="Verifier keys (name+id+base64) of retired log keys (JSON list).")
+    log_sequence_interval_ms: int = Field(default=1000, ge=10, le=60_000,
+                                          description="Longest wait between a commit and its index in the log.")
     log_dir: Path = Field(default=VAR_DIR / "log",
                           description="Where the development log key is generated when none is configured.")
 

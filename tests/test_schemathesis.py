@@ -62,6 +62,8 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[list[str], str]] = {
                                         "reused with another body; a file that is an xlsx template"),
     "upload_proof": (["415", "422"], "a PDF, PNG or JPEG file; the FINESS and period declared in the version"),
     "request_proof": (["422"], "the FINESS one of the version's"),
+    "get_inclusion_proof": (["422"], "the index and size within the tree as it is now"),
+    "get_consistency_proof": (["422"], "both sizes within the tree as it is now, the first not above the second"),
 }
 
 #: The app under test, on a SQLite file of its own; ``world`` migrates and seeds it.
@@ -149,6 +151,7 @@ def world() -> Iterator[dict[str, str]]:
                  "review_queue": "/v1/review-queue", "control_queue": "/v1/control-queue",
                  "list_proof_requests": "/v1/proof-requests", "list_audit_events": "/v1/audit-events",
                  "list_api_keys": "/v1/api-keys"}
+        APP.state.sequencer.run_once()  # the log's first checkpoint and leaves
         for operation_id, path in lists.items():
             page = client.get(path, params={"limit": 1}, headers=admin).json()
             assert page["next_cursor"], (operation_id, page)

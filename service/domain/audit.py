@@ -49,6 +49,17 @@ class Link:
         return hashlib.sha256(canonical(fields)).hexdigest()
 
 
+    def leaf(self) -> bytes:
+        """The bytes of the event that the log's Merkle tree hashes: its canonical JSON, the
+        payload by its digest (the payload itself is shown beside it)."""
+        return canonical({
+            "seq": self.seq, "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "actor": {"key_id": self.actor_key_id, "role": self.actor_role, "label": self.actor_label},
+            "action": self.action, "object_type": self.object_type, "object_id": self.object_id,
+            "galis_ref": self.galis_ref, "payload_digest": self.payload_digest,
+        })
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     link: Link

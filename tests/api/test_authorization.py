@@ -135,6 +135,12 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get(f"/v1/proofs/{world.proofs[scope]}", headers=headers)
     if route == "get_proof_content":
         return client.get(f"/v1/proofs/{world.proofs[scope]}/content", headers=headers)
+    if route.startswith("log_"):
+        world.api.client.app.state.sequencer.run_once()  # type: ignore[attr-defined]
+        path, params = {"log_checkpoint": ("/v1/log/checkpoint", {}), "log_key": ("/v1/log/key", {}),
+                        "log_inclusion": ("/v1/log/proofs/inclusion", {"index": 0, "tree_size": 2}),
+                        "log_consistency": ("/v1/log/proofs/consistency", {"first": 1, "second": 2})}[route]
+        return client.get(path, params=params, headers=headers)
     if route == "list_api_keys":
         return client.get("/v1/api-keys", headers=headers)
     if route == "revoke_api_key":
@@ -148,7 +154,8 @@ ROUTES = ("create_request", "list_requests", "get_request", "record_event", "lis
           "export_version_xlsx", "export_version_csv", "export_latest_xlsx", "export_latest_csv",
           "review_submission", "review_queue", "lifecycle", "control_queue", "get_control_case",
           "claim_control_case", "request_proof", "control_outcome", "list_proof_requests", "audit_events",
-          "get_report", "verify_report", "list_api_keys", "revoke_api_key")
+          "get_report", "verify_report", "list_api_keys", "revoke_api_key", "log_checkpoint", "log_key",
+          "log_inclusion", "log_consistency")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -158,7 +165,8 @@ def expected_status(role: str, route: str, scope: str) -> int:
         if role == "admin" or (role == "ars_reviewer" and scope == "in"):
             return 201
         return 403
-    if route in ("list_requests", "export_latest_xlsx", "export_latest_csv", "list_proof_requests", "verify_report"):
+    if route in ("list_requests", "export_latest_xlsx", "export_latest_csv", "list_proof_requests", "verify_report",
+                 "log_checkpoint", "log_key", "log_inclusion", "log_consistency"):
         return 200
     if route == "review_queue":
         return 200 if role in MAY_REVIEW else 403

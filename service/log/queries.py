@@ -1,0 +1,67 @@
+"""Reading the log: the latest checkpoint, the key, inclusion and consistency proofs."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.domain import merkle
+from service.domain.errors import Issue, NotFound, ValidationFailed
+from service.log.keys import LogSigner
+from service.log.tree import TreeStore
+from service.models import LogCheckpoint, LogState
+
+_STATE = LogState.__table__  # type: ignore[attr-defined]
+_CHECKPOINT = LogCheckpoint.__table__  # type: ignore[attr-defined]
+
+
+def current_size(session: Session) -> int:
+    return int(session.connection().execute(sa.select(_STATE.c.size).where(_STATE.c.id == 1)).scalar_one())
+
+
+def latest_checkpoint(session: Session) -> str:
+    note = session.connection().execute(
+        sa.select(_CHECKPOINT.c.note).order_by(_CHECKPOINT.c.size.desc()).limit(1)).scalar_one_or_none()
+    if note is None:
+        raise NotFound("Le journal n'a pas encore de point de contrôle signé : réessayez dans une seconde.",
+                       code="checkpoint_not_found")
+    return str(note)
+
+
+def key_view(signer: LogSigner, *, origin: str) -> dict[str, Any]:
+    key = signer.key
+    return {"origin": origin, "key_name": key.name, "key_id": key.key_id.hex(),
+            "public_key": base64.b64encode(key.public_key).decode(), "vkey": key.vkey}
+
+
+def _impossible(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed([Issue(code="proof_impossible", field=field, message=message)])
+
+
+def inclusion(session: Session, *, index: int, tree_size: int) -> dict[str, Any]:
+    size = current_size(session)
+    if tree_size > size:
+        raise _impossible("tree_size", f"L'arbre ne compte que {size} feuille(s) : pas de preuve pour une taille de "
+                                       f"{tree_size}.")
+    if not 0 <= index < tree_size:
+        raise _impossible("index", f"La feuille {index} n'est pas dans un arbre de {tree_size} feuille(s).")
+    store = TreeStore(session.connection())
+    proof = merkle.inclusion_proof(index, tree_size, store.subtree)
+    return {"index": index, "tree_size": tree_size, "leaf_hash": store.subtree(index, index + 1).hex(),
+            "root_hash": store.root(tree_size).hex(), "hashes": [h.hex() for h in proof]}
+
+
+def consistency(session: Session, *, first: int, second: int) -> dict[str, Any]:
+    size = current_size(session)
+    if second > size:
+        raise _impossible("second", f"L'arbre ne compte que {size} feuille(s) : pas de preuve jusqu'à {second}.")
+    if not 0 < first <= second:
+        raise _impossible("first", f"Une preuve de cohérence va d'une taille de 1 ou plus à une taille au moins "
+                                   f"égale (demandé : {first} puis {second}).")
+    store = TreeStore(session.connection())
+    proof = merkle.consistency_proof(first, second, store.subtree)
+    return {"first": first, "second": second, "first_root": store.root(first).hex(),
+            "second_root": store.root(second).hex(), "hashes": [h.hex() for h in proof]}

@@ -1,0 +1,121 @@
+"""The sequencer: gives each committed audit event its index in the log, in batches, and signs a
+checkpoint of the tree it has grown.
+
+Writers only append events (``log_index`` null); they never touch the log's state. One
+sequencer works at a time across every process: on PostgreSQL it holds a transaction-level
+advisory lock (another process's sequencer skips its turn), on SQLite the database's single
+writer serialises it. A batch is one transaction — indexes, tree nodes, the signed checkpoint
+and the log's size together — so a process killed at any moment leaves no gap and no fork: the
+events it had not committed are sequenced by the next batch. Events are taken in their order
+of commit as the sequencer sees them (committed, unsequenced, by number): the sequencer's order
+is the log's order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.db import DB_UNAVAILABLE, Database, short_reason
+from service.domain import audit, merkle
+from service.log.checkpoint import Checkpoint, sign_checkpoint
+from service.log.keys import LogSigner
+from service.log.tree import TreeStore, append, blocks, fold
+from service.models import AuditEvent, LogCheckpoint, LogState, utcnow
+
+log = logging.getLogger(__name__)
+
+_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
+_STATE = LogState.__table__  # type: ignore[attr-defined]
+_CHECKPOINT = LogCheckpoint.__table__  # type: ignore[attr-defined]
+#: PostgreSQL advisory lock key of the sequencer ("log" in ASCII).
+ADVISORY_LOCK = 0x6C6F67
+#: Most events given an index in one transaction.
+BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class Sequenced:
+    size: int
+    root_hash: bytes
+    count: int
+
+
+def sequence_batch(session: Session, signer: LogSigner, *, origin: str, limit: int = BATCH) -> Sequenced | None:
+    """Sequence up to ``limit`` committed events and sign the new checkpoint, in the session's
+    transaction; ``None`` when another sequencer holds the lock or there is nothing to do
+    (the empty tree's checkpoint is signed once)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql" and not conn.execute(
+            sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK}).scalar_one():
+        return None
+    size = int(conn.execute(sa.select(_STATE.c.size).where(_STATE.c.id == 1)).scalar_one())
+    rows = conn.execute(sa.select(_EVENT).where(_EVENT.c.log_index.is_(None)).order_by(_EVENT.c.seq)
+                        .limit(limit)).all()
+    if not rows:
+        if size == 0 and conn.execute(sa.select(sa.func.count()).select_from(_CHECKPOINT)).scalar_one() == 0:
+            _sign(conn, signer, origin, 0, merkle.EMPTY_ROOT)
+        return None
+    store = TreeStore(conn)
+    edge = blocks(0, size)
+    known = store.nodes(edge)
+    frontier = [(level, idx, known[(level, idx)]) for level, idx in edge]
+    new_nodes: list[tuple[int, int, bytes]] = []
+    indexes = []
+    for offset, row in enumerate(rows):
+        link = audit.Link(seq=row.seq, occurred_at=row.occurred_at, actor_key_id=row.actor_key_id,
+                          actor_role=row.actor_role, actor_label=row.actor_label, action=row.action,
+                          object_type=row.object_type, object_id=row.object_id, galis_ref=row.galis_ref,
+                          payload_digest=row.payload_digest, prev_hash=row.prev_hash)
+        append(frontier, size + offset, merkle.leaf_hash(link.leaf()), new_nodes)
+        indexes.append({"s": row.seq, "i": size + offset})
+    conn.execute(sa.update(_EVENT).where(_EVENT.c.seq == sa.bindparam("s")).values(log_index=sa.bindparam("i")),
+                 indexes)
+    store.insert(new_nodes)
+    new_size = size + len(rows)
+    root_hash = fold([h for _, _, h in frontier])
+    conn.execute(sa.update(_STATE).where(_STATE.c.id == 1).values(size=new_size))
+    _sign(conn, signer, origin, new_size, root_hash)
+    return Sequenced(new_size, root_hash, len(rows))
+
+
+def _sign(conn: sa.Connection, signer: LogSigner, origin: str, size: int, root_hash: bytes) -> None:
+    note = sign_checkpoint(Checkpoint(origin, size, root_hash), signer)
+    conn.execute(sa.insert(_CHECKPOINT).values(size=size, root_hash=root_hash, note=note,
+                                               key_id=signer.key.key_id.hex(), signed_at=utcnow()))
+
+
+class Sequencer:
+    """A thread of the process that runs a batch through the writer every ``interval`` seconds."""
+
+    def __init__(self, database: Database, signer: LogSigner, *, origin: str, interval: float) -> None:
+        self.database, self.signer, self.origin, self.interval = database, signer, origin, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="log-sequencer", daemon=True)
+
+    def start(self) -> Sequencer:
+        self._thread.start()
+        return self
+
+    def run_once(self) -> Sequenced | None:
+        """One batch, committed when this returns (also what tests and the command line call)."""
+        return self.database.writer.run_sync(
+            lambda session: sequence_batch(session, self.signer, origin=self.origin))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                while (done := self.run_once()) is not None and done.count == BATCH:
+                    pass  # a backlog: the next batch at once
+            except DB_UNAVAILABLE as exc:
+                log.warning("log sequencer: database unavailable (%s)", short_reason(exc))
+            except Exception:
+                log.exception("log sequencer batch failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)

@@ -1,0 +1,170 @@
+"""The log as an auditor checks it: over HTTP, with only ``hashlib``, ``base64`` and
+``cryptography`` — none of the service's modules — the checkpoint's signature, the inclusion of
+every event of a request, and the consistency of two checkpoints taken before and after."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from tests.conftest import Api, rows_for
+
+# --- the auditor's own verifier, from RFC 9162 and C2SP signed-note / tlog-checkpoint --------
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def checkpoint_of(note: str, vkey: str) -> tuple[str, int, bytes]:
+    name, key_id, encoded = vkey.split("+", 2)
+    public = base64.b64decode(encoded)[1:]
+    assert hashlib.sha256(name.encode() + b"\n\x01" + public).digest()[:4].hex() == key_id
+    text, _, signatures = note.partition("\n\n")
+    for line in signatures.splitlines():
+        signer, blob = line.removeprefix("\u2014 ").split(" ")
+        raw = base64.b64decode(blob)
+        if signer == name and raw[:4].hex() == key_id:
+            Ed25519PublicKey.from_public_bytes(public).verify(raw[4:], (text + "\n").encode())
+            origin, size, root = text.split("\n")[:3]
+            return origin, int(size), base64.b64decode(root)
+    raise AssertionError("checkpoint not signed by the published key")
+
+
+def included(index: int, size: int, leaf_hash: bytes, path: list[bytes], root: bytes) -> bool:
+    if index >= size:
+        return False
+    fn, sn, r = index, size - 1, leaf_hash
+    for p in path:
+        if sn == 0:
+            return False
+        if fn % 2 == 1 or fn == sn:
+            r = _node(p, r)
+            while fn % 2 == 0 and fn != 0:
+                fn, sn = fn // 2, sn // 2
+        else:
+            r = _node(r, p)
+        fn, sn = fn // 2, sn // 2
+    return sn == 0 and r == root
+
+
+def consistent(first: int, second: int, first_root: bytes, second_root: bytes, path: list[bytes]) -> bool:
+    if first == second:
+        return not path and first_root == second_root
+    if first & (first - 1) == 0:
+        path = [first_root, *path]
+    fn, sn = first - 1, second - 1
+    while fn % 2 == 1:
+        fn, sn = fn // 2, sn // 2
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            return False
+        if fn % 2 == 1 or fn == sn:
+            fr, sr = _node(c, fr), _node(c, sr)
+            while fn % 2 == 0 and fn != 0:
+                fn, sn = fn // 2, sn // 2
+        else:
+            sr = _node(sr, c)
+        fn, sn = fn // 2, sn // 2
+    return fr == first_root and sr == second_root and sn == 0
+
+
+# --- the service ------------------------------------------------------------------------------
+
+def sequence(api: Api) -> Any:
+    return api.client.app.state.sequencer.run_once()  # type: ignore[attr-defined]  # what its thread does
+
+
+def get(api: Api, path: str, **params: Any) -> Any:
+    response = api.client.get(path, params=params, headers=api.auth(api.admin))
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_an_auditor_verifies_signature_inclusion_and_consistency_with_their_own_code(api: Api) -> None:
+    req = api.create_request()
+    api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
+    sequence(api)
+    vkey = get(api, "/v1/log/key").json()["vkey"]
+    first_note = get(api, "/v1/log/checkpoint")
+    assert first_note.headers["content-type"] == "text/plain; charset=utf-8"
+    origin, first_size, first_root = checkpoint_of(first_note.text, vkey)
+    assert origin == get(api, "/v1/log/key").json()["origin"] and first_size >= 4
+
+    api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=41)})
+    sequence(api)
+    _, second_size, second_root = checkpoint_of(get(api, "/v1/log/checkpoint").text, vkey)
+    assert second_size > first_size
+
+    events = get(api, "/v1/audit-events", galis_ref=req["galis_ref"]).json()["items"]
+    assert events and all(e["index"] is not None for e in events)
+    for event in events:
+        leaf = base64.b64decode(event["leaf"])
+        assert f'"object_id":"{event["object_id"]}"' in leaf.decode()
+        proof = get(api, "/v1/log/proofs/inclusion", index=event["index"], tree_size=second_size).json()
+        leaf_hash = hashlib.sha256(b"\x00" + leaf).digest()
+        assert proof["leaf_hash"] == leaf_hash.hex()
+        assert included(event["index"], second_size, leaf_hash, [bytes.fromhex(h) for h in proof["hashes"]],
+                        second_root)
+
+    proof = get(api, "/v1/log/proofs/consistency", first=first_size, second=second_size).json()
+    assert consistent(first_size, second_size, first_root, second_root, [bytes.fromhex(h) for h in proof["hashes"]])
+    forged = hashlib.sha256(b"un autre historique").digest()
+    assert not consistent(first_size, second_size, forged, second_root, [bytes.fromhex(h) for h in proof["hashes"]])
+
+
+def test_events_are_sequenced_in_order_without_gap_and_each_batch_signs_a_checkpoint(api: Api) -> None:
+    for _ in range(3):
+        api.create_request()
+    sequence(api)
+    first = api.count("log_checkpoint")
+    api.create_request()
+    sequence(api)
+    assert sequence(api) is None  # nothing left: no new checkpoint
+    with api.database.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT seq, log_index FROM audit_event ORDER BY seq")).all()
+        sizes = [s for (s,) in conn.execute(sa.text("SELECT size FROM log_checkpoint ORDER BY size"))]
+    assert [index for _, index in rows] == list(range(len(rows)))
+    assert api.count("log_checkpoint") == first + 1 and sizes[-1] == len(rows)
+
+
+@pytest.mark.parametrize(("path", "params", "field"), [
+    ("/v1/log/proofs/inclusion", {"index": 5, "tree_size": 5}, "index"),
+    ("/v1/log/proofs/inclusion", {"index": 0, "tree_size": 10**6}, "tree_size"),
+    ("/v1/log/proofs/consistency", {"first": 0, "second": 1}, "first"),
+    ("/v1/log/proofs/consistency", {"first": 3, "second": 2}, "first"),
+    ("/v1/log/proofs/consistency", {"first": 1, "second": 10**6}, "second"),
+])
+def test_impossible_proof_requests_are_422(api: Api, path: str, params: dict[str, int], field: str) -> None:
+    for _ in range(2):
+        api.create_request()
+    sequence(api)
+    response = api.client.get(path, params=params, headers=api.auth(api.admin))
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["code"] == "proof_impossible"
+    assert response.json()["errors"][0]["field"] == field
+
+
+def test_the_background_sequencer_indexes_a_commit_within_its_interval(database_url: str) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from tests.conftest import make_settings
+
+    with TestClient(create_app(make_settings(database_url, log_sequence_interval_ms=50))) as client:
+        api = Api(client)
+        req = api.create_request(va_on=None)
+        indexes: list[Any] = [None]
+        for _ in range(100):
+            indexes = [e["index"] for e in get(api, "/v1/audit-events", galis_ref=req["galis_ref"]).json()["items"]]
+            if indexes and None not in indexes:
+                break
+            time.sleep(0.05)
+        assert indexes and None not in indexes
