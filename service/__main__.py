@@ -6,7 +6,7 @@
     python -m service demo          # demo data and keys (embedded default)
     python -m service openapi       # print the OpenAPI description
     python -m service sweep-proofs [--grace-seconds N]   # remove proof files no proof row refers to
-    python -m service audit verify  # walk the audit chain, report the first broken link (exit 1)
+    python -m service audit verify [--checkpoint FILE]  # the chain and the log (exit 1 on the first problem)
 """
 
 from __future__ import annotations
@@ -117,18 +117,35 @@ def cmd_sweep_proofs(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_audit_verify(_args: argparse.Namespace) -> int:
+def cmd_audit_verify(args: argparse.Namespace) -> int:
     from service.audit import verify
+    from service.log.keys import LogSigner
+    from service.log.verify import verify_log
 
-    engine = create_db_engine(get_settings().database_url, pool_size=1)
+    settings = get_settings()
+    witness = None
+    if args.checkpoint:
+        try:
+            witness = Path(args.checkpoint).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"erreur : point de contrôle illisible ({exc})", file=sys.stderr)
+            return 2
+    engine = create_db_engine(settings.database_url, pool_size=1)
     try:
         count, broken = verify(engine)
+        report = verify_log(engine, LogSigner.from_settings(settings).keys, origin=settings.log_origin,
+                            witness=witness)
     finally:
         engine.dispose()
     if broken is not None:
         print(f"Chaîne d'audit rompue : {broken.message} ({count} événement(s) vérifié(s) avant).")
         return 1
-    print(f"Chaîne d'audit intègre : {count} événement(s) vérifié(s).")
+    if report.problem is not None:
+        print(f"Journal vérifiable en défaut : {report.problem}.")
+        return 1
+    against = " et cohérent avec le point de contrôle du témoin" if witness is not None else ""
+    print(f"Chaîne d'audit intègre : {count} événement(s) vérifié(s). Journal vérifiable intègre : "
+          f"{report.size} feuille(s), racine et signature du dernier point de contrôle vérifiées{against}.")
     return 0
 
 
@@ -165,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
 
     audit = commands.add_parser("audit", help="journal d'audit")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_commands.add_parser("verify", help="vérifier la chaîne des empreintes du journal d'audit")
+    verify = audit_commands.add_parser("verify", help="vérifier la chaîne d'audit et le journal vérifiable")
+    verify.add_argument("--checkpoint", help="point de contrôle conservé par un témoin : le journal doit le prolonger")
     verify.set_defaults(func=cmd_audit_verify)
 
     args = parser.parse_args(argv)

@@ -202,3 +202,46 @@ def rows_for(request_payload: dict[str, Any], **overrides: Any) -> list[dict[str
     """One valid row per establishment of a request."""
     return [factories.row(**{"finess": e["finess"], "raison_sociale": e["name"], **overrides})
             for e in request_payload["establishments"]]
+
+
+@dataclass
+class LiveService:
+    """The service over real HTTP on loopback (uvicorn in a thread), on its own SQLite file."""
+
+    base_url: str
+    admin_key: str
+    app: Any
+
+
+@pytest.fixture
+def live_service(tmp_path: Path) -> Iterator[LiveService]:
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from sqlmodel import Session
+
+    from service.db import create_db_engine
+
+    url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    command.upgrade(alembic_config(url), "head")
+    engine = create_db_engine(url, pool_size=1, write=True)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        _, key = create_api_key(session, role=Role.ADMIN, label="intégrateur")
+    engine.dispose()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    app = create_app(make_settings(url, storage_dir=tmp_path / "proofs"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    assert server.started, "the service did not start"
+    yield LiveService(f"http://127.0.0.1:{port}", key, app)
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -6,26 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import sysconfig
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-import uvicorn
-from alembic import command
-from sqlmodel import Session
-
-from service.api_keys import create_api_key
-from service.db import create_db_engine
-from service.domain.access import Role
-from service.main import create_app
 from tests import factories
-from tests.conftest import alembic_config, make_settings
+from tests.conftest import LiveService
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Binary answers (the signed PDF, a proof) as bytes: the generator's documented setting.
@@ -55,38 +42,9 @@ print(json.dumps({"created": created.status_code, "pushed": pushed.status_code,
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """The service over real HTTP on loopback, on its own SQLite file; its URL and an admin key."""
-    url = f"sqlite:///{tmp_path / 'service.sqlite3'}"
-    command.upgrade(alembic_config(url), "head")
-    engine = create_db_engine(url, pool_size=1, write=True)
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        _, key = create_api_key(session, role=Role.ADMIN, label="intégrateur")
-    engine.dispose()
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(make_settings(url, storage_dir=tmp_path / "proofs")),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if server.started:
-            break
-        time.sleep(0.05)
-    assert server.started, "the service did not start"
-    yield f"http://127.0.0.1:{port}", key
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-def test_a_generated_client_installs_with_pip_and_pushes_a_version(served: tuple[str, str], tmp_path: Path) -> None:
-    base_url, key = served
+def test_a_generated_client_installs_with_pip_and_pushes_a_version(live_service: LiveService,
+                                                                   tmp_path: Path) -> None:
+    base_url, key = live_service.base_url, live_service.admin_key
     config = tmp_path / "generator.json"
     config.write_text(json.dumps(GENERATOR_CONFIG))
     tools = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -1,18 +1,30 @@
-"""The log as an auditor checks it: over HTTP, with only ``hashlib``, ``base64`` and
-``cryptography`` — none of the service's modules — the checkpoint's signature, the inclusion of
-every event of a request, and the consistency of two checkpoints taken before and after."""
+"""The log as an auditor checks it: the verifier functions at the top of this file use only
+``hashlib``, ``base64`` and ``cryptography`` — none of the service's modules — and check, from
+what the API answers, the checkpoint's signature, the inclusion of every event of a request and
+the consistency of two checkpoints taken before and after. Then the sequencer's order, the
+impossible proof requests, and ``audit verify`` against an honest and a rewritten history."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from fastapi.testclient import TestClient
 
-from tests.conftest import Api, rows_for
+from service.domain import audit
+from service.main import create_app
+from tests.conftest import ROOT, SIGNING_DIR, Api, LiveService, make_settings, rows_for
 
 # --- the auditor's own verifier, from RFC 9162 and C2SP signed-note / tlog-checkpoint --------
 
@@ -86,36 +98,53 @@ def get(api: Api, path: str, **params: Any) -> Any:
     return response
 
 
-def test_an_auditor_verifies_signature_inclusion_and_consistency_with_their_own_code(api: Api) -> None:
-    req = api.create_request()
-    api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
-    sequence(api)
-    vkey = get(api, "/v1/log/key").json()["vkey"]
-    first_note = get(api, "/v1/log/checkpoint")
-    assert first_note.headers["content-type"] == "text/plain; charset=utf-8"
-    origin, first_size, first_root = checkpoint_of(first_note.text, vkey)
-    assert origin == get(api, "/v1/log/key").json()["origin"] and first_size >= 4
+def test_an_auditor_verifies_signature_inclusion_and_consistency_with_their_own_code(
+        live_service: LiveService) -> None:
+    """Over a real socket, with httpx: what an auditor's script does."""
+    http = httpx.Client(base_url=live_service.base_url, headers={"Authorization": f"Bearer {live_service.admin_key}"})
+    service = Api(http)  # type: ignore[arg-type]  # the same helpers, over the network
+    service._admin = live_service.admin_key
 
-    api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=41)})
-    sequence(api)
-    _, second_size, second_root = checkpoint_of(get(api, "/v1/log/checkpoint").text, vkey)
+    def fetch(path: str, **params: Any) -> httpx.Response:
+        response = http.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response
+
+    def sequenced() -> None:
+        live_service.app.state.sequencer.run_once()  # what its thread does within a second
+
+    req = service.create_request()
+    http.post(f"/v1/funding-requests/{req['galis_ref']}/submissions", json={"milestone": "va", "rows": rows_for(req)})
+    sequenced()
+    key = fetch("/v1/log/key").json()
+    first_note = fetch("/v1/log/checkpoint")
+    assert first_note.headers["content-type"] == "text/plain; charset=utf-8"
+    origin, first_size, first_root = checkpoint_of(first_note.text, key["vkey"])
+    assert origin == key["origin"] and first_size >= 3
+
+    http.post(f"/v1/funding-requests/{req['galis_ref']}/submissions",
+              json={"milestone": "va", "rows": rows_for(req, dmp_fed=41)})
+    sequenced()
+    _, second_size, second_root = checkpoint_of(fetch("/v1/log/checkpoint").text, key["vkey"])
     assert second_size > first_size
 
-    events = get(api, "/v1/audit-events", galis_ref=req["galis_ref"]).json()["items"]
-    assert events and all(e["index"] is not None for e in events)
+    events = fetch("/v1/audit-events", galis_ref=req["galis_ref"]).json()["items"]
+    assert len(events) >= 4 and all(e["index"] is not None for e in events)
     for event in events:
         leaf = base64.b64decode(event["leaf"])
         assert f'"object_id":"{event["object_id"]}"' in leaf.decode()
-        proof = get(api, "/v1/log/proofs/inclusion", index=event["index"], tree_size=second_size).json()
+        proof = fetch("/v1/log/proofs/inclusion", index=event["index"], tree_size=second_size).json()
         leaf_hash = hashlib.sha256(b"\x00" + leaf).digest()
         assert proof["leaf_hash"] == leaf_hash.hex()
         assert included(event["index"], second_size, leaf_hash, [bytes.fromhex(h) for h in proof["hashes"]],
                         second_root)
 
-    proof = get(api, "/v1/log/proofs/consistency", first=first_size, second=second_size).json()
-    assert consistent(first_size, second_size, first_root, second_root, [bytes.fromhex(h) for h in proof["hashes"]])
+    proof = fetch("/v1/log/proofs/consistency", first=first_size, second=second_size).json()
+    path = [bytes.fromhex(h) for h in proof["hashes"]]
+    assert consistent(first_size, second_size, first_root, second_root, path)
     forged = hashlib.sha256(b"un autre historique").digest()
-    assert not consistent(first_size, second_size, forged, second_root, [bytes.fromhex(h) for h in proof["hashes"]])
+    assert not consistent(first_size, second_size, forged, second_root, path)
+    http.close()
 
 
 def test_events_are_sequenced_in_order_without_gap_and_each_batch_signs_a_checkpoint(api: Api) -> None:
@@ -151,13 +180,6 @@ def test_impossible_proof_requests_are_422(api: Api, path: str, params: dict[str
 
 
 def test_the_background_sequencer_indexes_a_commit_within_its_interval(database_url: str) -> None:
-    import time
-
-    from fastapi.testclient import TestClient
-
-    from service.main import create_app
-    from tests.conftest import make_settings
-
     with TestClient(create_app(make_settings(database_url, log_sequence_interval_ms=50))) as client:
         api = Api(client)
         req = api.create_request(va_on=None)
@@ -168,3 +190,70 @@ def test_the_background_sequencer_indexes_a_commit_within_its_interval(database_
                 break
             time.sleep(0.05)
         assert indexes and None not in indexes
+
+
+def audit_verify(database_url: str, *args: str) -> Any:
+    env = {**os.environ, "SERVICE_DATABASE_URL": database_url, "SERVICE_LOG_DIR": str(SIGNING_DIR)}
+    return subprocess.run([sys.executable, "-m", "service", "audit", "verify", *args], capture_output=True,
+                          text=True, env=env, cwd=ROOT, timeout=120)
+
+
+def rewrite_history(api: Api, seq: int, label: str) -> None:
+    """What someone with write access to the database does to change an event unnoticed: edit
+    it, recompute the chain after it, rebuild the log and sign it afresh with the log key."""
+    with api.database.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE audit_event SET actor_label = :l WHERE seq = :s"), {"l": label, "s": seq})
+        prev = audit.GENESIS
+        for row in conn.execute(sa.text("SELECT * FROM audit_event ORDER BY seq")).mappings().all():
+            occurred = row["occurred_at"]
+            occurred = datetime.fromisoformat(occurred) if isinstance(occurred, str) else occurred
+            occurred = occurred.replace(tzinfo=UTC) if occurred.tzinfo is None else occurred
+            link = audit.Link(seq=row["seq"], occurred_at=occurred, actor_key_id=row["actor_key_id"],
+                              actor_role=row["actor_role"], actor_label=row["actor_label"], action=row["action"],
+                              object_type=row["object_type"], object_id=row["object_id"], galis_ref=row["galis_ref"],
+                              payload_digest=row["payload_digest"], prev_hash=prev)
+            prev = link.hash()
+            conn.execute(sa.text("UPDATE audit_event SET prev_hash = :p, hash = :h, log_index = NULL WHERE seq = :s"),
+                         {"p": link.prev_hash, "h": prev, "s": row["seq"]})
+        conn.execute(sa.text("UPDATE audit_head SET hash = :h"), {"h": prev})
+        for table in ("log_node", "log_checkpoint"):
+            conn.execute(sa.text(f"DELETE FROM {table}"))
+        conn.execute(sa.text("UPDATE log_state SET size = 0"))
+    sequence(api)
+
+
+def test_audit_verify_checks_the_log_and_a_rewritten_history_fails_against_a_witness(
+        api: Api, database_url: str, tmp_path: Path) -> None:
+    req = api.create_request()
+    api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
+    sequence(api)
+    witness = tmp_path / "checkpoint.txt"
+    witness.write_text(get(api, "/v1/log/checkpoint").text, encoding="utf-8")  # an auditor keeps it
+    api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=41)})
+    sequence(api)
+
+    honest = audit_verify(database_url, "--checkpoint", str(witness))
+    assert honest.returncode == 0, honest.stdout + honest.stderr
+    assert "cohérent avec le point de contrôle du témoin" in honest.stdout
+
+    with api.database.engine.connect() as conn:
+        victim = conn.execute(sa.text("SELECT seq FROM audit_event WHERE action = 'submission_stored' "
+                                      "ORDER BY seq LIMIT 1")).scalar_one()
+    rewrite_history(api, victim, "quelqu'un d'autre")
+    alone = audit_verify(database_url)
+    assert alone.returncode == 0, alone.stdout  # every stored hash recomputed, signed afresh: it holds together
+    against = audit_verify(database_url, "--checkpoint", str(witness))
+    assert against.returncode == 1
+    assert "réécrit" in against.stdout
+
+
+def test_audit_verify_finds_an_event_edited_behind_the_log(api: Api, database_url: str) -> None:
+    req = api.create_request()
+    api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
+    sequence(api)
+    assert audit_verify(database_url).returncode == 0
+    with api.database.engine.begin() as conn:
+        seq, index = conn.execute(sa.text("SELECT seq, log_index FROM audit_event ORDER BY seq DESC LIMIT 1")).one()
+        conn.execute(sa.text("UPDATE audit_event SET object_id = 'autre' WHERE seq = :s"), {"s": seq})
+    edited = audit_verify(database_url)
+    assert edited.returncode == 1 and ("modifié" in edited.stdout), edited.stdout
