@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,10 +101,20 @@ class ReportModel:
     #: The version's reception time (ISO 8601, UTC): the document's creation date.
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Where the verifiable log holds the version (its leaf index, the first checkpoint that
+    #: includes it), once sequenced: not the version's data, so outside ``digest``.
+    log_place: LogPlace | None = None
 
     def digest(self) -> str:
-        """SHA-256 of everything the report shows: the fingerprint printed on every page."""
-        return hashlib.sha256(orjson.dumps(self, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        """SHA-256 of everything the report shows of the version: the fingerprint printed on every page."""
+        return hashlib.sha256(orjson.dumps(replace(self, log_place=None), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True)
+class LogPlace:
+    index: int
+    checkpoint_size: int
+    root_hex: str
 
 
 COLUMN_TITLES = ["DMP<br/>alim. (E)", "Msg<br/>MSS (F)", "DUI<br/>actifs (G)", "Pers.<br/>acc. (H)",
@@ -228,6 +238,12 @@ def _timestamp(iso_utc: str) -> TimeStamp:
     return stamp
 
 
+def _log_sentence(place: LogPlace) -> str:
+    return (f"Journal vérifiable : l'enregistrement de cette version est l'événement d'index {place.index}, inclus "
+            f"dans le point de contrôle signé de taille {place.checkpoint_size} (racine {place.root_hex}) ; preuve : "
+            f"GET /v1/log/proofs/inclusion?index={place.index}&amp;tree_size={place.checkpoint_size}.")
+
+
 def render(model: ReportModel, digest: str | None = None) -> bytes:
     """The PDF bytes of ``model`` (unsigned); ``digest`` is ``model.digest()`` when already known."""
     _register_fonts()
@@ -306,6 +322,7 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
         Paragraph(f"Document émis le {_esc(model.issued_on)} par le service des indicateurs d'usage et signé "
                   "électroniquement (PAdES) : sa signature se vérifie avec tout lecteur PDF ou par "
                   "POST /v1/reports/verify.", styles["small"]),
+        *([Paragraph(_log_sentence(model.log_place), styles["small"])] if model.log_place else []),
     ]))
     doc.build(story, canvasmaker=_Footer(model, digest).canvas_class())
     return buffer.getvalue()

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.domain import indicators
@@ -16,8 +17,8 @@ from service.domain.identifiers import region_name
 from service.domain.lifecycle import Milestone
 from service.domain.targets import ALL_TARGET_SETS, INDICATOR_KEYS
 from service.funding_requests import categories_of, last_version, scope_of
-from service.models import FundingRequest, Submission
-from service.report_pdf import RateCell, ReportModel, ReportRow, render
+from service.models import AuditEvent, FundingRequest, LogCheckpoint, Submission
+from service.report_pdf import LogPlace, RateCell, ReportModel, ReportRow, render
 from service.signing import ReportSigner, Verification
 from service.submissions import get_submission
 
@@ -75,7 +76,23 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
         signatory=proofs[-1]["signed_by"] if proofs else None,
         issued_on=_local(version["received_at"], zone).split(" à ")[0],
         created_at=version["received_at"],
+        log_place=_log_place(session, sub.id, sub.request_id),
     )
+
+
+def _log_place(session: Session, submission_id: str, request_id: int) -> LogPlace | None:
+    """The version's stored event in the log and the first checkpoint that includes it."""
+    conn = session.connection()
+    index = conn.execute(sa.select(AuditEvent.log_index).where(  # type: ignore[call-overload]
+        AuditEvent.request_id == request_id, AuditEvent.object_type == "submission",
+        AuditEvent.object_id == submission_id, AuditEvent.action == "submission_stored")).scalar_one_or_none()
+    if index is None:
+        return None
+    first = conn.execute(sa.select(LogCheckpoint.size, LogCheckpoint.root_hash)  # type: ignore[call-overload]
+                         .where(LogCheckpoint.size > index).order_by(LogCheckpoint.size).limit(1)).one_or_none()
+    if first is None:
+        return None
+    return LogPlace(index=int(index), checkpoint_size=int(first.size), root_hex=bytes(first.root_hash).hex())
 
 
 def _target_sets(rows: list[dict[str, Any]], categories: dict[str, str | None], campaign: int) -> list[str]:

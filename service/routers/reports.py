@@ -43,16 +43,18 @@ MAX_REPORT_BYTES = 50_000_000
 def get_report(submission_id: SubmissionIdPath, request: Request,
                principal: CurrentPrincipal, session: ReadSession, settings: SettingsDep) -> Any:
     model = use_cases.build_model(session, principal, submission_id, timezone=settings.timezone)
-    cache: BoundedCache[tuple[str, str], bytes] = request.app.state.report_cache
-    key = (model.submission_id, model.digest())
+    cache: BoundedCache[tuple[str, str, Any], bytes] = request.app.state.report_cache
+    key = (model.submission_id, model.digest(), model.log_place)  # the log's place comes once sequenced
     pdf = cache.get(key)
     if pdf is None:
         pdf = use_cases.signed_report(model, request.app.state.report_signer, key[1])
         cache.put(key, pdf)
+    place = model.log_place
+    etag = key[1] if place is None else f"{key[1]}.{place.index}.{place.checkpoint_size}"
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": attachment(f"synthese-{model.galis_ref}-{model.version}.pdf").replace(
             "attachment", "inline", 1),
-        "ETag": f'"{key[1]}"', "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"})
+        "ETag": f'"{etag}"', "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"})
 
 
 _VERIFY_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {

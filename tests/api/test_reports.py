@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import subprocess
 from pathlib import Path
@@ -199,3 +200,25 @@ def test_a_tampered_file_reads_as_valid_nowhere_in_the_answer(api: Api, tmp_path
     assert answer["signature"]["intact"] is False and answer["signature"]["valid"] is False
     assert answer["certifies"] is None
     assert "modifié" in answer["message"]
+
+
+def test_once_sequenced_the_report_names_its_leaf_and_checkpoint_and_earlier_copies_still_hold(api: Api) -> None:
+    _, version = grappe(api, 1)
+    first = report(api, version["id"])
+    before = first.content
+    assert "Journal vérifiable" not in text_of(before)
+    api.client.app.state.sequencer.run_once()  # type: ignore[attr-defined]
+    after = report(api, version["id"])
+    text = " ".join(text_of(after.content).split())
+    events = api.client.get("/v1/audit-events", params={"limit": 500}, headers=api.auth(api.admin)).json()["items"]
+    stored = next(e for e in events if e["object_id"] == version["id"] and e["action"] == "submission_stored")
+    checkpoint = api.client.get("/v1/log/checkpoint", headers=api.auth(api.admin)).text.split("\n")
+    size, root = int(checkpoint[1]), base64.b64decode(checkpoint[2]).hex()
+    assert f"événement d'index {stored['index']}" in text and f"taille {size}" in text
+    assert root in text.replace(" ", "")
+    proof = api.client.get("/v1/log/proofs/inclusion", params={"index": stored["index"], "tree_size": size},
+                           headers=api.auth(api.admin))
+    assert proof.status_code == 200 and proof.json()["root_hash"] == root
+    assert after.headers["etag"] != first.headers["etag"]  # other bytes, another tag
+    checked = verify(api, before)  # a copy issued before the log held the version: the same data
+    assert checked["valid"] is True and checked["certifies"]["same_data_as_today"] is True
