@@ -80,7 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not is_sqlite(settings.database_url):
             database.writer.on_begin = lock_head  # every write transaction locks the audit head first
         app.state.sequencer = Sequencer(database, app.state.log_signer, origin=settings.log_origin,
-                                        interval=settings.log_sequence_interval_ms / 1000).start()
+                                        interval=settings.log_sequence_interval_ms / 1000,
+                                        tsa_url=settings.tsa_url, tsa_interval=settings.tsa_interval_s).start()
         _tune_garbage_collector()
         try:
             yield

@@ -317,6 +317,9 @@ class LogCheckpoint(SQLModel, table=True):
     note: str = Field(sa_type=sa.Text)
     key_id: str = Field(max_length=8)
     signed_at: datetime = _ts()
+    #: An RFC 3161 time-stamp reply (DER) over the note's bytes, from ``SERVICE_TSA_URL``.
+    timestamp_reply: bytes | None = Field(default=None, sa_type=sa.LargeBinary)
+    timestamped_at: datetime | None = _ts(default=None)
 
 
 class LogState(SQLModel, table=True):

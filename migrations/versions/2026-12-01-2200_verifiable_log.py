@@ -1,5 +1,5 @@
 """The verifiable log: each audit event's index in the Merkle tree, the tree's perfect subtrees,
-the signed checkpoints and the log's size (one row, the sequencer's). Existing events are
+the signed checkpoints (with their RFC 3161 time-stamp replies) and the log's size (one row, the sequencer's). Existing events are
 sequenced by the first run of the sequencer, in their chain order.
 
 Revision ID: 7d2e4a91c3b8
@@ -35,6 +35,8 @@ def upgrade() -> None:
     sa.Column('note', sa.Text(), nullable=False),
     sa.Column('key_id', sa.String(length=8), nullable=False),
     sa.Column('signed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('timestamp_reply', sa.LargeBinary(), nullable=True),
+    sa.Column('timestamped_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('size', name=op.f('pk_log_checkpoint'))
     )
     op.create_table('log_state',

@@ -22,13 +22,27 @@ def current_size(session: Session) -> int:
     return int(session.connection().execute(sa.select(_STATE.c.size).where(_STATE.c.id == 1)).scalar_one())
 
 
-def latest_checkpoint(session: Session) -> str:
-    note = session.connection().execute(
-        sa.select(_CHECKPOINT.c.note).order_by(_CHECKPOINT.c.size.desc()).limit(1)).scalar_one_or_none()
+def checkpoint_note(session: Session, size: int | None = None) -> str:
+    """The latest signed note, or the one of tree size ``size``."""
+    query = sa.select(_CHECKPOINT.c.note)
+    query = query.where(_CHECKPOINT.c.size == size) if size is not None else query
+    note = session.connection().execute(query.order_by(_CHECKPOINT.c.size.desc()).limit(1)).scalar_one_or_none()
     if note is None:
-        raise NotFound("Le journal n'a pas encore de point de contrôle signé : réessayez dans une seconde.",
+        raise NotFound("Aucun point de contrôle signé de cette taille." if size is not None else
+                       "Le journal n'a pas encore de point de contrôle signé : réessayez dans une seconde.",
                        code="checkpoint_not_found")
     return str(note)
+
+
+def latest_timestamp(session: Session) -> tuple[int, bytes]:
+    """The latest time-stamped checkpoint's size and its RFC 3161 reply."""
+    row = session.connection().execute(
+        sa.select(_CHECKPOINT.c.size, _CHECKPOINT.c.timestamp_reply).where(_CHECKPOINT.c.timestamp_reply.is_not(None))
+        .order_by(_CHECKPOINT.c.size.desc()).limit(1)).one_or_none()
+    if row is None:
+        raise NotFound("Aucun point de contrôle horodaté (horodatage non configuré, ou pas encore fait).",
+                       code="timestamp_not_found")
+    return int(row.size), bytes(row.timestamp_reply)
 
 
 def key_view(signer: LogSigner, *, origin: str) -> dict[str, Any]:

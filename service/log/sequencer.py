@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -24,6 +25,7 @@ from service.db import DB_UNAVAILABLE, Database, short_reason
 from service.domain import audit, merkle
 from service.log.checkpoint import Checkpoint, sign_checkpoint
 from service.log.keys import LogSigner
+from service.log.timestamps import TimestampError, request_reply
 from service.log.tree import TreeStore, append, blocks, fold
 from service.models import AuditEvent, LogCheckpoint, LogState, utcnow
 
@@ -83,6 +85,10 @@ def sequence_batch(session: Session, signer: LogSigner, *, origin: str, limit: i
     return Sequenced(new_size, root_hash, len(rows))
 
 
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
 def _sign(conn: sa.Connection, signer: LogSigner, origin: str, size: int, root_hash: bytes) -> None:
     note = sign_checkpoint(Checkpoint(origin, size, root_hash), signer)
     conn.execute(sa.insert(_CHECKPOINT).values(size=size, root_hash=root_hash, note=note,
@@ -90,10 +96,13 @@ def _sign(conn: sa.Connection, signer: LogSigner, origin: str, size: int, root_h
 
 
 class Sequencer:
-    """A thread of the process that runs a batch through the writer every ``interval`` seconds."""
+    """A thread of the process that runs a batch through the writer every ``interval`` seconds,
+    and has the latest checkpoint time-stamped at most every ``tsa_interval`` seconds."""
 
-    def __init__(self, database: Database, signer: LogSigner, *, origin: str, interval: float) -> None:
+    def __init__(self, database: Database, signer: LogSigner, *, origin: str, interval: float,
+                 tsa_url: str | None = None, tsa_interval: float = 3600.0) -> None:
         self.database, self.signer, self.origin, self.interval = database, signer, origin, interval
+        self.tsa_url, self.tsa_interval = tsa_url, tsa_interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="log-sequencer", daemon=True)
 
@@ -106,11 +115,36 @@ class Sequencer:
         return self.database.writer.run_sync(
             lambda session: sequence_batch(session, self.signer, origin=self.origin))
 
+    def timestamp_once(self) -> int | None:
+        """Have the latest checkpoint time-stamped when the last one is older than the interval;
+        the size time-stamped, if any. The authority is called outside any transaction."""
+        if not self.tsa_url:
+            return None
+        with self.database.engine.connect() as conn:
+            latest = conn.execute(sa.select(_CHECKPOINT.c.size, _CHECKPOINT.c.note, _CHECKPOINT.c.timestamp_reply)
+                                  .order_by(_CHECKPOINT.c.size.desc()).limit(1)).one_or_none()
+            last_at = conn.execute(sa.select(sa.func.max(_CHECKPOINT.c.timestamped_at))).scalar_one_or_none()
+        if latest is None or latest.timestamp_reply is not None:
+            return None
+        if last_at is not None and (utcnow() - _aware(last_at)).total_seconds() < self.tsa_interval:
+            return None
+        try:
+            reply = request_reply(self.tsa_url, str(latest.note).encode())
+        except TimestampError as exc:
+            log.warning("log checkpoint %s not time-stamped: %s", latest.size, exc)
+            return None
+        size = int(latest.size)
+        self.database.writer.run_sync(lambda session: session.connection().execute(
+            sa.update(_CHECKPOINT).where(_CHECKPOINT.c.size == size)
+            .values(timestamp_reply=reply, timestamped_at=utcnow())))
+        return size
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 while (done := self.run_once()) is not None and done.count == BATCH:
                     pass  # a backlog: the next batch at once
+                self.timestamp_once()
             except DB_UNAVAILABLE as exc:
                 log.warning("log sequencer: database unavailable (%s)", short_reason(exc))
             except Exception:

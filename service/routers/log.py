@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 
 from service.deps import CurrentPrincipal, ReadSession, SettingsDep
 from service.log import queries as use_cases
@@ -27,10 +27,32 @@ Size = Annotated[int, Query(ge=0, le=2**62, description="Nombre de feuilles de l
                 "conserver par un témoin : un historique réécrit ne sera plus cohérent avec lui.",
     operation_id="get_log_checkpoint",
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                     "description": "La note signée."}, **problem_responses(401, 404)},
+                     "description": "La note signée."}, **problem_responses(401, 404, 422)},
 )
-def get_checkpoint(principal: CurrentPrincipal, session: ReadSession) -> Any:
-    return PlainTextResponse(use_cases.latest_checkpoint(session), media_type="text/plain; charset=utf-8")
+def get_checkpoint(principal: CurrentPrincipal, session: ReadSession,
+                   size: Annotated[int | None, Query(ge=0, le=2**62, description="Le point de contrôle de cette "
+                                                     "taille d'arbre plutôt que le dernier.")] = None) -> Any:
+    return PlainTextResponse(use_cases.checkpoint_note(session, size), media_type="text/plain; charset=utf-8")
+
+
+@router.get(
+    "/v1/log/checkpoint/timestamp",
+    response_class=Response,
+    summary="Horodatage RFC 3161 du dernier point de contrôle horodaté",
+    description="La réponse d'horodatage (DER, `application/timestamp-reply`) d'une autorité extérieure au service "
+                "sur les octets exacts du point de contrôle de taille `Checkpoint-Size` (à obtenir par "
+                "`GET /v1/log/checkpoint?size=…`) : `openssl ts -verify -data <note> -in <réponse> -CAfile <AC>`. "
+                "404 `timestamp_not_found` tant qu'aucun point de contrôle n'est horodaté.",
+    operation_id="get_log_checkpoint_timestamp",
+    responses={200: {"content": {"application/timestamp-reply": {"schema": {"type": "string", "format": "binary"}}},
+                     "description": "La réponse d'horodatage.", "headers": {"Checkpoint-Size": {
+                         "description": "Taille de l'arbre du point de contrôle horodaté.",
+                         "schema": {"type": "integer"}}}},
+               **problem_responses(401, 404)},
+)
+def get_checkpoint_timestamp(principal: CurrentPrincipal, session: ReadSession) -> Any:
+    size, reply = use_cases.latest_timestamp(session)
+    return Response(reply, media_type="application/timestamp-reply", headers={"Checkpoint-Size": str(size)})
 
 
 @router.get(

@@ -139,7 +139,8 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         world.api.client.app.state.sequencer.run_once()  # type: ignore[attr-defined]
         path, params = {"log_checkpoint": ("/v1/log/checkpoint", {}), "log_key": ("/v1/log/key", {}),
                         "log_inclusion": ("/v1/log/proofs/inclusion", {"index": 0, "tree_size": 2}),
-                        "log_consistency": ("/v1/log/proofs/consistency", {"first": 1, "second": 2})}[route]
+                        "log_consistency": ("/v1/log/proofs/consistency", {"first": 1, "second": 2}),
+                        "log_timestamp": ("/v1/log/checkpoint/timestamp", {})}[route]
         return client.get(path, params=params, headers=headers)
     if route == "list_api_keys":
         return client.get("/v1/api-keys", headers=headers)
@@ -155,7 +156,7 @@ ROUTES = ("create_request", "list_requests", "get_request", "record_event", "lis
           "review_submission", "review_queue", "lifecycle", "control_queue", "get_control_case",
           "claim_control_case", "request_proof", "control_outcome", "list_proof_requests", "audit_events",
           "get_report", "verify_report", "list_api_keys", "revoke_api_key", "log_checkpoint", "log_key",
-          "log_inclusion", "log_consistency")
+          "log_inclusion", "log_consistency", "log_timestamp")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -170,6 +171,8 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 200
     if route == "review_queue":
         return 200 if role in MAY_REVIEW else 403
+    if route == "log_timestamp":
+        return 404  # no time-stamping authority in this world: the same answer for every key
     if route in ("list_api_keys", "revoke_api_key"):
         return 200 if role == "admin" else 403
     if route in ("control_queue", "get_control_case", "claim_control_case", "control_outcome", "request_proof"):
@@ -204,7 +207,8 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
         assert after == before, "a refused request changed nothing"
     if status == 404:
         # the answer does not tell an object out of scope from one that does not exist
-        assert response.json()["code"] in ("funding_request_not_found", "submission_not_found", "proof_not_found")
+        assert response.json()["code"] in ("funding_request_not_found", "submission_not_found", "proof_not_found",
+                                           "timestamp_not_found")
     if route == "list_requests":
         listed = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in listed) == (role in NATIONAL or scope == "in")
