@@ -9,7 +9,6 @@ milliseconds (an RSA key re-parsed on every signature costs about 140 ms).
 from __future__ import annotations
 
 import io
-import os
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from service.keyfiles import create_once
 from service.settings import VAR_DIR, Settings
 
 DEV_DIR = VAR_DIR / "signing"
@@ -80,20 +80,8 @@ def _dev_pair(directory: Path) -> tuple[Path, Path]:
                                          key_agreement=False, encipher_only=False, decipher_only=False),
                            critical=True)
             .sign(key, hashes.SHA256()))
-    tmp = directory / f".dev-signing-{os.getpid()}-{id(key)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-        handle.write(cert.public_bytes(serialization.Encoding.PEM))
-        handle.flush()
-        os.fsync(handle.fileno())
-    try:
-        os.link(tmp, bundle)  # fails if another process got there first: its pair is kept
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink(missing_ok=True)
+    create_once(bundle, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()) + cert.public_bytes(serialization.Encoding.PEM))
     return bundle, bundle
 
 
