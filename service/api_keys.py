@@ -126,12 +126,17 @@ def revoke_api_key(session: Session, actor: Principal, prefix: str) -> dict[str,
     return key_view(key, today=None)
 
 
-def key_status(key: ApiKey, *, today: date | None) -> str:
-    if key.revoked_at is not None:
+def standing(revoked_at: datetime | None, expires_on: date | None, today: date | None) -> str:
+    """``revoked``, ``expired`` (from its ``expires_on`` day) or ``active``: the one rule of a key's use."""
+    if revoked_at is not None:
         return "revoked"
-    if key.expires_on is not None and today is not None and today >= key.expires_on:
+    if expires_on is not None and today is not None and today >= expires_on:
         return "expired"
     return "active"
+
+
+def key_status(key: ApiKey, *, today: date | None) -> str:
+    return standing(key.revoked_at, key.expires_on, today)
 
 
 def key_view(key: ApiKey, *, today: date | None) -> dict[str, Any]:
@@ -180,10 +185,11 @@ class KeyLookup:
 
     def refusal(self, today: date) -> tuple[str, str] | None:
         """``(code, French message)`` when the key may no longer be used."""
-        if self.revoked_at is not None:
+        status = standing(self.revoked_at, self.expires_on, today)
+        if status == "revoked":
             return "api_key_revoked", f"Cette clé d'API a été révoquée le {iso_z(self.revoked_at)}."
-        if self.expires_on is not None and today >= self.expires_on:
-            return "api_key_expired", f"Cette clé d'API a expiré le {self.expires_on.isoformat()}."
+        if status == "expired":
+            return "api_key_expired", f"Cette clé d'API a expiré le {self.expires_on}."
         return None
 
     def needs_touch(self, now: datetime) -> bool:

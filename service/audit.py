@@ -85,6 +85,14 @@ def _forget_head(session: Session, transaction: Any) -> None:
         session.info.pop(HEAD_KEY, None)
 
 
+def link_of(event: Any) -> audit.Link:
+    """What a stored event's hash and leaf cover, from its row (ORM object or Core row)."""
+    return audit.Link(seq=event.seq, occurred_at=event.occurred_at, actor_key_id=event.actor_key_id,
+                      actor_role=event.actor_role, actor_label=event.actor_label, action=event.action,
+                      object_type=event.object_type, object_id=event.object_id, galis_ref=event.galis_ref,
+                      payload_digest=event.payload_digest, prev_hash=event.prev_hash)
+
+
 def _stored(engine: Engine, upto: int, batch: int = 5_000) -> Iterator[audit.StoredEvent]:
     last = 0
     with Session(engine) as session:
@@ -95,11 +103,7 @@ def _stored(engine: Engine, upto: int, batch: int = 5_000) -> Iterator[audit.Sto
             if not rows:
                 return
             for e in rows:
-                yield audit.StoredEvent(link=audit.Link(
-                    seq=e.seq, occurred_at=e.occurred_at, actor_key_id=e.actor_key_id, actor_role=e.actor_role,
-                    actor_label=e.actor_label, action=e.action, object_type=e.object_type, object_id=e.object_id,
-                    galis_ref=e.galis_ref, payload_digest=e.payload_digest, prev_hash=e.prev_hash,
-                ), payload=e.payload, hash=e.hash)
+                yield audit.StoredEvent(link=link_of(e), payload=e.payload, hash=e.hash)
             last = rows[-1].seq
 
 

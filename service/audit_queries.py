@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.domain import audit
+from service.audit import link_of
 from service.domain.access import Principal, Role
 from service.funding_requests import load_request, scoped_requests_query
 from service.models import AuditEvent, FundingRequest, iso_z
@@ -16,9 +16,7 @@ from service.pagination import PageRequest, cursor_value, decode_cursor, encode_
 
 
 def event_view(e: AuditEvent) -> dict[str, Any]:
-    leaf = audit.Link(seq=e.seq, occurred_at=e.occurred_at, actor_key_id=e.actor_key_id, actor_role=e.actor_role,
-                      actor_label=e.actor_label, action=e.action, object_type=e.object_type, object_id=e.object_id,
-                      galis_ref=e.galis_ref, payload_digest=e.payload_digest, prev_hash=e.prev_hash).leaf()
+    leaf = link_of(e).leaf()
     return {
         "seq": e.seq, "index": e.log_index, "leaf": base64.b64encode(leaf).decode(),
         "occurred_at": iso_z(e.occurred_at),

@@ -62,9 +62,9 @@ async def current_principal(request: Request) -> Principal:
     key_hash = hash_key(secret)
     cache: PrincipalCache = request.app.state.principal_cache
     found = cache.get(key_hash)
+    fresh = found is None
+    database: Database = request.app.state.database
     if found is None:
-        database: Database = request.app.state.database
-
         def lookup() -> KeyLookup | None:
             with Session(database.engine) as session:
                 return find_principal(session, key_hash)
@@ -73,13 +73,14 @@ async def current_principal(request: Request) -> Principal:
         if found is None:
             raise _unauthenticated("invalid_api_key", "Clé d'API inconnue.")
         cache.put(key_hash, found)
-        now = utcnow()
-        if found.needs_touch(now) and found.refusal(await today(request)) is None:
-            key_id = found.principal.key_id
-            database.writer.submit(lambda session: touch_last_used(session, key_id, now))
     refusal = found.refusal(await today(request))
     if refusal is not None:
         raise _unauthenticated(*refusal)
+    if fresh:  # read from the database just now: its last use is known
+        now = utcnow()
+        if found.needs_touch(now):
+            key_id = found.principal.key_id
+            database.writer.submit(lambda session: touch_last_used(session, key_id, now))
     request.state.principal = found.principal
     return found.principal
 

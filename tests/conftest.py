@@ -26,7 +26,7 @@ from service.main import create_app
 from service.models import SQLModel
 from service.settings import Settings
 from tests import factories
-from tests.pg_cluster import PostgresCluster
+from tests.pg_cluster import PostgresCluster, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
@@ -215,7 +215,6 @@ class LiveService:
 
 @pytest.fixture
 def live_service(tmp_path: Path) -> Iterator[LiveService]:
-    import socket
     import threading
     import time
 
@@ -230,9 +229,7 @@ def live_service(tmp_path: Path) -> Iterator[LiveService]:
     with Session(engine, expire_on_commit=False) as session, session.begin():
         _, key = create_api_key(session, role=Role.ADMIN, label="intégrateur")
     engine.dispose()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
+    port = free_port()
     app = create_app(make_settings(url, storage_dir=tmp_path / "proofs"))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

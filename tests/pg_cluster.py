@@ -28,7 +28,8 @@ def find_bin_dir() -> Path:
     raise RuntimeError("PostgreSQL server binaries not found: apt-get install postgresql")
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on loopback now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -39,7 +40,7 @@ class PostgresCluster:
         self.bin_dir = find_bin_dir()
         self.root = Path(tempfile.mkdtemp(prefix="esms-pg-"))
         self.data = self.root / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self.durable = durable
         self._user: str | None = None
         if os.geteuid() == 0:

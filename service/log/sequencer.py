@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service.audit import link_of
 from service.db import DB_UNAVAILABLE, Database, short_reason
-from service.domain import audit, merkle
+from service.domain import merkle
 from service.log.checkpoint import Checkpoint, sign_checkpoint
 from service.log.keys import LogSigner
 from service.log.timestamps import TimestampError, request_reply
@@ -69,11 +69,7 @@ def sequence_batch(session: Session, signer: LogSigner, *, origin: str, limit: i
     new_nodes: list[tuple[int, int, bytes]] = []
     indexes = []
     for offset, row in enumerate(rows):
-        link = audit.Link(seq=row.seq, occurred_at=row.occurred_at, actor_key_id=row.actor_key_id,
-                          actor_role=row.actor_role, actor_label=row.actor_label, action=row.action,
-                          object_type=row.object_type, object_id=row.object_id, galis_ref=row.galis_ref,
-                          payload_digest=row.payload_digest, prev_hash=row.prev_hash)
-        append(frontier, size + offset, merkle.leaf_hash(link.leaf()), new_nodes)
+        append(frontier, size + offset, merkle.leaf_hash(link_of(row).leaf()), new_nodes)
         indexes.append({"s": row.seq, "i": size + offset})
     conn.execute(sa.update(_EVENT).where(_EVENT.c.seq == sa.bindparam("s")).values(log_index=sa.bindparam("i")),
                  indexes)
@@ -83,10 +79,6 @@ def sequence_batch(session: Session, signer: LogSigner, *, origin: str, limit: i
     conn.execute(sa.update(_STATE).where(_STATE.c.id == 1).values(size=new_size))
     _sign(conn, signer, origin, new_size, root_hash)
     return Sequenced(new_size, root_hash, len(rows))
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def _sign(conn: sa.Connection, signer: LogSigner, origin: str, size: int, root_hash: bytes) -> None:
@@ -126,7 +118,7 @@ class Sequencer:
             last_at = conn.execute(sa.select(sa.func.max(_CHECKPOINT.c.timestamped_at))).scalar_one_or_none()
         if latest is None or latest.timestamp_reply is not None:
             return None
-        if last_at is not None and (utcnow() - _aware(last_at)).total_seconds() < self.tsa_interval:
+        if last_at is not None and (utcnow() - last_at).total_seconds() < self.tsa_interval:
             return None
         try:
             reply = request_reply(self.tsa_url, str(latest.note).encode())

@@ -69,13 +69,15 @@ class TreeStore:
 
 
 def append(frontier: list[tuple[int, int, bytes]], index: int, leaf_hash: bytes,
-           new_nodes: list[tuple[int, int, bytes]]) -> None:
+           new_nodes: list[tuple[int, int, bytes]] | None = None) -> None:
     """Add leaf ``index`` to the right edge (``frontier``: the perfect subtrees of the tree,
-    largest first) and record every subtree it completes in ``new_nodes``."""
+    largest first) and record every subtree it completes in ``new_nodes``, if given."""
     node = (0, index, leaf_hash)
-    new_nodes.append(node)
+    completed = [node]
     while frontier and frontier[-1][0] == node[0]:
         left = frontier.pop()
         node = (node[0] + 1, left[1] >> 1, merkle.node_hash(left[2], node[2]))
-        new_nodes.append(node)
+        completed.append(node)
     frontier.append(node)
+    if new_nodes is not None:
+        new_nodes.extend(completed)

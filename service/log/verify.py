@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from service.audit import link_of
 from service.domain import audit, merkle
 from service.log.checkpoint import Checkpoint, CheckpointError, verify_note
 from service.log.keys import LogKey
+from service.log.tree import append, fold
 from service.models import AuditEvent, LogCheckpoint, LogNode, LogState
 
 _EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
@@ -32,29 +34,6 @@ class LogReport:
     problem: str | None
 
 
-class _Roots:
-    """MTH of every prefix asked for, computed as the leaves stream by (a stack of perfect subtrees)."""
-
-    def __init__(self, wanted: set[int]) -> None:
-        self.stack: list[tuple[int, bytes]] = []
-        self.count = 0
-        self.wanted = wanted
-        self.found: dict[int, bytes] = {}
-
-    def add(self, leaf_hash: bytes) -> None:
-        size, current = 1, leaf_hash
-        while self.stack and self.stack[-1][0] == size:
-            left_size, left = self.stack.pop()
-            size, current = left_size + size, merkle.node_hash(left, current)
-        self.stack.append((size, current))
-        self.count += 1
-        if self.count in self.wanted:
-            result = self.stack[-1][1]
-            for _, left in reversed(self.stack[:-1]):
-                result = merkle.node_hash(left, result)
-            self.found[self.count] = result
-
-
 def _sequenced(engine: Engine, size: int) -> Iterator[tuple[int, bytes, bytes | None]]:
     """(index, leaf hash recomputed from the event, stored leaf hash) for indexes below ``size``."""
     last = -1
@@ -68,14 +47,10 @@ def _sequenced(engine: Engine, size: int) -> Iterator[tuple[int, bytes, bytes | 
             if not rows:
                 return
             for r in rows:
-                link = audit.Link(seq=r.seq, occurred_at=r.occurred_at, actor_key_id=r.actor_key_id,
-                                  actor_role=r.actor_role, actor_label=r.actor_label, action=r.action,
-                                  object_type=r.object_type, object_id=r.object_id, galis_ref=r.galis_ref,
-                                  payload_digest=r.payload_digest, prev_hash=r.prev_hash)
                 if audit.payload_digest(r.payload) != r.payload_digest:
                     raise _Broken(f"événement d'index {r.log_index} (n° {r.seq}) : le contenu ne correspond plus à "
                                   "son empreinte (contenu modifié)")
-                yield int(r.log_index), merkle.leaf_hash(link.leaf()), bytes(r.stored) if r.stored else None
+                yield int(r.log_index), merkle.leaf_hash(link_of(r).leaf()), bytes(r.stored) if r.stored else None
             last = int(rows[-1].log_index)
 
 
@@ -105,7 +80,9 @@ def verify_log(engine: Engine, keys: Sequence[LogKey], *, origin: str, witness: 
         return LogReport(size, f"dernier point de contrôle refusé : {exc}")
     if signed.size != int(latest.size) or signed.root_hash != bytes(latest.root_hash) or signed.size > size:
         return LogReport(size, "le dernier point de contrôle ne correspond pas à l'état enregistré du journal")
-    roots = _Roots({signed.size} | ({kept.size} if kept else set()))
+    wanted = {signed.size} | ({kept.size} if kept else set())
+    found: dict[int, bytes] = {}  # the roots of those prefixes, recomputed as the leaves stream by
+    frontier: list[tuple[int, int, bytes]] = []
     expected = 0
     try:
         for index, leaf_hash, stored in _sequenced(engine, size):
@@ -114,17 +91,19 @@ def verify_log(engine: Engine, keys: Sequence[LogKey], *, origin: str, witness: 
             if stored != leaf_hash:
                 return LogReport(size, f"événement d'index {index} : sa feuille ne correspond pas à ses champs "
                                        "(événement modifié)")
-            roots.add(leaf_hash)
+            append(frontier, index, leaf_hash)
             expected += 1
+            if expected in wanted:
+                found[expected] = fold([h for _, _, h in frontier])
     except _Broken as broken:
         return LogReport(size, str(broken))
     if expected != size:
         return LogReport(size, f"le journal compte {size} événements, {expected} seulement retrouvés (événements "
                                "retirés)")
-    if signed.size and roots.found.get(signed.size) != signed.root_hash:
+    if signed.size and found.get(signed.size) != signed.root_hash:
         return LogReport(size, f"la racine recalculée des {signed.size} premiers événements n'est pas celle du "
                                "dernier point de contrôle signé")
-    if kept is not None and kept.size and roots.found.get(kept.size) != kept.root_hash:
+    if kept is not None and kept.size and found.get(kept.size) != kept.root_hash:
         return LogReport(size, f"la racine recalculée des {kept.size} premiers événements n'est pas celle du "
                                "point de contrôle du témoin : l'historique a été réécrit depuis")
     return LogReport(size, None)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,22 +20,17 @@ from service.log.checkpoint import verify_note
 from service.log.keys import LogSigner
 from service.log.tree import TreeStore
 from tests.conftest import ROOT, SIGNING_DIR, Api, make_settings, rows_for
+from tests.pg_cluster import free_port
 
 #: Kills in the run, alternating between the two processes.
 KILLS = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Process:
     """One uvicorn process of the service, its sequencer every 20 ms."""
 
     def __init__(self, database_url: str, folder: Path) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.env = {**os.environ, "SERVICE_DATABASE_URL": database_url, "SERVICE_LOG_DIR": str(SIGNING_DIR),
                     "SERVICE_SIGNING_DIR": str(SIGNING_DIR), "SERVICE_STORAGE_DIR": str(folder / "proofs"),
                     "SERVICE_LOG_SEQUENCE_INTERVAL_MS": "20", "SERVICE_API_KEY_CACHE_SECONDS": "30"}
