@@ -1,14 +1,19 @@
 """Push benchmark: latency and throughput of a 1-row and a 50-row push, on SQLite and on
-PostgreSQL, against a bare endpoint of the same framework measured in the same run.
+PostgreSQL, with 1 and more uvicorn workers, against a bare endpoint of the same framework
+measured in the same run; and how long a committed event waits for its index in the log.
 
-    python bench/push.py [--duration 10] [--connections 8]
+    python bench/push.py [--duration 10] [--connections 8] [--workers 1 2]
 
-Needs ``wrk`` (Debian package). Each server is uvicorn with 1 worker, uvloop and httptools.
+Needs ``wrk`` (Debian package). Each server is uvicorn with uvloop and httptools, the log's
+sequencer at its default interval. The lag of an event is the time from its recording (in the
+transaction of the push, so a little before the commit) to the signing of the first checkpoint
+that includes it, read from the database after the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import re
@@ -20,11 +25,15 @@ import sys
 import tempfile
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import sqlalchemy as sa  # noqa: E402
+
+from service.models import AuditEvent, LogCheckpoint  # noqa: E402
 from tests.factories import finess  # noqa: E402
 from tests.pg_cluster import PostgresCluster  # noqa: E402
 
@@ -49,10 +58,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(app: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(app: str, env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", "1", "--loop", "uvloop",
+        [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
          "--http", "httptools", "--no-access-log", "--log-level", "warning"],
         cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -141,12 +150,36 @@ def lua(paths: list[str], method: str, key: str, bodies: list[object] | None) ->
     return LUA % {"paths": ", ".join(f'"{p}"' for p in paths), "method": method, "key": key, "bodies": literal}
 
 
-def bench_service(name: str, url: str, args: argparse.Namespace) -> list[dict[str, object]]:
+def index_lag(url: str, since: datetime) -> dict[str, float]:
+    """Commit → index lag (ms) of the events recorded since ``since``, once all are sequenced."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for _ in range(100):  # the sequencer catches up within its interval
+                if not conn.execute(sa.text("SELECT count(*) FROM audit_event WHERE log_index IS NULL")).scalar_one():
+                    break
+                time.sleep(0.1)
+            checkpoints = conn.execute(sa.select(LogCheckpoint.size, LogCheckpoint.signed_at)
+                                       .order_by(LogCheckpoint.size)).all()
+            events = conn.execute(sa.select(AuditEvent.log_index, AuditEvent.occurred_at)
+                                  .where(AuditEvent.occurred_at >= since, AuditEvent.log_index.is_not(None))).all()
+    finally:
+        engine.dispose()
+    sizes = [int(c.size) for c in checkpoints]
+    lags = sorted((checkpoints[bisect.bisect_right(sizes, int(e.log_index))].signed_at - e.occurred_at)
+                  .total_seconds() * 1000 for e in events)
+    if not lags:
+        return {"lag_p50": float("nan"), "lag_p99": float("nan"), "events": 0}
+    return {"lag_p50": lags[len(lags) // 2], "lag_p99": lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+            "events": len(lags)}
+
+
+def bench_service(name: str, url: str, args: argparse.Namespace, workers: int) -> list[dict[str, object]]:
     env = {**os.environ, "SERVICE_DATABASE_URL": url}
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     admin = cli_key(env, "--role", "admin")
-    proc, base = start_server("service.main:app", env)
+    proc, base = start_server("service.main:app", env, workers)
     try:
         groups = seed(base, admin)
         results = []
@@ -156,8 +189,10 @@ def bench_service(name: str, url: str, args: argparse.Namespace) -> list[dict[st
             # Pushes rotate over the 64 requests of the group, each with its own establishments.
             script = lua([f"/v1/funding-requests/{ref}/submissions" for ref, _ in groups[size]], "POST", vendor,
                          [{"milestone": "va", "rows": [row(c) for c in codes]} for _, codes in groups[size]])
+            since = datetime.now(UTC)
             figures = run_wrk(base, script, args)
-            results.append({"scenario": f"push {size} row(s)", "backend": name, **figures})
+            results.append({"scenario": f"push {size} row(s)", "backend": name, "workers": workers, **figures,
+                            **index_lag(url, since)})
         return results
     finally:
         stop(proc)
@@ -167,6 +202,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn worker counts to run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -174,31 +210,45 @@ def main() -> int:
 
     proc, base = start_server("bench.bare_app:app", dict(os.environ))
     try:
-        bare = {"scenario": "bare GET", "backend": "-", **run_wrk(base, lua(["/bare"], "GET", "x", None), args)}
+        bare = {"scenario": "bare GET", "backend": "-", "workers": 1,
+                **run_wrk(base, lua(["/bare"], "GET", "x", None), args)}
     finally:
         stop(proc)
 
     results: list[dict[str, object]] = [bare]
     workdir = Path(tempfile.mkdtemp(prefix="esms-bench-"))
     try:
-        results += bench_service("sqlite", f"sqlite:///{workdir / 'bench.sqlite3'}", args)
         cluster = PostgresCluster(durable=True).start()
         try:
-            results += bench_service("postgresql", cluster.create_database("bench"), args)
+            for workers in args.workers:
+                results += bench_service("sqlite", f"sqlite:///{workdir / f'bench-{workers}.sqlite3'}", args, workers)
+                results += bench_service("postgresql", cluster.create_database(f"bench{workers}"), args, workers)
         finally:
             cluster.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"\n{args.connections} connections, {args.duration} s, uvicorn 1 worker (uvloop, httptools)\n")
-    print(f"{'scenario':<16}{'backend':<12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-          f"{'% bare req/s':>14}{'p99 × bare':>12}")
+    print(f"\n{args.connections} connections, {args.duration} s, uvicorn (uvloop, httptools), "
+          f"{os.cpu_count()} cores shared by wrk, the workers and PostgreSQL\n")
+    print(f"{'scenario':<16}{'backend':<12}{'workers':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'% bare':>8}{'p99×bare':>9}{'lag p50':>9}{'lag p99':>9}")
     for r in results:
         ratio = 100 * float(r["rps"]) / float(bare["rps"])  # type: ignore[arg-type]
         tail = float(r["p99"]) / float(bare["p99"])  # type: ignore[arg-type]
-        print(f"{r['scenario']:<16}{r['backend']:<12}{r['rps']:>9.0f}{r['p50']:>9.2f}{r['p99']:>9.2f}"
-              f"{r['errors']:>8}{ratio:>13.1f}%{tail:>11.1f}×")
-    print("\nGoal: a 1-row push reaches ≥ 20 % of the bare throughput with p99 ≤ 5 × the bare p99.")
+        lag = f"{r['lag_p50']:>9.0f}{r['lag_p99']:>9.0f}" if "lag_p50" in r else ""
+        print(f"{r['scenario']:<16}{r['backend']:<12}{r['workers']:>8}{r['rps']:>9.0f}{r['p50']:>9.2f}"
+              f"{r['p99']:>9.2f}{r['errors']:>8}{ratio:>7.1f}%{tail:>8.1f}×{lag}")
+    print("\nRatios (same run):")
+    by = {(r["scenario"], r["backend"], r["workers"]): float(r["rps"]) for r in results}  # type: ignore[arg-type]
+    for scenario in ("push 1 row(s)", "push 50 row(s)"):
+        for workers in args.workers:
+            pg, lite = by[(scenario, "postgresql", workers)], by[(scenario, "sqlite", workers)]
+            print(f"  {scenario}, {workers} worker(s): PostgreSQL / SQLite = {pg / lite:.2f}")
+        for backend in ("sqlite", "postgresql"):
+            for workers in args.workers[1:]:
+                ratio = by[(scenario, backend, workers)] / by[(scenario, backend, args.workers[0])]
+                print(f"  {scenario}, {backend}: {workers} workers / {args.workers[0]} = {ratio:.2f}")
+    print("\nGoals: PostgreSQL ≥ SQLite for a 1-row push; 2 workers ≥ 1.6 × 1; commit → index lag p99 < 1 s.")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "push.json").write_text(json.dumps(results, indent=2), encoding="utf-8")

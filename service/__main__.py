@@ -6,7 +6,7 @@
     python -m service demo          # demo data and keys (embedded default)
     python -m service openapi       # print the OpenAPI description
     python -m service sweep-proofs [--grace-seconds N]   # remove proof files no proof row refers to
-    python -m service audit verify [--checkpoint FILE]  # the chain and the log (exit 1 on the first problem)
+    python -m service audit verify [--checkpoint FILE]  # events, chain before the log, log (exit 1 on a problem)
 """
 
 from __future__ import annotations
@@ -138,13 +138,14 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     if broken is not None:
-        print(f"Chaîne d'audit rompue : {broken.message} ({count} événement(s) vérifié(s) avant).")
+        print(f"Événements d'audit en défaut : {broken.message} ({count} événement(s) vérifié(s) avant).")
         return 1
     if report.problem is not None:
-        print(f"Journal vérifiable en défaut : {report.problem}.")
+        print(f"Journal vérifiable en défaut : {report.problem.rstrip('.')}.")
         return 1
     against = " et cohérent avec le point de contrôle du témoin" if witness is not None else ""
-    print(f"Chaîne d'audit intègre : {count} événement(s) vérifié(s). Journal vérifiable intègre : "
+    print(f"Événements d'audit intègres : {count} événement(s) vérifié(s), chaîne antérieure au journal comprise. "
+          "Journal vérifiable intègre : "
           f"{report.size} feuille(s), racine et signature du dernier point de contrôle vérifiées{against}.")
     return 0
 

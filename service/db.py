@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -39,6 +41,17 @@ def is_sqlite(url: str | sa.URL) -> bool:
 #: What the driver raises while the database server is unreachable, restarting or refusing
 #: connections (and the pool when no connection can be had): an outage, answered 503.
 DB_UNAVAILABLE = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.DisconnectionError, sa.exc.TimeoutError)
+
+
+#: SQLSTATEs of a transaction the server aborted to let another one through (deadlock,
+#: serialization failure): run again, it succeeds.
+_CONFLICTS = {"40P01", "40001"}
+#: How many times a unit aborted by such a conflict is run again before its caller is told.
+CONFLICT_RETRIES = 5
+
+
+def is_conflict(exc: BaseException) -> bool:
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in _CONFLICTS
 
 
 def short_reason(exc: BaseException) -> str:
@@ -130,8 +143,6 @@ class Writer:
     def __init__(self, engine: Engine, *, threads: int, batch_size: int) -> None:
         self._engine = engine
         self._batch_size = batch_size
-        #: Run at the start of every write transaction (a lock to take first).
-        self.on_begin: Callable[[Session], None] | None = None
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._threads = [
             threading.Thread(target=self._loop, name=f"db-writer-{i}", daemon=True) for i in range(threads)
@@ -184,17 +195,24 @@ class Writer:
                 batch.append(item)
             self._commit_group(batch)
 
-    def _commit_group(self, batch: list[_Work]) -> None:
+    def _commit_group(self, batch: list[_Work], attempt: int = 0) -> None:
         try:
             # Optimistic first: one transaction, no savepoints. A unit that fails sends the
             # group round again, each unit in its own savepoint; a lone unit needs none.
             if not self._run_transaction(batch, isolated=False) and len(batch) > 1:
                 self._run_transaction(batch, isolated=True)
-        except Exception as exc:  # the commit itself failed: nothing of the group is stored
+        except Exception as exc:  # the commit itself failed, or a conflict: nothing of the group is stored
             if len(batch) > 1:
+                # Groups lock the rows of their units in no particular order, so two groups can
+                # deadlock on PostgreSQL; one by one, a unit takes its rows in its own order.
                 log.warning("group commit of %d units failed (%s); retrying one by one", len(batch), short_reason(exc))
                 for work in batch:
                     self._commit_group([work])
+                return
+            if is_conflict(exc) and attempt < CONFLICT_RETRIES:
+                log.info("write transaction aborted by a conflict (%s); running it again", short_reason(exc))
+                time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
+                self._commit_group(batch, attempt + 1)
                 return
             if isinstance(exc, DB_UNAVAILABLE):
                 # The database is unreachable: the caller answers 503; the reason in one line.
@@ -212,11 +230,8 @@ class Writer:
         """
         with Session(self._engine, expire_on_commit=False) as session:
             transaction = session.begin()
-            if self.on_begin is not None:
-                self.on_begin(session)
             for work in batch:
                 work.result, work.error = None, None
-                kept = dict(session.info)  # what a unit keeps in the session goes back with its savepoint
                 try:
                     if isolated:
                         with session.begin_nested():
@@ -226,9 +241,9 @@ class Writer:
                         work.result = work.fn(session)
                         session.flush()
                 except Exception as exc:
+                    if is_conflict(exc):
+                        raise  # the server aborted the transaction: the whole of it goes round again
                     work.error = exc
-                    session.info.clear()
-                    session.info.update(kept)
                     if not isolated:
                         transaction.rollback()
                         return False

@@ -10,9 +10,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.api_keys import PrincipalCache
-from service.audit import lock_head
 from service.cache import BoundedCache
-from service.db import Database, is_sqlite
+from service.db import Database
 from service.log.keys import LogSigner
 from service.log.sequencer import Sequencer
 from service.problems import install_problem_handlers
@@ -77,8 +76,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.proof_store = open_store(settings)
         app.state.report_signer = ReportSigner.from_settings(settings)
         app.state.log_signer = LogSigner.from_settings(settings)
-        if not is_sqlite(settings.database_url):
-            database.writer.on_begin = lock_head  # every write transaction locks the audit head first
         app.state.sequencer = Sequencer(database, app.state.log_signer, origin=settings.log_origin,
                                         interval=settings.log_sequence_interval_ms / 1000,
                                         tsa_url=settings.tsa_url, tsa_interval=settings.tsa_interval_s).start()

@@ -264,7 +264,9 @@ class ProofRequest(SQLModel, table=True):
 
 
 class AuditEvent(SQLModel, table=True):
-    """One change, append-only; ``hash`` chains it to its predecessor (``prev_hash``)."""
+    """One change, append-only. ``hash`` covers its fields; inside the chain that preceded the
+    verifiable log it also covers its predecessor's (``prev_hash``), after it ``prev_hash`` is null.
+    ``seq`` comes from a sequence on PostgreSQL: unique and increasing, with gaps."""
 
     __tablename__ = "audit_event"
 
@@ -280,14 +282,15 @@ class AuditEvent(SQLModel, table=True):
     galis_ref: str | None = Field(default=None, max_length=8)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
     payload_digest: str = Field(max_length=64)
-    prev_hash: str = Field(max_length=64)
+    prev_hash: str | None = Field(default=None, max_length=64)
     hash: str = Field(max_length=64, unique=True)
     #: Its 0-based position in the log's Merkle tree, given by the sequencer after the commit.
     log_index: int | None = Field(default=None, sa_type=sa.BigInteger, unique=True)
 
 
 class AuditHead(SQLModel, table=True):
-    """The last link of the audit chain (one row): appends lock it, so the chain never forks."""
+    """The end of the hash chain that preceded the verifiable log (one row), fixed when the log
+    took over: ``audit verify`` checks that the chain reaches it. Nothing moves it any more."""
 
     __tablename__ = "audit_head"
 

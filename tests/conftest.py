@@ -133,6 +133,10 @@ class Api:
 
         return self.database.writer.run_sync(create)  # type: ignore[no-any-return]
 
+    def sequence(self) -> Any:
+        """One batch of the log's sequencer, as its thread runs within the interval."""
+        return self.client.app.state.sequencer.run_once()  # type: ignore[attr-defined]
+
     @property
     def admin(self) -> str:
         if self._admin is None:

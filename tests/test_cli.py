@@ -13,13 +13,15 @@ from fastapi.testclient import TestClient
 
 from service.api_keys import hash_key
 from service.main import create_app
-from tests.conftest import alembic_config, make_settings
+from tests.conftest import SIGNING_DIR, alembic_config, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(database_url: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SERVICE_DATABASE_URL": database_url}
+    """``python -m service ARGS`` on the test's database, with the signing keys of the tests' apps."""
+    env = {**os.environ, "SERVICE_DATABASE_URL": database_url, "SERVICE_SIGNING_DIR": str(SIGNING_DIR),
+           "SERVICE_LOG_DIR": str(SIGNING_DIR)}
     return subprocess.run([sys.executable, "-m", "service", *args], capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=120)
 

@@ -42,3 +42,50 @@ def test_migration_files_follow_the_naming_convention() -> None:
     versions = Path(__file__).resolve().parent.parent / "migrations" / "versions"
     names = [p.name for p in versions.glob("*.py")]
     assert names and all(len(n) > 16 and n[4] == "-" and n[10] == "-" and n[15] == "_" for n in names), names
+
+
+def test_the_chain_of_an_existing_database_still_verifies_after_the_log_takes_over(fresh_url: str) -> None:
+    """Events chained before the end of the chain keep their links; events written after it are
+    numbered after them (a sequence on PostgreSQL) and stand alone; ``audit verify`` walks both."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from sqlmodel import Session
+
+    from service import audit as service_audit
+    from service.domain import audit
+
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "7d2e4a91c3b8")  # the log exists, writers still chain their events
+    engine = sa.create_engine(fresh_url)
+    prev = audit.GENESIS
+    with engine.begin() as conn:
+        for seq in (1, 2, 3):
+            payload = {"n": seq}
+            link = audit.Link(seq=seq, occurred_at=datetime(2024, 1, 1, 12, seq, tzinfo=UTC), actor_key_id=None,
+                              actor_role="admin", actor_label="ligne de commande", action="chained",
+                              object_type="test", object_id=str(seq), galis_ref=None,
+                              payload_digest=audit.payload_digest(payload), prev_hash=prev)
+            prev = link.hash()
+            conn.execute(sa.text(
+                "INSERT INTO audit_event (seq, occurred_at, actor_role, actor_label, action, object_type, object_id, "
+                "payload, payload_digest, prev_hash, hash) VALUES (:seq, :at, 'admin', 'ligne de commande', 'chained', "
+                "'test', :oid, :payload, :digest, :prev, :hash)"),
+                {"seq": seq, "at": link.occurred_at if conn.dialect.name == "postgresql" else
+                 link.occurred_at.isoformat(), "oid": str(seq), "payload": '{"n": %d}' % seq,
+                 "digest": link.payload_digest, "prev": link.prev_hash, "hash": prev})
+        conn.execute(sa.text("UPDATE audit_head SET seq = 3, hash = :h"), {"h": prev})
+    command.upgrade(config, "head")
+    try:
+        with Session(engine) as session:
+            seqs = [service_audit.record(session, service_audit.OPERATOR, "after", "test", str(n), payload={"n": n})
+                    for n in range(2)]
+            session.commit()
+        assert seqs == [4, 5]
+        assert service_audit.verify(engine) == (5, None)
+        with engine.begin() as conn:  # an edit inside the chain is still found at its event
+            conn.execute(sa.text("UPDATE audit_event SET object_id = 'autre' WHERE seq = 2"))
+        count, broken = service_audit.verify(engine)
+        assert count == 1 and broken is not None and broken.seq == 2
+    finally:
+        engine.dispose()

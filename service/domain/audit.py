@@ -1,8 +1,12 @@
-"""The audit trail's chain: digests and the rule that links each event to its predecessor.
+"""The audit trail's digests, and the rules its stored events must satisfy.
 
-Every change writes one event; its ``hash`` covers its own fields and the ``hash`` of the
-event before it (``prev_hash``), the first one following ``GENESIS``. Editing, removing or
-inserting an event anywhere breaks a link that ``verify_chain`` finds.
+Every change writes one event; its ``hash`` covers its own fields. Before the verifiable log,
+events formed one hash chain: each ``hash`` also covered the ``hash`` of the event before it
+(``prev_hash``), the first following ``GENESIS``. The chain ends where the log took over (the
+*chain's end*, recorded once): events after it carry no ``prev_hash`` and are linked by the log's
+Merkle tree instead, so that writers no longer queue behind one head. ``verify_events`` walks
+both: an edit, removal or insertion inside the chain breaks a link; after it, an edited event
+no longer matches its own hash (and its leaf, which the log checks).
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ class Link:
     object_id: str
     galis_ref: str | None
     payload_digest: str
-    prev_hash: str
+    #: The previous event's hash inside the chain; ``None`` after the chain's end.
+    prev_hash: str | None
 
     def hash(self) -> str:
         fields = [self.seq, self.occurred_at.isoformat(), self.actor_key_id, self.actor_role, self.actor_label,
@@ -73,20 +78,29 @@ class BrokenLink:
     message: str
 
 
-def verify_chain(events: Iterable[StoredEvent], *, head_seq: int, head_hash: str) -> tuple[int, BrokenLink | None]:
+def verify_events(events: Iterable[StoredEvent], *, chain_end_seq: int,
+                  chain_end_hash: str) -> tuple[int, BrokenLink | None]:
     """Walk the events in ``seq`` order; return how many were checked and the first broken link.
 
-    ``head_seq``/``head_hash`` are the chain's recorded end: events removed at the end are
-    found by comparing with it.
+    ``chain_end_seq``/``chain_end_hash`` are the chain's recorded end: up to it, events follow one
+    another without a gap, each linked to its predecessor (events removed at the end are found by
+    comparing with it); after it, numbers may have gaps (a database sequence hands them out) and
+    each event stands alone, checked against its own hash.
     """
     expected_seq, prev = 1, GENESIS
     count = 0
     for event in events:
         link = event.link
-        if link.seq != expected_seq:
+        if link.seq > chain_end_seq:
+            if expected_seq - 1 != chain_end_seq or prev != chain_end_hash:
+                break  # the chain was cut short: said below
+            if link.prev_hash is not None:
+                return count, BrokenLink(link.seq, f"événement n° {link.seq} : postérieur à la fin de la chaîne, il "
+                                                   "ne peut pas désigner de prédécesseur (événement inséré ou modifié)")
+        elif link.seq != expected_seq:
             return count, BrokenLink(expected_seq,
                                      f"événement n° {expected_seq} absent (suivant trouvé : n° {link.seq})")
-        if link.prev_hash != prev:
+        elif link.prev_hash != prev:
             return count, BrokenLink(link.seq, f"événement n° {link.seq} : l'empreinte de son prédécesseur ne "
                                                "correspond pas (événement précédent modifié ou retiré)")
         if payload_digest(event.payload) != link.payload_digest:
@@ -95,8 +109,11 @@ def verify_chain(events: Iterable[StoredEvent], *, head_seq: int, head_hash: str
         if link.hash() != event.hash:
             return count, BrokenLink(link.seq, f"événement n° {link.seq} : l'empreinte de l'événement ne "
                                                "correspond pas à ses champs (événement modifié)")
-        prev, expected_seq, count = event.hash, expected_seq + 1, count + 1
-    if expected_seq - 1 != head_seq or prev != head_hash:
+        count += 1
+        if link.seq <= chain_end_seq:
+            prev, expected_seq = event.hash, expected_seq + 1
+    if expected_seq - 1 != chain_end_seq or prev != chain_end_hash:
         return count, BrokenLink(expected_seq, f"la chaîne s'arrête à l'événement n° {expected_seq - 1} alors "
-                                               f"que sa tête enregistrée est le n° {head_seq} (événements retirés)")
+                                               f"que sa fin enregistrée est le n° {chain_end_seq} (événements "
+                                               "retirés)")
     return count, None

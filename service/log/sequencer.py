@@ -88,8 +88,13 @@ def _sign(conn: sa.Connection, signer: LogSigner, origin: str, size: int, root_h
 
 
 class Sequencer:
-    """A thread of the process that runs a batch through the writer every ``interval`` seconds,
-    and has the latest checkpoint time-stamped at most every ``tsa_interval`` seconds."""
+    """A thread of the process that runs a batch through the writer so that a committed event
+    has its index at most ``interval`` seconds after its commit, and has the latest checkpoint
+    time-stamped at most every ``tsa_interval`` seconds.
+
+    A batch starts every half interval: an event waits at most that half for the next batch, and
+    the other half leaves room for the batch itself and for the writer's queue.
+    """
 
     def __init__(self, database: Database, signer: LogSigner, *, origin: str, interval: float,
                  tsa_url: str | None = None, tsa_interval: float = 3600.0) -> None:
@@ -132,7 +137,7 @@ class Sequencer:
         return size
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.interval / 2):
             try:
                 while (done := self.run_once()) is not None and done.count == BATCH:
                     pass  # a backlog: the next batch at once

@@ -136,7 +136,7 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
     if route == "get_proof_content":
         return client.get(f"/v1/proofs/{world.proofs[scope]}/content", headers=headers)
     if route.startswith("log_"):
-        world.api.client.app.state.sequencer.run_once()  # type: ignore[attr-defined]
+        world.api.sequence()
         path, params = {"log_checkpoint": ("/v1/log/checkpoint", {}), "log_key": ("/v1/log/key", {}),
                         "log_inclusion": ("/v1/log/proofs/inclusion", {"index": 0, "tree_size": 2}),
                         "log_consistency": ("/v1/log/proofs/consistency", {"first": 1, "second": 2}),

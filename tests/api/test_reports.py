@@ -207,7 +207,7 @@ def test_once_sequenced_the_report_names_its_leaf_and_checkpoint_and_earlier_cop
     first = report(api, version["id"])
     before = first.content
     assert "Journal vérifiable" not in text_of(before)
-    api.client.app.state.sequencer.run_once()  # type: ignore[attr-defined]
+    api.sequence()
     after = report(api, version["id"])
     text = " ".join(text_of(after.content).split())
     events = api.client.get("/v1/audit-events", params={"limit": 500}, headers=api.auth(api.admin)).json()["items"]

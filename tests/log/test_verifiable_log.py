@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import subprocess
-import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +18,11 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
-from service.domain import audit
+from service.audit import link_of
 from service.main import create_app
-from tests.conftest import ROOT, SIGNING_DIR, Api, LiveService, make_settings, rows_for
+from service.models import AuditEvent
+from tests.conftest import Api, LiveService, make_settings, rows_for
+from tests.test_cli import run_cli
 
 # --- the auditor's own verifier, from RFC 9162 and C2SP signed-note / tlog-checkpoint --------
 
@@ -88,10 +86,6 @@ def consistent(first: int, second: int, first_root: bytes, second_root: bytes, p
 
 # --- the service ------------------------------------------------------------------------------
 
-def sequence(api: Api) -> Any:
-    return api.client.app.state.sequencer.run_once()  # type: ignore[attr-defined]  # what its thread does
-
-
 def get(api: Api, path: str, **params: Any) -> Any:
     response = api.client.get(path, params=params, headers=api.auth(api.admin))
     assert response.status_code == 200, response.text
@@ -150,11 +144,11 @@ def test_an_auditor_verifies_signature_inclusion_and_consistency_with_their_own_
 def test_events_are_sequenced_in_order_without_gap_and_each_batch_signs_a_checkpoint(api: Api) -> None:
     for _ in range(3):
         api.create_request()
-    sequence(api)
+    api.sequence()
     first = api.count("log_checkpoint")
     api.create_request()
-    sequence(api)
-    assert sequence(api) is None  # nothing left: no new checkpoint
+    api.sequence()
+    assert api.sequence() is None  # nothing left: no new checkpoint
     with api.database.engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT seq, log_index FROM audit_event ORDER BY seq")).all()
         sizes = [s for (s,) in conn.execute(sa.text("SELECT size FROM log_checkpoint ORDER BY size"))]
@@ -172,7 +166,7 @@ def test_events_are_sequenced_in_order_without_gap_and_each_batch_signs_a_checkp
 def test_impossible_proof_requests_are_422(api: Api, path: str, params: dict[str, int], field: str) -> None:
     for _ in range(2):
         api.create_request()
-    sequence(api)
+    api.sequence()
     response = api.client.get(path, params=params, headers=api.auth(api.admin))
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["code"] == "proof_impossible"
@@ -193,44 +187,32 @@ def test_the_background_sequencer_indexes_a_commit_within_its_interval(database_
 
 
 def audit_verify(database_url: str, *args: str) -> Any:
-    env = {**os.environ, "SERVICE_DATABASE_URL": database_url, "SERVICE_LOG_DIR": str(SIGNING_DIR)}
-    return subprocess.run([sys.executable, "-m", "service", "audit", "verify", *args], capture_output=True,
-                          text=True, env=env, cwd=ROOT, timeout=120)
+    return run_cli(database_url, "audit", "verify", *args)
 
 
 def rewrite_history(api: Api, seq: int, label: str) -> None:
     """What someone with write access to the database does to change an event unnoticed: edit
-    it, recompute the chain after it, rebuild the log and sign it afresh with the log key."""
+    it, recompute its hash, rebuild the log and sign it afresh with the log key."""
     with api.database.engine.begin() as conn:
         conn.execute(sa.text("UPDATE audit_event SET actor_label = :l WHERE seq = :s"), {"l": label, "s": seq})
-        prev = audit.GENESIS
-        for row in conn.execute(sa.text("SELECT * FROM audit_event ORDER BY seq")).mappings().all():
-            occurred = row["occurred_at"]
-            occurred = datetime.fromisoformat(occurred) if isinstance(occurred, str) else occurred
-            occurred = occurred.replace(tzinfo=UTC) if occurred.tzinfo is None else occurred
-            link = audit.Link(seq=row["seq"], occurred_at=occurred, actor_key_id=row["actor_key_id"],
-                              actor_role=row["actor_role"], actor_label=row["actor_label"], action=row["action"],
-                              object_type=row["object_type"], object_id=row["object_id"], galis_ref=row["galis_ref"],
-                              payload_digest=row["payload_digest"], prev_hash=prev)
-            prev = link.hash()
-            conn.execute(sa.text("UPDATE audit_event SET prev_hash = :p, hash = :h, log_index = NULL WHERE seq = :s"),
-                         {"p": link.prev_hash, "h": prev, "s": row["seq"]})
-        conn.execute(sa.text("UPDATE audit_head SET hash = :h"), {"h": prev})
+        row = conn.execute(sa.select(AuditEvent.__table__).where(AuditEvent.seq == seq)).one()  # type: ignore[attr-defined]
+        conn.execute(sa.text("UPDATE audit_event SET hash = :h WHERE seq = :s"), {"h": link_of(row).hash(), "s": seq})
+        conn.execute(sa.text("UPDATE audit_event SET log_index = NULL"))
         for table in ("log_node", "log_checkpoint"):
             conn.execute(sa.text(f"DELETE FROM {table}"))
         conn.execute(sa.text("UPDATE log_state SET size = 0"))
-    sequence(api)
+    api.sequence()
 
 
 def test_audit_verify_checks_the_log_and_a_rewritten_history_fails_against_a_witness(
         api: Api, database_url: str, tmp_path: Path) -> None:
     req = api.create_request()
     api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
-    sequence(api)
+    api.sequence()
     witness = tmp_path / "checkpoint.txt"
     witness.write_text(get(api, "/v1/log/checkpoint").text, encoding="utf-8")  # an auditor keeps it
     api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=41)})
-    sequence(api)
+    api.sequence()
 
     honest = audit_verify(database_url, "--checkpoint", str(witness))
     assert honest.returncode == 0, honest.stdout + honest.stderr
@@ -250,7 +232,7 @@ def test_audit_verify_checks_the_log_and_a_rewritten_history_fails_against_a_wit
 def test_audit_verify_finds_an_event_edited_behind_the_log(api: Api, database_url: str) -> None:
     req = api.create_request()
     api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
-    sequence(api)
+    api.sequence()
     assert audit_verify(database_url).returncode == 0
     with api.database.engine.begin() as conn:
         seq, index = conn.execute(sa.text("SELECT seq, log_index FROM audit_event ORDER BY seq DESC LIMIT 1")).one()
