@@ -47,6 +47,7 @@ def test_migration_files_follow_the_naming_convention() -> None:
 def test_the_chain_of_an_existing_database_still_verifies_after_the_log_takes_over(fresh_url: str) -> None:
     """Events chained before the end of the chain keep their links; events written after it are
     numbered after them (a sequence on PostgreSQL) and stand alone; ``audit verify`` walks both."""
+    import json
     from datetime import UTC, datetime
 
     import sqlalchemy as sa
@@ -72,7 +73,7 @@ def test_the_chain_of_an_existing_database_still_verifies_after_the_log_takes_ov
                 "payload, payload_digest, prev_hash, hash) VALUES (:seq, :at, 'admin', 'ligne de commande', 'chained', "
                 "'test', :oid, :payload, :digest, :prev, :hash)"),
                 {"seq": seq, "at": link.occurred_at if conn.dialect.name == "postgresql" else
-                 link.occurred_at.isoformat(), "oid": str(seq), "payload": '{"n": %d}' % seq,
+                 link.occurred_at.isoformat(), "oid": str(seq), "payload": json.dumps(payload),
                  "digest": link.payload_digest, "prev": link.prev_hash, "hash": prev})
         conn.execute(sa.text("UPDATE audit_head SET seq = 3, hash = :h"), {"h": prev})
     command.upgrade(config, "head")
