@@ -19,6 +19,7 @@ from service.routers import (
     api_keys,
     audit,
     control,
+    evidence,
     exports,
     funding_requests,
     health,
@@ -50,6 +51,8 @@ TAGS = [
     {"name": "journal-audit", "description": "Journal d'audit : chaque changement, qui, quand, quoi."},
     {"name": "journal-verifiable", "description": "Journal vérifiable : points de contrôle signés, clé publique, "
                                                   "preuves d'inclusion et de cohérence (RFC 9162)."},
+    {"name": "dossiers-de-preuve", "description": "Dossiers de preuve (sacs BagIt), chaîne de garde des preuves, "
+                                                  "fil des versions modifiées pour les auditeurs."},
     {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
     {"name": "cles-api", "description": "Clés d'API : liste, révocation (administrateurs)."},
     {"name": "exploitation", "description": "État du service."},
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(reports.router)
     app.include_router(api_keys.router)
     app.include_router(log.router)
+    app.include_router(evidence.router)
     _document_push_body(app)
     return app
 

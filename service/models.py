@@ -123,10 +123,14 @@ class LifecycleEvent(SQLModel, table=True):
 
 
 class Submission(SQLModel, table=True):
-    """One immutable version of a declaration for one request and one milestone."""
+    """One immutable version of a declaration for one request and one milestone.
+
+    ``changed_at`` is the time of the latest thing that happened to it — received, reviewed,
+    given a proof — the order of the auditors' incremental feed."""
 
     __tablename__ = "submission"
-    __table_args__ = (sa.UniqueConstraint("request_id", "milestone", "version"),)
+    __table_args__ = (sa.UniqueConstraint("request_id", "milestone", "version"),
+                      sa.Index("ix_submission_changed_at_id", "changed_at", "id"))
 
     id: str = Field(primary_key=True, max_length=36)
     request_id: int = Field(foreign_key="funding_request.id")
@@ -139,6 +143,7 @@ class Submission(SQLModel, table=True):
     row_count: int
     targets_met: bool
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
+    changed_at: datetime = _ts(default_factory=utcnow)
 
 
 class SubmissionRow(SQLModel, table=True):
@@ -194,6 +199,9 @@ class Proof(SQLModel, table=True):
     finess: str = Field(max_length=9)
     evidence_key: str = Field(max_length=64)
     sha256: str = Field(max_length=64, index=True)
+    #: Computed at upload (for the SHA-512 manifest of evidence bundles); null for proofs
+    #: uploaded before it was kept, computed when a bundle is built.
+    sha512: str | None = Field(default=None, max_length=128)
     media_type: str = Field(max_length=40)
     size: int = Field(sa_type=sa.BigInteger)
     filename: str | None = Field(default=None, max_length=255)
@@ -269,6 +277,7 @@ class AuditEvent(SQLModel, table=True):
     ``seq`` comes from a sequence on PostgreSQL: unique and increasing, with gaps."""
 
     __tablename__ = "audit_event"
+    __table_args__ = (sa.Index("ix_audit_event_object", "object_type", "object_id"),)
 
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     occurred_at: datetime = _ts()

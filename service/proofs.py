@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service import audit, control
@@ -44,10 +45,14 @@ def proof_not_found(proof_id: str) -> NotFound:
     return NotFound(f"Preuve {proof_id} introuvable.", code="proof_not_found")
 
 
+def _declared(r: SubmissionRow) -> DeclaredRow:
+    return DeclaredRow(finess=r.finess, period_start=r.period_start, period_end=r.period_end,
+                       counts={f: getattr(r, f) for f in COUNT_FIELDS})
+
+
 def declared_rows(session: Session, submission_id: str) -> dict[str, DeclaredRow]:
     stored = session.exec(select(SubmissionRow).where(SubmissionRow.submission_id == submission_id)).all()
-    return {r.finess: DeclaredRow(finess=r.finess, period_start=r.period_start, period_end=r.period_end,
-                                  counts={f: getattr(r, f) for f in COUNT_FIELDS}) for r in stored}
+    return {r.finess: _declared(r) for r in stored}
 
 
 def upload_target(session: Session, principal: Principal, submission_id: str) -> UploadTarget:
@@ -115,12 +120,14 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
     proof = Proof(
         id=str(uuid.uuid4()), submission_id=target.submission_id, request_id=target.request_id,
         milestone=target.milestone, finess=meta.finess, evidence_key=target.rows[meta.finess].evidence_key,
-        sha256=staged.sha256, media_type=kind.media_type, size=staged.size, filename=_clean_name(staged.filename),
+        sha256=staged.sha256, sha512=staged.sha512 or None, media_type=kind.media_type, size=staged.size,
+        filename=_clean_name(staged.filename),
         measured_on=meta.measured_on, period_start=meta.period_start, period_end=meta.period_end,
         signed_by=meta.signed_by, uploaded_at=utcnow(), uploaded_by_key_id=principal.key_id,
     )
     session.add(proof)
     session.flush()
+    _mark_covered(session, proof)
     audit.record(session, principal, "proof_stored", "proof", proof.id, request_id=target.request_id,
                  galis_ref=target.galis_ref, payload={
                      "submission_id": proof.submission_id, "milestone": proof.milestone, "finess": proof.finess,
@@ -132,6 +139,17 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
     return {**proof_view(proof, galis_ref=target.galis_ref,
                          uploaded_by={"role": principal.role.value, "label": principal.label}),
             "answers_proof_requests": sorted(answered)}
+
+
+def _mark_covered(session: Session, proof: Proof) -> None:
+    """Every version the new proof covers has changed (the auditors' feed brings it up again)."""
+    rows = session.exec(select(SubmissionRow).join(Submission).where(  # type: ignore[arg-type]
+        Submission.request_id == proof.request_id, Submission.milestone == proof.milestone,
+        SubmissionRow.finess == proof.finess)).all()
+    covered = [r.submission_id for r in rows if _declared(r).evidence_key == proof.evidence_key]
+    if covered:
+        session.execute(sa.update(Submission).where(Submission.id.in_(covered))  # type: ignore[attr-defined]
+                        .values(changed_at=proof.uploaded_at))
 
 
 def _clean_name(filename: str | None) -> str | None:

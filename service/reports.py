@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service.cache import BoundedCache
 from service.domain import indicators
 from service.domain.access import ROLE_LABELS, Principal, Role, sees_request
 from service.domain.declaration import COUNT_FIELDS
@@ -116,6 +117,18 @@ def signed_report(model: ReportModel, signer: ReportSigner, digest: str | None =
     pdf = render(model, digest)
     return signer.sign(pdf, submission_id=model.submission_id, data_digest=digest,
                        reason=f"Synthèse certifiée de la version {model.version} de la demande {model.galis_ref}")
+
+
+def cached_report(model: ReportModel, signer: ReportSigner,
+                  cache: BoundedCache[tuple[str, str, Any], bytes]) -> tuple[bytes, str]:
+    """The signed PDF of ``model`` (signed once per version, data and place in the log) and its ETag."""
+    key = (model.submission_id, model.digest(), model.log_place)  # the log's place comes once sequenced
+    pdf = cache.get(key)
+    if pdf is None:
+        pdf = signed_report(model, signer, key[1])
+        cache.put(key, pdf)
+    place = model.log_place
+    return pdf, key[1] if place is None else f"{key[1]}.{place.index}.{place.checkpoint_size}"
 
 
 def verification_view(session: Session, principal: Principal, check: Verification, *,

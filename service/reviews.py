@@ -66,6 +66,7 @@ def record_review(session: Session, principal: Principal, submission_id: str, pa
                     decision=decision.value, comment=comment, decided_at=utcnow(),
                     decided_by_key_id=principal.key_id or None)
     session.add(review)
+    sub.changed_at = review.decided_at  # the auditors' feed brings it up again
     session.flush()
     audit.record(session, principal, "review_recorded", "submission", sub.id, request_id=sub.request_id,
                  galis_ref=req.galis_ref, payload={"milestone": sub.milestone, "version": sub.version,

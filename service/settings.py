@@ -32,6 +32,10 @@ class Settings(BaseSettings):
         default=64_000_000, ge=1024, description="Largest uncompressed content of a template file (xlsx is a zip).")
     api_key_cache_seconds: float = Field(default=30.0, ge=0, description="How long a verified key is cached.")
     timezone: str = Field(default="Europe/Paris", description="Zone of 'today' for date rules.")
+    feed_settle_seconds: float = Field(
+        default=2.0, ge=0,
+        description="The feed of changed versions stops this long before now, so that a change whose "
+                    "transaction was still committing is never skipped by a reader who paged past its time.")
     storage_backend: Literal["local", "s3"] = Field(default="local", description="Where proof bytes are kept.")
     storage_dir: Path = Field(default=VAR_DIR / "proofs",
                               description="Proof folder (local backend); staging area of uploads (both).")

@@ -19,7 +19,9 @@ import os
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +30,8 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 16
+#: Chunks read when checking a whole object: large, so that hashing runs outside the GIL.
+CHECK_CHUNK = 1 << 20
 
 
 class CorruptProof(Exception):
@@ -46,6 +50,33 @@ class MissingProof(Exception):
 def sha256_b64(hex_digest: str) -> str:
     """The base64 form of a hex SHA-256 (``Repr-Digest``, S3 checksums)."""
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+
+
+def _hash_through(source: IO[bytes], digest: str, also: tuple[str, ...],
+                  copy: IO[bytes] | None = None) -> dict[str, str]:
+    """Read ``source`` to its end (into ``copy`` if given), hashing it; ``CorruptProof`` unless its
+    SHA-256 is ``digest``. The other digests are computed on a second thread, chunk by chunk
+    (hashlib lets go of the interpreter lock on large updates): two digests cost about one."""
+    sha256 = hashlib.sha256()
+    others = {name: hashlib.new(name) for name in also}
+    with ThreadPoolExecutor(max_workers=1) if others else nullcontext() as pool:
+        while chunk := source.read(CHECK_CHUNK):
+            pending = pool.submit(_update_all, others.values(), chunk) if pool is not None else None
+            sha256.update(chunk)
+            if copy is not None:
+                copy.write(chunk)
+            if pending is not None:
+                pending.result()
+    found = sha256.hexdigest()
+    if found != digest:
+        log.critical("proof object %s is corrupt: its bytes hash to %s", digest, found)
+        raise CorruptProof(digest, found)
+    return {name: h.hexdigest() for name, h in others.items()}
+
+
+def _update_all(hashers: Iterable[Any], chunk: bytes) -> None:
+    for hasher in hashers:
+        hasher.update(chunk)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -88,23 +119,25 @@ class ProofStore(ABC):
         The bytes are copied into a staging file while hashed, and that copy is returned
         (positioned at its start, deleted once closed): what is served is what was checked.
         """
+        return self.open_checked(digest)[0]
+
+    def open_checked(self, digest: str, *, also: tuple[str, ...] = (),
+                     in_place: bool = False) -> tuple[IO[bytes], dict[str, str]]:
+        """``open_verified``, with the bytes' digests by the hashlib algorithms ``also`` names.
+
+        ``in_place``: where the store allows it, check the stored object itself and return a
+        handle on it instead of a copy — for a caller that hashes the bytes again as it sends
+        them (a bundle), and stops if they changed in between.
+        """
         copy = tempfile.TemporaryFile(dir=self.staging_dir)  # noqa: SIM115
-        hasher = hashlib.sha256()
         try:
             with self._open(digest) as source:
-                while chunk := source.read(CHUNK):
-                    hasher.update(chunk)
-                    copy.write(chunk)
+                found = _hash_through(source, digest, also, copy)
         except BaseException:
             copy.close()
             raise
-        found = hasher.hexdigest()
-        if found != digest:
-            copy.close()
-            log.critical("proof object %s is corrupt: its bytes hash to %s", digest, found)
-            raise CorruptProof(digest, found)
         copy.seek(0)
-        return copy
+        return copy, found
 
     def sweep(self, referenced: set[str], *, grace_seconds: float) -> SweepReport:
         """Remove objects no proof refers to, and abandoned staging files, older than the grace."""
@@ -164,6 +197,22 @@ class LocalProofStore(ProofStore):
             return self._path(digest).open("rb")
         except FileNotFoundError:
             raise MissingProof(digest) from None
+
+    def open_checked(self, digest: str, *, also: tuple[str, ...] = (),
+                     in_place: bool = False) -> tuple[IO[bytes], dict[str, str]]:
+        """In place, the object is checked without a copy: it is a read-only file the service
+        never rewrites, and the open handle keeps reading the file that was checked even if its
+        name is removed or replaced meanwhile."""
+        if not in_place:
+            return super().open_checked(digest, also=also)
+        handle = self._open(digest)
+        try:
+            found = _hash_through(handle, digest, also)
+            handle.seek(0)
+        except BaseException:
+            handle.close()
+            raise
+        return handle, found
 
     def objects(self) -> Iterator[tuple[str, float]]:
         for path in self.objects_dir.glob("??/*"):

@@ -192,6 +192,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         "fingerprint": fingerprint(req.galis_ref, milestone, parsed.rows), "row_count": len(parsed.rows),
         "targets_met": evaluated.targets_met, "warnings": [w.as_dict() for w in evaluated.warnings],
     }
+    values["changed_at"] = values["received_at"]
     body = submission_view(SimpleNamespace(**values), galis_ref=req.galis_ref, evaluated=evaluated,
                            pushed_by=_pushed_by(principal.role.value, principal.label),
                            status="dry_run" if options.dry_run else "received")

@@ -33,6 +33,7 @@ class StagedFile:
     content_type: str | None
     size: int = 0
     sha256: str = ""
+    sha512: str = ""
     head: bytes = b""
     tail: bytes = b""
 
@@ -144,6 +145,7 @@ class _StagingWriter:
     def __init__(self, handle: IO[bytes]) -> None:
         self.handle = handle
         self.hasher = hashlib.sha256()
+        self.sha512 = hashlib.sha512()  # kept with a proof, for the manifests of evidence bundles
         self.size = 0
         self.head = bytearray()
         self.tail = bytearray()
@@ -152,6 +154,7 @@ class _StagingWriter:
         for chunk in chunks:
             self.handle.write(chunk)
             self.hasher.update(chunk)
+            self.sha512.update(chunk)
             self.size += len(chunk)
             if len(self.head) < HEAD_BYTES:
                 self.head += chunk[: HEAD_BYTES - len(self.head)]
@@ -202,6 +205,7 @@ async def read_upload(request: Request, *, file_field: str, staging: IO[bytes], 
         if upload.file is not None:
             upload.file.size = writer.size
             upload.file.sha256 = writer.hasher.hexdigest()
+            upload.file.sha512 = writer.sha512.hexdigest()
             upload.file.head = bytes(writer.head)
             upload.file.tail = bytes(writer.tail[-TAIL_BYTES:])
         else:

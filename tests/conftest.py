@@ -98,7 +98,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
                               "signing_dir": SIGNING_DIR, "log_dir": SIGNING_DIR,
                               # tests sequence the log themselves (app.state.sequencer.run_once()), unless they
                               # set a short interval to watch the background thread
-                              "log_sequence_interval_ms": 60_000}
+                              "log_sequence_interval_ms": 60_000,
+                              # the feed of changes shows them at once (a test sets a delay to see it)
+                              "feed_settle_seconds": 0.0}
     values.update(overrides)
     return Settings(**values)
 

@@ -119,6 +119,12 @@ def require_may_control(principal: Principal) -> None:
         raise Forbidden("Le contrôle des déclarations est réservé aux auditeurs de la CNSA.", code="role_not_allowed")
 
 
+def require_may_follow_changes(principal: Principal) -> None:
+    """The feed of changed versions is for the CNSA (national), an ARS (its région) and an admin."""
+    if principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR, Role.ARS_REVIEWER):
+        raise Forbidden("Le fil des versions modifiées est réservé à la CNSA et aux ARS.", code="role_not_allowed")
+
+
 def require_may_manage_keys(principal: Principal) -> None:
     """API keys are listed and revoked by an administrator only."""
     if principal.role is not Role.ADMIN:

@@ -15,6 +15,8 @@ from service.domain import merkle
 from service.models import LogNode
 
 _NODE = LogNode.__table__  # type: ignore[attr-defined]
+#: Subtrees asked for in one statement (two bound values each: well within SQLite's limit).
+_KEYS_PER_QUERY = 2_000
 
 
 def blocks(start: int, end: int) -> list[tuple[int, int]]:
@@ -46,11 +48,12 @@ class TreeStore:
 
     def nodes(self, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         keys = sorted(set(wanted))
-        if not keys:
-            return {}
-        rows = self.conn.execute(sa.select(_NODE.c.level, _NODE.c.idx, _NODE.c.hash)
-                                 .where(sa.tuple_(_NODE.c.level, _NODE.c.idx).in_(keys)))
-        return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+        found: dict[tuple[int, int], bytes] = {}
+        for at in range(0, len(keys), _KEYS_PER_QUERY):
+            rows = self.conn.execute(sa.select(_NODE.c.level, _NODE.c.idx, _NODE.c.hash)
+                                     .where(sa.tuple_(_NODE.c.level, _NODE.c.idx).in_(keys[at:at + _KEYS_PER_QUERY])))
+            found.update({(int(r.level), int(r.idx)): bytes(r.hash) for r in rows})
+        return found
 
     def subtree(self, start: int, end: int) -> bytes:
         wanted = blocks(start, end)

@@ -10,12 +10,13 @@ import tempfile
 from collections.abc import Callable, Iterable
 from typing import IO, Annotated, Any
 
-from fastapi import Query
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
 from service import exports as use_cases
-from service.deps import CurrentPrincipal, ReadSession, RegionQuery, SubmissionIdPath, Today
+from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, RegionQuery, SubmissionIdPath, Today
 from service.domain.lifecycle import Milestone
+from service.evidence import custody
 from service.problems import problem_responses
 from service.responses import attachment, file_chunks
 from service.routing import api_router
@@ -73,10 +74,13 @@ def _version_route(extension: str) -> None:
         response_class=StreamingResponse,
         responses={**_FILE_RESPONSES, **problem_responses(401, 404)},
     )
-    def export_version(submission_id: SubmissionIdPath,
-                       principal: CurrentPrincipal, session: ReadSession) -> Any:
+    def export_version(submission_id: SubmissionIdPath, request: Request, principal: CurrentPrincipal,
+                       session: ReadSession, database: DatabaseDep) -> Any:
         name, rows = use_cases.version_rows(session, principal, submission_id)
-        return _file(name, extension, rows)
+        response = _file(name, extension, rows)
+        custody.record_read(database, principal, request, [
+            custody.version_read(session, custody.EXPORT_READ, submission_id, format=extension)])
+        return response
 
 
 def _latest_route(extension: str) -> None:
@@ -93,12 +97,16 @@ def _latest_route(extension: str) -> None:
         responses={**_FILE_RESPONSES, **problem_responses(401, 422)},
     )
     def export_latest(
-        principal: CurrentPrincipal, session: ReadSession, today: Today,
+        request: Request, principal: CurrentPrincipal, session: ReadSession, database: DatabaseDep, today: Today,
         milestone: Annotated[Milestone, Query(description="`va` ou `fin_projet`.")],
         region: RegionQuery = None,
     ) -> Any:
         name, rows = use_cases.latest_rows(session, principal, milestone=milestone, region_code=region, today=today)
-        return _file(name, extension, rows)
+        response = _file(name, extension, rows)
+        custody.record_read(database, principal, request, [custody.Read(
+            custody.EXPORT_READ, "export", f"{name}.{extension}", details=(
+                ("milestone", milestone.value), ("region", region), ("format", extension)))])
+        return response
 
 
 for _extension in _FORMATS:

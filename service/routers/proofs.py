@@ -15,6 +15,7 @@ from service.deps import CurrentPrincipal, DatabaseDep, ProofIdPath, ReadSession
 from service.domain import access
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.proofs import ProofRefused
+from service.evidence import custody
 from service.problems import HttpProblem, problem_responses
 from service.responses import attachment, file_chunks
 from service.routing import api_router, caller_rule
@@ -140,22 +141,20 @@ def get_proof(proof_id: ProofIdPath,
                                  for media in ("application/pdf", "image/png", "image/jpeg")}},
                **problem_responses(401, 404, 500)},
 )
-def get_proof_content(proof_id: ProofIdPath,
-                      request: Request, principal: CurrentPrincipal, session: ReadSession) -> Any:
-    proof, _ = use_cases.get_proof(session, principal, proof_id)
+def get_proof_content(proof_id: ProofIdPath, request: Request, principal: CurrentPrincipal,
+                      session: ReadSession, database: DatabaseDep) -> Any:
+    proof, view = use_cases.get_proof(session, principal, proof_id)
     store: ProofStore = request.app.state.proof_store
     try:
         handle = store.open_verified(proof.sha256)
-    except CorruptProof as exc:
-        log.critical("proof %s: stored bytes hash to %s instead of %s", proof.id, exc.found, exc.digest)
-        raise HttpProblem(500, "proof_integrity_error", "Preuve altérée",
-                          f"Le contenu conservé de la preuve {proof.id} ne correspond plus à son empreinte "
-                          "SHA-256 : il n'est pas servi. L'incident est signalé à l'exploitation.") from None
-    except MissingProof:
-        log.critical("proof %s: object %s missing from the store", proof.id, proof.sha256)
-        raise HttpProblem(500, "proof_missing_from_store", "Preuve indisponible",
-                          f"Le contenu de la preuve {proof.id} est introuvable dans le stockage. "
-                          "L'incident est signalé à l'exploitation.") from None
+    except (CorruptProof, MissingProof) as exc:
+        raise unavailable(proof.id, exc) from None
+    try:
+        custody.record_read(database, principal, request, [custody.Read(
+            custody.PROOF_READ, "proof", proof.id, request_id=proof.request_id, galis_ref=view["galis_ref"])])
+    except BaseException:
+        handle.close()
+        raise
     return StreamingResponse(file_chunks(handle), media_type=proof.media_type, headers={
         "Content-Length": str(proof.size),
         "Repr-Digest": f"sha-256=:{sha256_b64(proof.sha256)}:",
@@ -164,3 +163,16 @@ def get_proof_content(proof_id: ProofIdPath,
         "X-Content-Type-Options": "nosniff",
         "Content-Disposition": attachment(proof.filename or f"preuve-{proof.finess}"),
     })
+
+
+def unavailable(proof_id: str, exc: Exception) -> HttpProblem:
+    """The answer when a proof's stored bytes cannot be handed out; logged as critical."""
+    if isinstance(exc, CorruptProof):
+        log.critical("proof %s: stored bytes hash to %s instead of %s", proof_id, exc.found, exc.digest)
+        return HttpProblem(500, "proof_integrity_error", "Preuve altérée",
+                           f"Le contenu conservé de la preuve {proof_id} ne correspond plus à son empreinte "
+                           "SHA-256 : il n'est pas servi. L'incident est signalé à l'exploitation.")
+    log.critical("proof %s: its object is missing from the store (%s)", proof_id, exc)
+    return HttpProblem(500, "proof_missing_from_store", "Preuve indisponible",
+                       f"Le contenu de la preuve {proof_id} est introuvable dans le stockage. "
+                       "L'incident est signalé à l'exploitation.")

@@ -11,9 +11,9 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import reports as use_cases
-from service.cache import BoundedCache
 from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep, SubmissionIdPath
 from service.domain.errors import Issue, ValidationFailed
+from service.evidence import custody
 from service.problems import HttpProblem, problem_responses
 from service.responses import attachment
 from service.routing import api_router
@@ -40,17 +40,12 @@ MAX_REPORT_BYTES = 50_000_000
                      "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
                **problem_responses(401, 404)},
 )
-def get_report(submission_id: SubmissionIdPath, request: Request,
-               principal: CurrentPrincipal, session: ReadSession, settings: SettingsDep) -> Any:
+def get_report(submission_id: SubmissionIdPath, request: Request, principal: CurrentPrincipal,
+               session: ReadSession, settings: SettingsDep, database: DatabaseDep) -> Any:
     model = use_cases.build_model(session, principal, submission_id, timezone=settings.timezone)
-    cache: BoundedCache[tuple[str, str, Any], bytes] = request.app.state.report_cache
-    key = (model.submission_id, model.digest(), model.log_place)  # the log's place comes once sequenced
-    pdf = cache.get(key)
-    if pdf is None:
-        pdf = use_cases.signed_report(model, request.app.state.report_signer, key[1])
-        cache.put(key, pdf)
-    place = model.log_place
-    etag = key[1] if place is None else f"{key[1]}.{place.index}.{place.checkpoint_size}"
+    pdf, etag = use_cases.cached_report(model, request.app.state.report_signer, request.app.state.report_cache)
+    custody.record_read(database, principal, request, [
+        custody.version_read(session, custody.REPORT_READ, submission_id, version=model.version)])
     return Response(pdf, media_type="application/pdf", headers={
         "Content-Disposition": attachment(f"synthese-{model.galis_ref}-{model.version}.pdf").replace(
             "attachment", "inline", 1),

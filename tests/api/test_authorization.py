@@ -21,6 +21,7 @@ MAY_RECORD_EVENTS = {"admin", "ars_reviewer"}
 MAY_PUSH = {"admin", "porteur", "vendor"}
 MAY_REVIEW = {"admin", "ars_reviewer"}
 MAY_CONTROL = {"admin", "cnsa_auditor"}
+MAY_FOLLOW_CHANGES = {"admin", "cnsa_auditor", "ars_reviewer"}
 TABLES = ("api_key", "submission", "lifecycle_event", "funding_request", "proof", "review", "control_case",
           "proof_request", "audit_event")
 
@@ -142,6 +143,14 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
                         "log_consistency": ("/v1/log/proofs/consistency", {"first": 1, "second": 2}),
                         "log_timestamp": ("/v1/log/checkpoint/timestamp", {})}[route]
         return client.get(path, params=params, headers=headers)
+    if route == "submission_evidence":
+        return client.get(f"/v1/submissions/{world.submissions[scope]}/evidence.zip", headers=headers)
+    if route == "case_evidence":
+        return client.get(f"/v1/control-cases/{world.cases[scope]}/evidence.zip", headers=headers)
+    if route == "proof_custody":
+        return client.get(f"/v1/proofs/{world.proofs[scope]}/custody", headers=headers)
+    if route == "changed_submissions":
+        return client.get("/v1/submissions", headers=headers)
     if route == "list_api_keys":
         return client.get("/v1/api-keys", headers=headers)
     if route == "revoke_api_key":
@@ -156,7 +165,8 @@ ROUTES = ("create_request", "list_requests", "get_request", "record_event", "lis
           "review_submission", "review_queue", "lifecycle", "control_queue", "get_control_case",
           "claim_control_case", "request_proof", "control_outcome", "list_proof_requests", "audit_events",
           "get_report", "verify_report", "list_api_keys", "revoke_api_key", "log_checkpoint", "log_key",
-          "log_inclusion", "log_consistency", "log_timestamp")
+          "log_inclusion", "log_consistency", "log_timestamp", "submission_evidence", "case_evidence",
+          "proof_custody", "changed_submissions")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -175,7 +185,10 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 404  # no time-stamping authority in this world: the same answer for every key
     if route in ("list_api_keys", "revoke_api_key"):
         return 200 if role == "admin" else 403
-    if route in ("control_queue", "get_control_case", "claim_control_case", "control_outcome", "request_proof"):
+    if route == "changed_submissions":
+        return 200 if role in MAY_FOLLOW_CHANGES else 403
+    if route in ("control_queue", "get_control_case", "claim_control_case", "control_outcome", "request_proof",
+                 "case_evidence"):
         if role not in MAY_CONTROL:
             return 403
         return 201 if route == "request_proof" else 200
@@ -218,6 +231,11 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
     if route == "verify_report":
         assert response.json()["valid"] is True
         assert response.json()["certifies"]["found"] is (role in NATIONAL or scope == "in")
+    if route == "changed_submissions" and status == 200:
+        changed = {item["galis_ref"] for item in response.json()["items"]}
+        assert (world.requests[scope]["galis_ref"] in changed) == (role in NATIONAL or scope == "in")
+    if route in ("submission_evidence", "case_evidence") and status == 200:
+        assert response.headers["content-type"] == "application/zip" and response.content[:2] == b"PK"
     if route == "review_queue" and status == 200:
         queued = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in queued) == (role == "admin" or scope == "in")
