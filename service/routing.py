@@ -111,11 +111,16 @@ def api_router(**kwargs: Any) -> APIRouter:
     return APIRouter(route_class=GuardedRoute, **kwargs)
 
 
+#: Scope key set by ``HeadAsGet`` on the GET it runs for a HEAD.
+HEAD_ONLY = "esms.head_only"
+
+
 class HeadAsGet:
     """ASGI middleware serving ``HEAD`` as the ``GET`` of the same target, without its content.
 
     The headers (``Content-Length``, ``Content-Type``, ``ETag``…) are those of the GET answer;
-    on a path with no GET the routing answers 405 as for any method it does not serve.
+    on a path with no GET the routing answers 405 as for any method it does not serve. The GET
+    knows it sends no content (``HEAD_ONLY`` in the scope): it records no read of it.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -133,4 +138,4 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b""}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, send_headers_only)
+        await self.app({**scope, "method": "GET", HEAD_ONLY: True}, receive, send_headers_only)

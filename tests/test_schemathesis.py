@@ -150,7 +150,7 @@ def world() -> Iterator[dict[str, str]]:
                  "list_submissions": "/v1/funding-requests/12345678/submissions",
                  "review_queue": "/v1/review-queue", "control_queue": "/v1/control-queue",
                  "list_proof_requests": "/v1/proof-requests", "list_audit_events": "/v1/audit-events",
-                 "list_api_keys": "/v1/api-keys"}
+                 "list_api_keys": "/v1/api-keys", "list_changed_submissions": "/v1/submissions"}
         APP.state.sequencer.run_once()  # the log's first checkpoint and leaves
         for operation_id, path in lists.items():
             page = client.get(path, params={"limit": 1}, headers=admin).json()

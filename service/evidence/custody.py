@@ -21,6 +21,7 @@ from service.db import Database
 from service.domain.access import Principal
 from service.models import AuditEvent, FundingRequest, Submission, iso_z
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.routing import HEAD_ONLY
 
 #: Actions of the reads; ``PROOF_READ`` is what a proof's custody lists.
 PROOF_READ = "proof_read"
@@ -63,7 +64,7 @@ def record_reads(session: Session, principal: Principal, route: dict[str, str], 
 
 
 def sends_bytes(request: Request) -> bool:
-    return request.method != "HEAD"
+    return not request.scope.get(HEAD_ONLY, False)
 
 
 def record_read(database: Database, principal: Principal, request: Request, reads: Sequence[Read]) -> None:
