@@ -15,7 +15,8 @@ _serial = itertools.count(1)
 def finess(department: str = "24", serial: int | None = None) -> str:
     """A valid FINESS géographique of ``department`` (``2A``/``2B`` and ``9701``… allowed)."""
     serial = next(_serial) if serial is None else serial
-    body = f"{department}{serial:0{8 - len(department)}d}"
+    width = 8 - len(department)
+    body = f"{department}{serial % 10**width:0{width}d}"  # a long run wraps around, never overflows
     digits = body.replace("2A", "21", 1) if body.startswith("2A") else body
     digits = digits.replace("2B", "22", 1) if digits.startswith("2B") else digits
     return body + luhn.calc_check_digit(digits)
