@@ -6,6 +6,7 @@
     python -m service demo          # demo data and keys (embedded default)
     python -m service openapi       # print the OpenAPI description
     python -m service sweep-proofs [--grace-seconds N]   # remove proof files no proof row refers to
+    python -m service finess import FILE   # import the public FINESS extract as a registry snapshot
     python -m service audit verify [--checkpoint FILE]  # events, chain before the log, log (exit 1 on a problem)
 """
 
@@ -117,6 +118,45 @@ def cmd_sweep_proofs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_finess_import(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from service import audit
+    from service.domain.errors import Conflict
+    from service.registry.finess import import_extract
+
+    path = Path(args.file)
+    try:
+        digest, size = hashlib.sha256(), 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        print(f"erreur : extrait illisible ({exc})", file=sys.stderr)
+        return 2
+    try:
+        with _session() as session, session.begin():
+            view, created = import_extract(session, audit.OPERATOR, path, filename=path.name,
+                                           sha256=digest.hexdigest(), size=size)
+    except ValidationFailed as exc:
+        for issue in exc.issues:
+            print(f"erreur : ligne {issue.row} : {issue.message}" if issue.row else f"erreur : {issue.message}",
+                  file=sys.stderr)
+        print("Rien n'a été importé.", file=sys.stderr)
+        return 1
+    except Conflict as exc:
+        print(f"erreur : {exc.message}", file=sys.stderr)
+        return 1
+    if not created:
+        print(f"Extrait déjà importé (instantané n° {view['id']} du {view['extracted_on']}) : rien de changé.")
+        return 0
+    print(f"Instantané n° {view['id']} : extrait du {view['extracted_on']} ({view['encoding']}), "
+          f"{view['establishments']} établissement(s), {view['added']} nouveau(x), {view['closed']} fermé(s), "
+          f"{view['reopened']} rouvert(s) ; SHA-256 {view['sha256']}.")
+    return 0
+
+
 def cmd_audit_verify(args: argparse.Namespace) -> int:
     from service.audit import verify
     from service.log.keys import LogSigner
@@ -180,6 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--grace-seconds", type=float, default=3600.0,
                        help="ne supprimer que les fichiers plus anciens (défaut : 3600 s)")
     sweep.set_defaults(func=cmd_sweep_proofs)
+
+    finess = commands.add_parser("finess", help="référentiel FINESS")
+    finess_commands = finess.add_subparsers(dest="finess_command", required=True)
+    finess_import = finess_commands.add_parser("import", help="importer l'extrait public du fichier FINESS")
+    finess_import.add_argument("file", help="le fichier etalab-cs1100507-stock-….csv")
+    finess_import.set_defaults(func=cmd_finess_import)
 
     audit = commands.add_parser("audit", help="journal d'audit")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

@@ -21,7 +21,7 @@ from service.domain.access import Principal
 from service.models import utcnow
 from service.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from service.problems import HttpProblem
-from service.schemas import CURSOR_SCHEMA, GALIS_REF_SCHEMA, REGION_SCHEMA
+from service.schemas import CURSOR_SCHEMA, FINESS_SCHEMA, GALIS_REF_SCHEMA, REGION_SCHEMA
 from service.settings import Settings
 
 
@@ -107,6 +107,8 @@ GalisRefPath = Annotated[str, Path(description="Référence de la demande GALIS 
 SubmissionIdPath = Annotated[str, Path(description="Identifiant de la version (UUID).",
                                        json_schema_extra={"format": "uuid"})]
 ProofIdPath = Annotated[str, Path(description="Identifiant de la preuve (UUID).", json_schema_extra={"format": "uuid"})]
+FinessPath = Annotated[str, Path(description="Numéro FINESS géographique (9 caractères, clé de Luhn).",
+                                 examples=["240000372"], json_schema_extra=FINESS_SCHEMA)]
 CaseIdPath = Annotated[str, Path(description="Identifiant du dossier de contrôle (UUID).",
                                  json_schema_extra={"format": "uuid"})]
 RegionQuery = Annotated[str | None, Query(description="Code de région (INSEE) d'une ARS, par exemple `75`.",

@@ -25,6 +25,7 @@ from service.routers import (
     health,
     log,
     proofs,
+    registry,
     reports,
     review,
     submissions,
@@ -53,6 +54,7 @@ TAGS = [
                                                   "preuves d'inclusion et de cohérence (RFC 9162)."},
     {"name": "dossiers-de-preuve", "description": "Dossiers de preuve (sacs BagIt), chaîne de garde des preuves, "
                                                   "fil des versions modifiées pour les auditeurs."},
+    {"name": "referentiel", "description": "Référentiel FINESS : import de l'extrait public, établissements."},
     {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
     {"name": "cles-api", "description": "Clés d'API : liste, révocation (administrateurs)."},
     {"name": "exploitation", "description": "État du service."},
@@ -114,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_keys.router)
     app.include_router(log.router)
     app.include_router(evidence.router)
+    app.include_router(registry.router)
     _document_push_body(app)
     return app
 

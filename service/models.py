@@ -341,3 +341,46 @@ class LogState(SQLModel, table=True):
 
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     size: int = Field(sa_type=sa.BigInteger)
+
+
+class FinessSnapshot(SQLModel, table=True):
+    """One import of the public FINESS extract: the file's SHA-256, its date and what it did."""
+
+    __tablename__ = "finess_snapshot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    extract_version: int
+    extracted_on: date = Field(index=True)
+    filename: str | None = Field(default=None, max_length=255)
+    size: int = Field(sa_type=sa.BigInteger)
+    encoding: str = Field(max_length=20)
+    establishments: int
+    added: int
+    closed: int
+    reopened: int
+    imported_at: datetime = _ts(default_factory=utcnow)
+    imported_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+
+
+class RegistryEstablishment(SQLModel, table=True):
+    """An establishment (FINESS ET) as the latest FINESS snapshot knows it. ``closed_on``: the date
+    of the first snapshot it was missing from (the extract has no closure date)."""
+
+    __tablename__ = "registry_establishment"
+
+    finess: str = Field(primary_key=True, max_length=9)
+    finess_ej: str | None = Field(default=None, max_length=9)
+    name: str = Field(max_length=300)
+    long_name: str | None = Field(default=None, max_length=300)
+    department: str = Field(max_length=2)
+    region_code: str | None = Field(default=None, max_length=2, index=True)
+    category_code: str | None = Field(default=None, max_length=3)
+    category_label: str | None = Field(default=None, max_length=200)
+    siret: str | None = Field(default=None, max_length=14)
+    opened_on: date | None = None
+    updated_on: date | None = None
+    first_snapshot_id: int = Field(foreign_key="finess_snapshot.id")
+    last_seen_snapshot_id: int = Field(foreign_key="finess_snapshot.id", index=True)
+    closed_on: date | None = None
+    closed_snapshot_id: int | None = Field(default=None, foreign_key="finess_snapshot.id")

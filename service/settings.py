@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = Field(default=None, description="Else the usual AWS_* variables.")
     s3_secret_access_key: str | None = Field(default=None, description="Else the usual AWS_* variables.")
     max_proof_bytes: int = Field(default=20_000_000, ge=1024, description="Largest proof file accepted.")
+    max_finess_extract_bytes: int = Field(default=500_000_000, ge=1024,
+                                          description="Largest FINESS extract accepted for import.")
     max_image_pixels: int = Field(default=40_000_000, ge=1, description="Largest screenshot (width × height).")
     signing_key: Path | None = Field(default=None, description="PEM private key signing the reports.")
     signing_cert: Path | None = Field(default=None, description="PEM certificate of that key.")

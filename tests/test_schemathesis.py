@@ -46,6 +46,7 @@ from service.domain.identifiers import DEPARTMENT_REGION
 from service.main import create_app
 from tests import factories
 from tests.conftest import alembic_config, make_settings
+from tests.registry import extracts
 
 CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance, content_type_conformance,
           unsupported_method, positive_data_acceptance]
@@ -64,6 +65,7 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[list[str], str]] = {
     "request_proof": (["422"], "the FINESS one of the version's"),
     "get_inclusion_proof": (["422"], "the index and size within the tree as it is now"),
     "get_consistency_proof": (["422"], "both sizes within the tree as it is now, the first not above the second"),
+    "import_finess_extract": (["409", "422"], "a file in the FINESS extract's format, not older than the latest"),
 }
 
 #: The app under test, on a SQLite file of its own; ``world`` migrates and seeds it.
@@ -150,7 +152,13 @@ def world() -> Iterator[dict[str, str]]:
                  "list_submissions": "/v1/funding-requests/12345678/submissions",
                  "review_queue": "/v1/review-queue", "control_queue": "/v1/control-queue",
                  "list_proof_requests": "/v1/proof-requests", "list_audit_events": "/v1/audit-events",
-                 "list_api_keys": "/v1/api-keys", "list_changed_submissions": "/v1/submissions"}
+                 "list_api_keys": "/v1/api-keys", "list_changed_submissions": "/v1/submissions",
+                 "list_finess_imports": "/v1/registry/finess-imports"}
+        for day in ("2026-06-30", "2026-11-30"):  # two snapshots of the FINESS registry
+            imported = client.post("/v1/registry/finess-imports", headers=admin, files={"file": (
+                "etalab.csv", extracts.extract([extracts.Et("240000372", "EHPAD Les Tilleuls", "24")], day=day),
+                "text/csv")})
+            assert imported.status_code == 201, imported.text
         APP.state.sequencer.run_once()  # the log's first checkpoint and leaves
         for operation_id, path in lists.items():
             page = client.get(path, params={"limit": 1}, headers=admin).json()

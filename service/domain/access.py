@@ -125,6 +125,12 @@ def require_may_follow_changes(principal: Principal) -> None:
         raise Forbidden("Le fil des versions modifiées est réservé à la CNSA et aux ARS.", code="role_not_allowed")
 
 
+def require_may_manage_registry(principal: Principal) -> None:
+    """Reference data (the FINESS extract) is imported by an administrator."""
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("Seul un administrateur importe l'extrait FINESS.", code="role_not_allowed")
+
+
 def require_may_manage_keys(principal: Principal) -> None:
     """API keys are listed and revoked by an administrator only."""
     if principal.role is not Role.ADMIN:

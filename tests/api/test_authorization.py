@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from tests import factories, proof_files, template_files
 from tests.conftest import Api, rows_for
+from tests.registry import extracts
 
 ROLES = ("admin", "ars_reviewer", "cnsa_auditor", "porteur", "vendor")
 NATIONAL = {"admin", "cnsa_auditor"}
@@ -151,6 +152,14 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get(f"/v1/proofs/{world.proofs[scope]}/custody", headers=headers)
     if route == "changed_submissions":
         return client.get("/v1/submissions", headers=headers)
+    if route == "import_finess":
+        return client.post("/v1/registry/finess-imports", headers=headers, files={"file": (
+            "etalab.csv", extracts.extract([extracts.Et(req["establishments"][0]["finess"], "EHPAD", "24")]),
+            "text/csv")})
+    if route == "list_finess_imports":
+        return client.get("/v1/registry/finess-imports", headers=headers)
+    if route == "registry_establishment":
+        return client.get(f"/v1/registry/finess/{req['establishments'][0]['finess']}", headers=headers)
     if route == "list_api_keys":
         return client.get("/v1/api-keys", headers=headers)
     if route == "revoke_api_key":
@@ -166,7 +175,8 @@ ROUTES = ("create_request", "list_requests", "get_request", "record_event", "lis
           "claim_control_case", "request_proof", "control_outcome", "list_proof_requests", "audit_events",
           "get_report", "verify_report", "list_api_keys", "revoke_api_key", "log_checkpoint", "log_key",
           "log_inclusion", "log_consistency", "log_timestamp", "submission_evidence", "case_evidence",
-          "proof_custody", "changed_submissions")
+          "proof_custody", "changed_submissions", "import_finess", "list_finess_imports",
+          "registry_establishment")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -187,6 +197,12 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 200 if role == "admin" else 403
     if route == "changed_submissions":
         return 200 if role in MAY_FOLLOW_CHANGES else 403
+    if route == "import_finess":
+        return 201 if role == "admin" else 403
+    if route == "list_finess_imports":
+        return 200
+    if route == "registry_establishment":
+        return 404  # nothing imported in this world: the same answer for every key
     if route in ("control_queue", "get_control_case", "claim_control_case", "control_outcome", "request_proof",
                  "case_evidence"):
         if role not in MAY_CONTROL:
@@ -221,7 +237,7 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
     if status == 404:
         # the answer does not tell an object out of scope from one that does not exist
         assert response.json()["code"] in ("funding_request_not_found", "submission_not_found", "proof_not_found",
-                                           "timestamp_not_found")
+                                           "timestamp_not_found", "finess_not_in_registry")
     if route == "list_requests":
         listed = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in listed) == (role in NATIONAL or scope == "in")

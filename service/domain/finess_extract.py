@@ -1,0 +1,161 @@
+"""The public extract of the FINESS file (data.gouv.fr, etalab « stock » CSV), read line by line.
+
+The file has no header row. Its first line describes it: ``finess;etalab;<n>;<YYYY-MM-DD>``
+(``n``: the extract's version, the date: its day). Every other line is a record whose first field
+names its kind: ``structureet`` (one establishment, 32 fields and a trailing ``;``) or
+``geolocalisation`` (its coordinates, ignored here). Fields are separated by ``;`` and may be
+quoted with ``"``, a quote inside a field doubled.
+
+Positions in a ``structureet`` record (0-based, the kind at 0), as published:
+
+====  ==================  ====================================================
+ 1    nofinesset          FINESS of the establishment (ET, « géographique »)
+ 2    nofinessej          FINESS of its legal entity (EJ)
+ 3    rs                  raison sociale (short)
+ 4    rslongue            raison sociale (long)
+ 5    complrs             complement of the name
+ 6    compldistrib        address complement
+ 7–11 numvoie…lieuditbp   street number, type, name, complement, place
+12    commune             INSEE commune code (3 digits)
+13    departement         département: ``01``…``95``, ``2A``, ``2B``; overseas ``9A`` Guadeloupe,
+                          ``9B`` Martinique, ``9C`` Guyane, ``9D`` La Réunion, ``9F`` Mayotte
+14    libdepartement      its name
+15    ligneacheminement   postcode and town
+16–17 telephone, telecopie
+18    categetab           category code (``500`` EHPAD, ``354`` SSIAD…)
+19    libcategetab        category label
+20–21 categagretab, libcategagretab   aggregate category
+22    siret               SIRET (may be empty)
+23    codeape             APE code
+24–25 codemft, libmft     funding mode
+26–27 codesph, libsph     public hospital service
+28    dateouv             opening date (YYYY-MM-DD)
+29    dateautor           authorisation date
+30    datemaj             last update of the record
+31    numuai              UAI number (schools)
+====  ==================  ====================================================
+
+The stock file has no closure date: an establishment missing from a newer extract has closed.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from service.domain.errors import Issue, ValidationFailed
+from service.domain.identifiers import DEPARTMENT_REGION, OVERSEAS_PREFIX_REGION
+
+STRUCTURE = "structureet"
+GEOLOCATION = "geolocalisation"
+FIELDS = 32
+#: The extract's overseas départements -> the four first characters of their FINESS numbers.
+OVERSEAS_DEPARTMENTS = {"9A": "9701", "9B": "9702", "9C": "9703", "9D": "9704", "9F": "9805"}
+_HEADER = re.compile(r"^finess;etalab;(\d+);(\d{4}-\d{2}-\d{2});*$")
+_FINESS = re.compile(r"^[0-9][0-9AB][0-9]{7}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractHeader:
+    version: int
+    extracted_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class Establishment:
+    """What the registry keeps of a ``structureet`` record."""
+
+    finess: str
+    finess_ej: str | None
+    name: str
+    long_name: str | None
+    department: str
+    region_code: str | None
+    category_code: str | None
+    category_label: str | None
+    siret: str | None
+    opened_on: date | None
+    updated_on: date | None
+
+
+def region_of_department(department: str) -> str | None:
+    """The région of an extract's département; ``None`` for a territory without an ARS."""
+    if department in OVERSEAS_DEPARTMENTS:
+        return OVERSEAS_PREFIX_REGION.get(OVERSEAS_DEPARTMENTS[department])
+    return DEPARTMENT_REGION.get(department)
+
+
+def parse_header(line: str) -> ExtractHeader:
+    match = _HEADER.match(line.strip().lstrip("\ufeff"))
+    if match is None:
+        raise ValidationFailed([Issue(code="finess_extract_header", field="file", row=1, message=(
+            "Première ligne attendue : « finess;etalab;<version>;<AAAA-MM-JJ> » (extrait FINESS de data.gouv.fr), "
+            f"lu « {line.strip()[:80]} »."))])
+    try:
+        extracted_on = date.fromisoformat(match.group(2))
+    except ValueError:
+        raise ValidationFailed([Issue(code="finess_extract_header", field="file", row=1,
+                                      message=f"Date de l'extrait invalide : « {match.group(2)} ».")]) from None
+    return ExtractHeader(version=int(match.group(1)), extracted_on=extracted_on)
+
+
+def _day(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None  # an odd date in the public file is not a reason to refuse the whole extract
+
+
+def parse_records(lines: Iterable[str], *, first_line: int = 2, max_issues: int = 100) -> Iterator[Establishment]:
+    """The establishments of the records after the header line, one at a time.
+
+    A malformed ``structureet`` record (wrong number of fields, an invalid FINESS, an unknown
+    département) is reported with its line number; all such problems are raised together at the
+    end (at most ``max_issues``), so that a bad extract changes nothing.
+    """
+    issues: list[Issue] = []
+    for number, fields in enumerate(csv.reader(lines, delimiter=";", quotechar='"', doublequote=True),
+                                    start=first_line):
+        if not fields or fields[0] != STRUCTURE:
+            continue  # geolocation records, blank lines
+        if fields[-1] == "" and len(fields) == FIELDS + 1:
+            fields = fields[:-1]  # the trailing ';'
+        problem = _problem(fields)
+        if problem is not None:
+            if len(issues) < max_issues:
+                issues.append(Issue(code="finess_extract_record", field="file", row=number, message=problem))
+            continue
+        if issues:
+            continue  # past the first problem, only look for more
+        yield _establishment(fields)
+    if issues:
+        raise ValidationFailed(issues)
+
+
+def _problem(fields: list[str]) -> str | None:
+    if len(fields) != FIELDS:
+        found = len(fields) - (1 if fields[-1] == "" else 0)  # the record's trailing ';' is no field
+        return f"Enregistrement « structureet » de {found} champs au lieu de {FIELDS}."
+    if not _FINESS.match(fields[1]):
+        return f"Numéro FINESS d'établissement invalide : « {fields[1][:20]} »."
+    department = fields[13]
+    if department not in OVERSEAS_DEPARTMENTS and department not in DEPARTMENT_REGION and department != "9E":
+        return f"Département inconnu : « {department[:10]} » (FINESS {fields[1]})."
+    return None
+
+
+def _establishment(fields: list[str]) -> Establishment:
+    def text(index: int, longest: int = 300) -> str | None:
+        return fields[index].strip()[:longest] or None
+
+    department, siret = fields[13], fields[22].strip()
+    return Establishment(
+        finess=fields[1], finess_ej=fields[2] if _FINESS.match(fields[2]) else None,
+        name=text(3) or text(4) or fields[1], long_name=text(4), department=department,
+        region_code=region_of_department(department), category_code=text(18, 3), category_label=text(19, 200),
+        siret=siret if siret.isdigit() and len(siret) == 14 else None,
+        opened_on=_day(fields[28]), updated_on=_day(fields[30]),
+    )
