@@ -5,6 +5,7 @@ Load rows, call the domain rules, persist; no HTTP and no commit here.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date
 from typing import Any
 
@@ -19,6 +20,7 @@ from service.domain.identifiers import REGIONS, Finess, GalisRef, region_name
 from service.domain.lifecycle import EventType, LifecycleState, Milestone
 from service.models import Establishment, FundingRequest, LifecycleEvent, Submission
 from service.pagination import PageRequest, decode_cursor, encode_cursor
+from service.registry.finess import registry_of
 from service.schemas import FundingRequestCreate, LifecycleEventCreate
 
 #: The column counting the versions of each milestone (the latest version's number).
@@ -173,6 +175,8 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
         issues.append(Issue(
             code="establishments_multiple_regions", field="establishments",
             message=f"Tous les établissements d'une demande relèvent d'une même ARS ; trouvé {detail}."))
+    known = registry_of(session, [f.value for f in finesses])
+    names, warnings = _names_and_categories(payload, known, issues)
     if issues:
         raise ValidationFailed(issues)
     region_code = next(iter(regions))
@@ -194,17 +198,68 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
     session.add(req)
     session.flush()
     assert req.id is not None
-    by_finess = {e.finess: e for e in payload.establishments}
-    establishments = [Establishment(request_id=req.id, finess=f.value, name=by_finess[f.value].name.strip(),
-                                    category=by_finess[f.value].category) for f in finesses]
+    establishments = [Establishment(request_id=req.id, finess=f.value, name=names[f.value][0],
+                                    category=names[f.value][1]) for f in finesses]
     session.add_all(establishments)
     session.flush()
     audit.record(session, principal, "funding_request_created", "funding_request", galis_ref, request_id=req.id,
                  galis_ref=galis_ref, payload={
                      "siret": siret, "porteur_name": req.porteur_name, "campaign_year": req.campaign_year,
                      "region_code": region_code,
-                     "establishments": [[e.finess, e.name, e.category] for e in establishments]})
-    return request_view(req, establishments, today=today)
+                     "establishments": [[e.finess, e.name, e.category] for e in establishments],
+                     "warnings": [w.as_dict() for w in warnings]})
+    return {**request_view(req, establishments, today=today), "warnings": [w.as_dict() for w in warnings]}
+
+
+def _names_and_categories(payload: FundingRequestCreate, known: dict[str, Any] | None,
+                          issues: list[Issue]) -> tuple[dict[str, tuple[str, str | None]], list[Issue]]:
+    """Each establishment's name and category: as the request says them or, when it omits them,
+    as the FINESS registry knows them. Once an extract is imported, a FINESS the registry does not
+    know, or knows as closed, is refused; a name or category that differs from it is a warning."""
+    names: dict[str, tuple[str, str | None]] = {}
+    warnings: list[Issue] = []
+    for index, est in enumerate(payload.establishments, start=1):
+        try:
+            finess = Finess.parse(est.finess).value
+        except InvalidIdentifier:
+            continue  # reported above
+        if finess in names:
+            continue  # a duplicate, reported above
+        row = None if known is None else known.get(finess)
+        if known is not None and row is None:
+            issues.append(Issue(code="finess_unknown", row=index, field="establishments.finess", message=(
+                f"Le FINESS {est.finess} est inconnu du répertoire FINESS (dernier extrait importé) : vérifiez "
+                "qu'il s'agit bien d'un FINESS géographique ouvert.")))
+            continue
+        if row is not None and row.closed_on is not None:
+            issues.append(Issue(code="finess_closed", row=index, field="establishments.finess", message=(
+                f"Le FINESS {est.finess} ({row.name}) est fermé selon le répertoire FINESS : absent de l'extrait "
+                f"du {row.closed_on.isoformat()}.")))
+            continue
+        name = est.name.strip() if est.name else (row.name if row is not None else None)
+        category = est.category or (row.category_code if row is not None else None)
+        if name is None:
+            issues.append(Issue(code="field_required", row=index, field="establishments.name", message=(
+                f"Donnez la raison sociale du FINESS {est.finess} (aucun extrait FINESS importé pour la lire).")))
+            continue
+        if row is not None and est.name and _plain(est.name) != _plain(row.name) and \
+                _plain(est.name) != _plain(row.long_name or ""):
+            warnings.append(Issue(code="finess_name_differs", row=index, field="establishments.name", message=(
+                f"La raison sociale « {est.name.strip()} » diffère de celle du répertoire FINESS pour "
+                f"{est.finess} : « {row.name} ».")))
+        if row is not None and est.category and row.category_code and est.category != row.category_code:
+            label = row.category_label or "sans libellé"
+            warnings.append(Issue(code="finess_category_differs", row=index, field="establishments.category",
+                                  message=f"La catégorie {est.category} diffère de celle du répertoire FINESS pour "
+                                          f"{finess} : {row.category_code} ({label})."))
+        names[finess] = (name, category)
+    return names, warnings
+
+
+def _plain(name: str) -> str:
+    """A name as compared with the registry's: case, accents and spacing aside."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
 def get_funding_request(session: Session, principal: Principal, galis_ref: str, *, today: date) -> dict[str, Any]:

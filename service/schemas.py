@@ -110,8 +110,9 @@ class EstablishmentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     finess: FinessStr
-    name: StrictStr = Field(min_length=1, max_length=300, description="Raison sociale.",
-                            examples=["EHPAD Les Tilleuls"])
+    name: StrictStr | None = Field(default=None, min_length=1, max_length=300, examples=["EHPAD Les Tilleuls"],
+                                   description="Raison sociale ; lue dans le répertoire FINESS si omise (une fois "
+                                               "un extrait importé).")
     category: StrictStr | None = Field(default=None, pattern=r"^[0-9]{3}$",
                                        description="Catégorie FINESS (categetab), ex. 500 pour un EHPAD.",
                                        examples=["500"])
@@ -167,6 +168,11 @@ class FundingRequestOut(BaseModel):
     milestones: MilestonesOut
     establishments: list[EstablishmentOut]
     created_at: datetime
+
+
+class FundingRequestCreated(FundingRequestOut):
+    warnings: list[ProblemIssue] = Field(description="Écarts avec le répertoire FINESS (raison sociale, "
+                                                     "catégorie) : la demande est enregistrée telle quelle.")
 
 
 class LifecycleEventCreate(BaseModel):

@@ -166,3 +166,16 @@ def get_establishment(session: Session, finess: str) -> dict[str, Any]:
         "first_seen_on": snapshots[row.first_snapshot_id].extracted_on.isoformat(),
         "last_seen_on": snapshots[row.last_seen_snapshot_id].extracted_on.isoformat(),
     }
+
+
+def registry_of(session: Session, finesses: list[str]) -> dict[str, Any] | None:
+    """The registry's rows for ``finesses`` (absent: unknown to it), or ``None`` when no extract
+    was ever imported (then registration relies on what the request says)."""
+    conn = session.connection()
+    if conn.execute(sa.select(_SNAPSHOT.c.id).limit(1)).first() is None:
+        return None
+    found: dict[str, Any] = {}
+    for at in range(0, len(finesses), 1_000):
+        found.update({r.finess: r for r in conn.execute(sa.select(_ET).where(
+            _ET.c.finess.in_(finesses[at:at + 1_000])))})
+    return found

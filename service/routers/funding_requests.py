@@ -11,7 +11,13 @@ from service.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, Page, Read
 from service.domain import access
 from service.problems import problem_responses
 from service.routing import api_router, caller_rule
-from service.schemas import FundingRequestCreate, FundingRequestOut, LifecycleEventCreate, LifecycleEventOut
+from service.schemas import (
+    FundingRequestCreate,
+    FundingRequestCreated,
+    FundingRequestOut,
+    LifecycleEventCreate,
+    LifecycleEventOut,
+)
 from service.schemas import Page as PageOut
 
 router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financement"])
@@ -21,7 +27,7 @@ router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financemen
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=FundingRequestOut,
+    response_model=FundingRequestCreated,
     summary="Enregistrer une demande de financement",
     description=(
         "Enregistre une demande GALIS et sa grappe d'établissements (FINESS géographiques). "
@@ -29,7 +35,10 @@ router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financemen
         "déduite des FINESS : tous doivent relever de la même ARS (sinon 422 "
         "`establishments_multiple_regions`). Un FINESS ne peut appartenir qu'à une demande "
         "(409 `finess_already_funded`) ; une référence ne peut être enregistrée deux fois "
-        "(409 `galis_ref_exists`)."
+        "(409 `galis_ref_exists`). Une fois un extrait FINESS importé, un FINESS que le répertoire ne "
+        "connaît pas (422 `finess_unknown`) ou connaît comme fermé (422 `finess_closed`) est refusé ; "
+        "la raison sociale et la catégorie omises sont lues dans le répertoire, et une raison sociale ou "
+        "une catégorie qui en diffère est signalée dans `warnings`."
     ),
     operation_id="create_funding_request",
     dependencies=[caller_rule(access.require_may_create_requests)],
