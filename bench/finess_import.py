@@ -1,0 +1,120 @@
+"""FINESS import benchmark: a generated extract of many establishments imported by the service,
+against a bare ``csv`` parse of the same file plus a bulk insert of the same rows into a table
+of the same shape, in the same run, on SQLite files.
+
+    python bench/finess_import.py [--lines 100000 25000]
+
+For each size: wall time and peak resident memory of ``python -m service finess import FILE``
+(a subprocess), and of the baseline (a subprocess too: read with ``csv``, keep the ET records'
+fields, ``executemany`` them in batches of 2 000, commit). Two sizes show whether memory stays
+flat in the file's size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests import factories  # noqa: E402
+from tests.registry.extracts import Et, extract  # noqa: E402
+
+BASELINE = r"""
+import csv, sqlite3, sys
+db = sqlite3.connect(sys.argv[2])
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=FULL")
+db.execute("CREATE TABLE et (finess TEXT PRIMARY KEY, ej TEXT, name TEXT, long_name TEXT, department TEXT,"
+           " category TEXT, label TEXT, siret TEXT, opened TEXT, updated TEXT)")
+with open(sys.argv[1], encoding="cp1252", newline="") as f:
+    next(f)
+    batch = []
+    for r in csv.reader(f, delimiter=";"):
+        if r and r[0] == "structureet":
+            batch.append((r[1], r[2], r[3], r[4], r[13], r[18], r[19], r[22], r[28], r[30]))
+            if len(batch) >= 2000:
+                db.executemany("INSERT INTO et VALUES (?,?,?,?,?,?,?,?,?,?)", batch); batch = []
+    db.executemany("INSERT INTO et VALUES (?,?,?,?,?,?,?,?,?,?)", batch)
+db.commit()
+"""
+
+
+#: Runs a Python program (``-m module`` or ``-c code``) and prints its own peak resident size at
+#: exit: VmHWM of its address space (getrusage would count the parent's pages copied at fork).
+PEAK = r"""
+import atexit, runpy, sys
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            print("PEAK_KIB", line.split()[1], file=sys.stderr)
+atexit.register(peak)
+kind, target, *rest = sys.argv[1:]
+sys.argv = [target, *rest]
+if kind == "-m":
+    runpy.run_module(target, run_name="__main__", alter_sys=True)
+else:
+    exec(compile(target, "<baseline>", "exec"), {"__name__": "__main__"})
+"""
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of a Python program (``-m module …`` or ``-c code …``)."""
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK, *command], cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stdout + done.stderr)
+    peak = next(line.split()[1] for line in done.stderr.splitlines() if line.startswith("PEAK_KIB"))
+    return elapsed, int(peak) / 1024
+
+
+def generate(path: Path, lines: int) -> None:
+    departments = ["33", "24", "2A", "75", "69", "13", "59", "67"]
+
+    def et(n: int) -> Et:
+        if n % 100 == 0 and n < 100 * 9999:  # some overseas ones (their serial has four digits)
+            return Et(factories.finess("9701", n // 100), f"EHPAD n° {n} « Bélair »", "9A")
+        department = departments[n % len(departments)]
+        return Et(factories.finess(department, n), f"EHPAD n° {n} « Les Œillets »", department)
+
+    ets = [et(n) for n in range(1, lines + 1)]
+    path.write_bytes(extract(ets, day="2026-11-30"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 25_000])
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="esms-bench-finess-"))
+    results = []
+    try:
+        for lines in args.lines:
+            extract_path = work / f"etalab-{lines}.csv"
+            generate(extract_path, lines)
+            env = {**os.environ, "SERVICE_DATABASE_URL": f"sqlite:///{work / f'service-{lines}.sqlite3'}",
+                   "SERVICE_LOG_DIR": str(work / "log"), "SERVICE_SIGNING_DIR": str(work / "signing")}
+            subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
+                           capture_output=True)
+            service = timed(["-m", "service", "finess", "import", str(extract_path)], env)
+            baseline = timed(["-c", BASELINE, str(extract_path), str(work / f"bare-{lines}.db")], env)
+            results.append((lines, extract_path.stat().st_size, service, baseline))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{'ET lines':>9}{'file MB':>9}{'service s':>11}{'bare s':>9}{'ratio':>7}{'service MiB':>13}{'bare MiB':>10}")
+    for lines, size, (s_time, s_mem), (b_time, b_mem) in results:
+        print(f"{lines:>9}{size / 1e6:>9.1f}{s_time:>11.2f}{b_time:>9.2f}{s_time / b_time:>7.2f}{s_mem:>13.0f}"
+              f"{b_mem:>10.0f}")
+    print("\nGoal: ratio ≤ 1.5, memory flat in the file's size. Both sides are whole processes (the service's "
+          "includes its start: settings, models, migrations checked).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
