@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,11 +37,16 @@ def list_events(session: Session, principal: Principal, page: PageRequest, *, ga
     elif principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR):
         visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
         query = query.where(AuditEvent.request_id.in_(visible.scalar_subquery()))  # type: ignore[union-attr]
+    return events_page(session, query, page, event_view)
+
+
+def events_page(session: Session, query: Any, page: PageRequest, view: Callable[[AuditEvent], Any]) -> dict[str, Any]:
+    """One page of the events ``query`` selects, in number order, each shown by ``view``."""
     after = decode_cursor(page.cursor)
     if after is not None:
         query = query.where(AuditEvent.seq > cursor_value(after, "seq", int))
     events = list(session.execute(query.order_by(AuditEvent.seq).limit(page.limit + 1)).scalars())
     more = len(events) > page.limit
     events = events[: page.limit]
-    return {"items": [event_view(e) for e in events],
+    return {"items": [view(e) for e in events],
             "next_cursor": encode_cursor({"seq": events[-1].seq}) if more and events else None}

@@ -17,10 +17,11 @@ from fastapi import Request
 from sqlmodel import Session
 
 from service import audit
+from service.audit_queries import events_page
 from service.db import Database
 from service.domain.access import Principal
 from service.models import AuditEvent, FundingRequest, Submission, iso_z
-from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.pagination import PageRequest
 from service.routing import HEAD_ONLY
 
 #: Actions of the reads; ``PROOF_READ`` is what a proof's custody lists.
@@ -78,14 +79,7 @@ def custody_of(session: Session, proof_id: str, page: PageRequest) -> dict[str, 
     """Who read the proof's bytes, oldest first (the caller is known to see the proof)."""
     query = sa.select(AuditEvent).where(AuditEvent.object_type == "proof", AuditEvent.object_id == proof_id,
                                         AuditEvent.action == PROOF_READ)
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(AuditEvent.seq > cursor_value(after, "seq", int))
-    events = list(session.execute(query.order_by(AuditEvent.seq).limit(page.limit + 1)).scalars())
-    more = len(events) > page.limit
-    events = events[: page.limit]
-    return {"proof_id": proof_id, "items": [read_view(e) for e in events],
-            "next_cursor": encode_cursor({"seq": events[-1].seq}) if more and events else None}
+    return {"proof_id": proof_id, **events_page(session, query, page, read_view)}
 
 
 def read_view(e: AuditEvent) -> dict[str, Any]:
