@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -104,6 +105,23 @@ def _bounded(receive: Receive, limit: int) -> Receive:
         return message
 
     return bounded_receive
+
+
+class RequestRefConvertor(Convertor[str]):
+    """The ``{galis_ref}`` of ``/v1/funding-requests/{galis_ref}``: any segment but ``imports``, so
+    that ``/v1/funding-requests/imports`` (POST only) answers 405 to other methods instead of being
+    taken for a request's reference. Malformed references still reach the route (404)."""
+
+    regex = "(?!imports$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("request_ref", RequestRefConvertor())
 
 
 def api_router(**kwargs: Any) -> APIRouter:

@@ -170,6 +170,14 @@ class FundingRequestOut(BaseModel):
     created_at: datetime
 
 
+class FundingRequestImportOut(BaseModel):
+    created: int = Field(description="Demandes enregistrées par ce fichier.")
+    establishments: int = Field(description="Établissements de ces demandes.")
+    requests: list[str] = Field(description="Références des demandes enregistrées.")
+    unchanged: list[str] = Field(description="Références déjà enregistrées à l'identique, laissées telles quelles.")
+    dry_run: bool
+
+
 class FundingRequestCreated(FundingRequestOut):
     warnings: list[ProblemIssue] = Field(description="Écarts avec le répertoire FINESS (raison sociale, "
                                                      "catégorie) : la demande est enregistrée telle quelle.")

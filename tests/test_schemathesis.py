@@ -66,6 +66,7 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[list[str], str]] = {
     "get_inclusion_proof": (["422"], "the index and size within the tree as it is now"),
     "get_consistency_proof": (["422"], "both sizes within the tree as it is now, the first not above the second"),
     "import_finess_extract": (["409", "422"], "a file in the FINESS extract's format, not older than the latest"),
+    "import_funding_requests": (["422"], "a CSV with the header and the lines of valid funding requests"),
 }
 
 #: The app under test, on a SQLite file of its own; ``world`` migrates and seeds it.

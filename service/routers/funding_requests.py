@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+import tempfile
 from typing import Annotated, Any, Literal
 
-from fastapi import Query, status
+from fastapi import Query, Request, status
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
+from service import funding_request_imports as imports
 from service import funding_requests as use_cases
-from service.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, Page, ReadSession, RegionQuery, Today
+from service.deps import (
+    CurrentPrincipal,
+    DatabaseDep,
+    GalisRefPath,
+    Page,
+    ReadSession,
+    RegionQuery,
+    SettingsDep,
+    Today,
+)
 from service.domain import access
-from service.problems import problem_responses
+from service.domain.errors import Issue, ValidationFailed
+from service.problems import HttpProblem, problem_responses
 from service.routing import api_router, caller_rule
 from service.schemas import (
     FundingRequestCreate,
     FundingRequestCreated,
+    FundingRequestImportOut,
     FundingRequestOut,
     LifecycleEventCreate,
     LifecycleEventOut,
 )
 from service.schemas import Page as PageOut
+from service.uploads import read_upload
 
 router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financement"])
 
@@ -50,6 +66,51 @@ async def create_funding_request(payload: FundingRequestCreate, principal: Curre
         lambda session: use_cases.create_funding_request(session, principal, payload, today=today))
 
 
+@router.post(
+    "/imports",
+    response_model=FundingRequestImportOut,
+    status_code=status.HTTP_201_CREATED,
+    summary="Enregistrer des demandes en masse (CSV de GALIS)",
+    description=(
+        "Un fichier CSV (`;`, UTF-8), en-tête `galis_ref;siret;porteur_name;campaign_year;finess;name;category` "
+        "(colonnes A à G), une ligne par établissement ; les lignes d'une demande partagent sa référence, son "
+        "SIRET, son porteur et sa campagne. Chaque demande suit les règles de `POST /v1/funding-requests` (le "
+        "répertoire FINESS compris). Tout ou rien : la moindre erreur refuse le fichier (422, chaque erreur avec "
+        "sa ligne et sa colonne) et rien n'est enregistré ; `dry_run=true` vérifie sans rien enregistrer. Une "
+        "demande déjà enregistrée à l'identique est laissée telle quelle : le même fichier renvoyé répond 200, "
+        "`created: 0`. Administrateurs ; une ARS pour sa région. Corps `multipart/form-data`, champ `file`."
+    ),
+    operation_id="import_funding_requests",
+    dependencies=[caller_rule(access.require_may_create_requests)],
+    responses={200: {"description": "Rien de nouveau (ou vérification seule).", "model": FundingRequestImportOut},
+               **problem_responses(400, 401, 403, 413, 415, 422)},
+    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}},
+)
+async def import_funding_requests(request: Request, principal: CurrentPrincipal, database: DatabaseDep,
+                                  settings: SettingsDep, today: Today,
+                                  dry_run: Annotated[bool, Query(description="Vérifier sans enregistrer.")] = False,
+                                  ) -> Any:
+    too_large = HttpProblem(413, "import_too_large", "Fichier trop volumineux",
+                            f"Le fichier dépasse la taille admise ({settings.max_template_bytes} octets).")
+    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="import-", suffix=".csv", delete=False)
+    upload = await read_upload(request, file_field="file", staging=staging, max_file_bytes=settings.max_template_bytes,
+                               too_large=too_large)
+    try:
+        if upload.file is None:
+            raise ValidationFailed([Issue(code="field_required", field="file",
+                                          message="Le champ « file » (le CSV des demandes) est obligatoire.")])
+        content = await run_in_threadpool(upload.file.path.read_bytes)
+    finally:
+        upload.discard()
+    try:
+        result = await database.writer.run(lambda session: imports.import_requests(
+            session, principal, content, today=today, dry_run=dry_run))
+    except imports.DryRun as done:
+        result = done.result
+    return JSONResponse(result, status_code=201 if result["created"] and not dry_run else 200)
+
+
 @router.get(
     "",
     response_model=PageOut[FundingRequestOut],
@@ -71,7 +132,7 @@ def list_funding_requests(
 
 
 @router.get(
-    "/{galis_ref}",
+    "/{galis_ref:request_ref}",
     response_model=FundingRequestOut,
     summary="Consulter une demande",
     description=(

@@ -73,6 +73,13 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         department = "24" if scope == "in" else "2A"
         body = factories.funding_request(establishments=[{"finess": factories.finess(department), "name": "X"}])
         return client.post("/v1/funding-requests", json=body, headers=headers)
+    if route == "import_requests":
+        department = "24" if scope == "in" else "2A"
+        line = [factories.galis_ref(), factories.siret(), "Porteur", "2024", factories.finess(department), "EHPAD",
+                "500"]
+        content = ("galis_ref;siret;porteur_name;campaign_year;finess;name;category\n" + ";".join(line) + "\n")
+        return client.post("/v1/funding-requests/imports", headers=headers,
+                           files={"file": ("demandes.csv", content.encode(), "text/csv")})
     if route == "list_requests":
         return client.get("/v1/funding-requests", headers=headers)
     if route == "get_request":
@@ -168,7 +175,8 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
 
 
 PROOF = proof_files.pdf()
-ROUTES = ("create_request", "list_requests", "get_request", "record_event", "list_events", "push", "push_xlsx",
+ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "record_event", "list_events", "push",
+          "push_xlsx",
           "list_versions", "get_submission", "upload_proof", "get_proof", "get_proof_content",
           "export_version_xlsx", "export_version_csv", "export_latest_xlsx", "export_latest_csv",
           "review_submission", "review_queue", "lifecycle", "control_queue", "get_control_case",
@@ -186,6 +194,10 @@ def expected_status(role: str, route: str, scope: str) -> int:
         if role == "admin" or (role == "ars_reviewer" and scope == "in"):
             return 201
         return 403
+    if route == "import_requests":
+        if role == "admin" or (role == "ars_reviewer" and scope == "in"):
+            return 201
+        return 422 if role == "ars_reviewer" else 403  # an ARS is told the line out of its région
     if route in ("list_requests", "export_latest_xlsx", "export_latest_csv", "list_proof_requests", "verify_report",
                  "log_checkpoint", "log_key", "log_inclusion", "log_consistency"):
         return 200
