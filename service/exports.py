@@ -9,11 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service import targets as target_sets
 from service.domain import indicators
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS
 from service.domain.lifecycle import Milestone
-from service.domain.targets import ALL_TARGET_SETS
 from service.funding_requests import LAST_VERSION, load_submission, require_known_region, scoped_requests_query
 from service.models import FundingRequest, Submission, SubmissionRow
 from service.xlsx import ExportRow
@@ -59,7 +59,7 @@ def latest_rows(session: Session, principal: Principal, *, milestone: Milestone,
 def _rows(session: Session, query: Any) -> Iterator[ExportRow]:
     result = session.connection().execution_options(yield_per=_BATCH).execute(query)
     for r in result:
-        target_set = ALL_TARGET_SETS[r.target_set_id]
+        target_set = target_sets.by_id(session.connection(), r.target_set_id)
         counts = {f: getattr(r, f) for f in COUNT_FIELDS}
         yield ExportRow(galis_ref=r.galis_ref, siret=r.siret, milestone=r.milestone, version=r.version,
                         finess=r.finess, raison_sociale=r.raison_sociale, counts=counts,

@@ -29,6 +29,7 @@ from service.routers import (
     reports,
     review,
     submissions,
+    targets,
 )
 from service.routing import HeadAsGet
 from service.schemas import SubmissionCreate
@@ -55,6 +56,7 @@ TAGS = [
     {"name": "dossiers-de-preuve", "description": "Dossiers de preuve (sacs BagIt), chaîne de garde des preuves, "
                                                   "fil des versions modifiées pour les auditeurs."},
     {"name": "referentiel", "description": "Référentiel FINESS : import de l'extrait public, établissements."},
+    {"name": "cibles", "description": "Jeux de cibles des indicateurs, par campagne et catégorie FINESS."},
     {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
     {"name": "cles-api", "description": "Clés d'API : liste, révocation (administrateurs)."},
     {"name": "exploitation", "description": "État du service."},
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(log.router)
     app.include_router(evidence.router)
     app.include_router(registry.router)
+    app.include_router(targets.router)
     _document_push_body(app)
     return app
 

@@ -384,3 +384,22 @@ class RegistryEstablishment(SQLModel, table=True):
     last_seen_snapshot_id: int = Field(foreign_key="finess_snapshot.id", index=True)
     closed_on: date | None = None
     closed_snapshot_id: int | None = Field(default=None, foreign_key="finess_snapshot.id")
+
+
+class TargetSetRow(SQLModel, table=True):
+    """A set of targets (``service.domain.targets.TargetSet``); immutable once a version used it."""
+
+    __tablename__ = "target_set"
+
+    id: str = Field(primary_key=True, max_length=40)
+    label: str = Field(max_length=300)
+    campaign_year: int | None = None
+    category: str | None = Field(default=None, max_length=3)
+    active_files: float
+    personal_plan: float
+    agenda: float
+    mssante: float
+    dmp: float
+    binding: bool
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)

@@ -10,13 +10,14 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service import targets as target_sets
 from service.cache import BoundedCache
 from service.domain import indicators
 from service.domain.access import ROLE_LABELS, Principal, Role, sees_request
 from service.domain.declaration import COUNT_FIELDS
 from service.domain.identifiers import region_name
 from service.domain.lifecycle import Milestone
-from service.domain.targets import ALL_TARGET_SETS, INDICATOR_KEYS
+from service.domain.targets import INDICATOR_KEYS
 from service.funding_requests import categories_of, last_version, scope_of
 from service.models import AuditEvent, FundingRequest, LogCheckpoint, Submission
 from service.report_pdf import LogPlace, RateCell, ReportModel, ReportRow, render
@@ -56,7 +57,7 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
                       rates=_rates(r["indicators"]), target_set=r["target_set"]) for r in version["rows"]]
     sums = {f: sum(r[f] for r in version["rows"]) for f in COUNT_FIELDS}
     target_ids = {r["target_set"] for r in version["rows"]}
-    grappe_targets = ALL_TARGET_SETS[sorted(target_ids)[0]]
+    grappe_targets = target_sets.by_id(session.connection(), sorted(target_ids)[0])
     totals = ReportRow(finess=f"Total de la grappe ({len(rows)})", name=None, counts=list(sums.values()), period="",
                        rates=_rates({k: v.as_dict() for k, v in indicators.evaluate(sums, grappe_targets).items()}),
                        target_set=grappe_targets.id)
@@ -69,7 +70,7 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
         milestone=MILESTONE_LABELS[sub.milestone], version=sub.version,
         received_at=_local(version["received_at"], zone), pushed_by=f"{pushed['label'] or 'sans libellé'} ({role})",
         supersedes=version["supersedes_version"], fingerprint=sub.fingerprint, rows=rows, totals=totals,
-        target_sets=_target_sets(version["rows"], categories_of(session, req.id), req.campaign_year),
+        target_sets=_target_sets(session, version["rows"], categories_of(session, req.id), req.campaign_year),
         warnings=[(f"Ligne {w['row']}" + (f", colonne {w['column']}" if w.get("column") else "") + " : "
                    if w.get("row") else "") + w["message"] for w in version["warnings"]],
         proofs=[_proof_line(p, zone) for p in proofs],
@@ -96,13 +97,14 @@ def _log_place(session: Session, submission_id: str, request_id: int) -> LogPlac
     return LogPlace(index=int(index), checkpoint_size=int(first.size), root_hex=bytes(first.root_hash).hex())
 
 
-def _target_sets(rows: list[dict[str, Any]], categories: dict[str, str | None], campaign: int) -> list[str]:
+def _target_sets(session: Session, rows: list[dict[str, Any]], categories: dict[str, str | None],
+                 campaign: int) -> list[str]:
     """Each target set applied, with the campaign and the ESMS categories it was applied to."""
     applied: dict[str, set[str]] = {}
     for r in rows:
         applied.setdefault(r["target_set"], set()).add(categories.get(r["finess"]) or "non renseignée")
-    return [f"{ALL_TARGET_SETS[t].label} (campagne {campaign} ; catégorie(s) ESMS {', '.join(sorted(c))})"
-            for t, c in sorted(applied.items())]
+    return [f"{target_sets.by_id(session.connection(), t).label} (campagne {campaign} ; catégorie(s) ESMS "
+            f"{', '.join(sorted(c))})" for t, c in sorted(applied.items())]
 
 
 def _proof_line(p: dict[str, Any], zone: ZoneInfo) -> Any:

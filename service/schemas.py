@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
-from service.domain.declaration import COLUMNS, TEXT_PATTERN
+from service.domain.declaration import COLUMNS, TEXT_PATTERN, readable
 from service.domain.errors import InvalidIdentifier
 from service.domain.identifiers import REGIONS, Finess, GalisRef, Siret
 from service.domain.lifecycle import EventType, Milestone
@@ -646,3 +646,53 @@ class RegistryEstablishmentOut(BaseModel):
     closed_on: date | None = Field(description="Date du premier extrait dont l'établissement était absent.")
     first_seen_on: date
     last_seen_on: date
+
+
+# --- target sets ------------------------------------------------------------------------
+
+def _readable_label(value: str) -> str:
+    if not value.strip() or not readable(value):
+        raise ValueError("text_unreadable: libellé vide ou avec des caractères de contrôle")
+    return value
+
+
+class TargetValues(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active_files: float = Field(ge=0, le=100, description="DUI actifs / personnes accompagnées (%).")
+    personal_plan: float = Field(ge=0, le=100, description="Projets personnalisés / DUI actifs (%).")
+    agenda: float = Field(ge=0, le=100, description="Agendas renseignés / DUI actifs (%).")
+    mssante: float = Field(ge=0, le=100, description="Messagerie sécurisée (%).")
+    dmp: float = Field(ge=0, le=100, description="Alimentation du DMP (%).")
+
+
+class TargetSetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "campagne-2025-ehpad", "label": "Campagne 2025, EHPAD", "campaign_year": 2025, "category": "500",
+        "values": {"active_files": 90, "personal_plan": 90, "agenda": 90, "mssante": 70, "dmp": 70},
+        "binding": True}]})
+
+    id: StrictStr = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,39}$", description="Identifiant (minuscules, chiffres, -).")
+    label: Annotated[StrictStr, AfterValidator(_readable_label)] = Field(
+        min_length=1, max_length=300, description="Texte qui fixe ces cibles.",
+        json_schema_extra={"pattern": SAYS_SOMETHING})
+    campaign_year: StrictInt | None = Field(default=None, ge=2021, le=2100,
+                                            description="Campagne ; null pour toutes les campagnes.")
+    category: StrictStr | None = Field(default=None, pattern=r"^[0-9]{3}$",
+                                       description="Catégorie FINESS ; null pour toutes les catégories.")
+    values: TargetValues
+    binding: bool = Field(description="Le solde dépend-il de l'atteinte des cibles ?")
+
+
+class TargetSetView(BaseModel):
+    id: str
+    label: str
+    campaign_year: int | None
+    category: str | None
+    values: TargetValues
+    binding: bool
+    used: bool = Field(description="Au moins une version a été évaluée avec ce jeu : il ne peut plus changer.")
+
+
+class TargetSetList(BaseModel):
+    items: list[TargetSetView]

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service import audit, control
+from service import targets as target_sets
 from service.cache import BoundedCache
 from service.db import insert_many
 from service.domain import access, declaration, indicators, template
@@ -26,7 +27,6 @@ from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS, DeclarationRow, EvaluatedDeclaration
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import LifecycleState, Milestone
-from service.domain.targets import ALL_TARGET_SETS
 from service.funding_requests import (
     LAST_VERSION,
     REQUEST_ROW_BY_ID,
@@ -177,7 +177,8 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     assert version is not None and state is not None
 
     previous = _counts_of_version(conn, cache, req.id, milestone, version - 1) if version > 1 else None
-    evaluated = declaration.evaluate_declaration(parsed.rows, categories=req.categories,
+    in_force = target_sets.in_force(conn, campaign_year=req.campaign_year)
+    evaluated = declaration.evaluate_declaration(parsed.rows, categories=req.categories, target_sets=in_force,
                                                  campaign_year=req.campaign_year, previous=previous)
     late = state.lateness_warning(milestone, today=options.today)
     if late is not None:
@@ -355,10 +356,10 @@ def _view_of_stored(session: Session, sub: Submission, req: FundingRequest) -> d
                           .order_by(SubmissionRow.row_number)).all()  # type: ignore[arg-type]
     rows = [_declaration_row(r) for r in stored]
     evaluated = EvaluatedDeclaration(rows=[
-        declaration.EvaluatedRow(row=row, target_set=ALL_TARGET_SETS[r.target_set_id],
-                                 indicators=indicators.evaluate(counts, ALL_TARGET_SETS[r.target_set_id]),
+        declaration.EvaluatedRow(row=row, target_set=used, indicators=indicators.evaluate(counts, used),
                                  counts=counts)
-        for row, r in zip(rows, stored, strict=True) for counts in (row.counts(),)
+        for row, r in zip(rows, stored, strict=True)
+        for counts, used in ((row.counts(), target_sets.by_id(session.connection(), r.target_set_id)),)
     ])
     key = session.get(ApiKey, sub.received_by_key_id) if sub.received_by_key_id else None
     pushed_by = _pushed_by(key.role, key.label) if key else _pushed_by("", "")

@@ -22,8 +22,9 @@ from fastapi.testclient import TestClient
 from service.api_keys import create_api_key
 from service.domain.access import Role
 from service.domain.audit import GENESIS
+from service.domain.targets import INDICATOR_KEYS, INITIAL_SETS
 from service.main import create_app
-from service.models import SQLModel
+from service.models import SQLModel, TargetSetRow, utcnow
 from service.settings import Settings
 from tests import factories
 from tests.pg_cluster import PostgresCluster, free_port
@@ -74,11 +75,15 @@ def database_url(migrated_db: MigratedDatabase, tmp_path: Path) -> str:
         return f"sqlite:///{copy}"
     engine = sa.create_engine(migrated_db.url)
     with engine.begin() as conn:
-        kept = ("audit_head", "log_state")  # one-row tables: reset, not emptied
+        kept = ("audit_head", "log_state", "target_set")  # rows the migrations put there: reset, not emptied
         tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables if t.name not in kept)
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         conn.execute(sa.text("UPDATE audit_head SET seq = 0, hash = :genesis"), {"genesis": GENESIS})
         conn.execute(sa.text("UPDATE log_state SET size = 0"))
+        conn.execute(sa.text("DELETE FROM target_set"))
+        conn.execute(sa.insert(TargetSetRow.__table__), [  # type: ignore[attr-defined]
+            {**{k: getattr(ts, k) for k in ("id", "label", "campaign_year", "category", "binding", *INDICATOR_KEYS)},
+             "created_at": utcnow(), "updated_at": utcnow()} for ts in INITIAL_SETS])
     engine.dispose()
     return migrated_db.url
 

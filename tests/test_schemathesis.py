@@ -67,6 +67,7 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[list[str], str]] = {
     "get_consistency_proof": (["422"], "both sizes within the tree as it is now, the first not above the second"),
     "import_finess_extract": (["409", "422"], "a file in the FINESS extract's format, not older than the latest"),
     "import_funding_requests": (["422"], "a CSV with the header and the lines of valid funding requests"),
+    "put_target_set": (["422"], "a set for every campaign and category stays"),
 }
 
 #: The app under test, on a SQLite file of its own; ``world`` migrates and seeds it.

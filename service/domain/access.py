@@ -131,6 +131,12 @@ def require_may_manage_registry(principal: Principal) -> None:
         raise Forbidden("Seul un administrateur importe l'extrait FINESS.", code="role_not_allowed")
 
 
+def require_may_manage_targets(principal: Principal) -> None:
+    """Target sets are set by an administrator."""
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("Seul un administrateur fixe les jeux de cibles.", code="role_not_allowed")
+
+
 def require_may_manage_keys(principal: Principal) -> None:
     """API keys are listed and revoked by an administrator only."""
     if principal.role is not Role.ADMIN:

@@ -19,7 +19,7 @@ from service.domain import indicators
 from service.domain.errors import InvalidIdentifier, Issue, ValidationFailed
 from service.domain.identifiers import Finess
 from service.domain.lifecycle import Milestone
-from service.domain.targets import INDICATOR_KEYS, TargetSet, targets_for
+from service.domain.targets import INDICATOR_KEYS, INITIAL_SETS, TargetSet, targets_for
 
 #: JSON field -> template column letter and official French label.
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -413,16 +413,18 @@ def evaluate_declaration(
     categories: Mapping[str, str | None],
     campaign_year: int,
     previous: Mapping[str, Mapping[str, int]] | None = None,
+    target_sets: Sequence[TargetSet] = INITIAL_SETS,
 ) -> EvaluatedDeclaration:
     """Compute the indicators of every row against its target set and raise the warnings.
 
     ``categories`` maps each FINESS of the request to its ESMS category (targets may differ);
-    ``previous`` holds the counts of the previous version of the same milestone, by FINESS.
+    ``previous`` holds the counts of the previous version of the same milestone, by FINESS;
+    ``target_sets`` are the sets in force, among which ``targets.choose`` picks.
     """
     evaluated: list[EvaluatedRow] = []
     warnings: list[Issue] = []
     for r in rows:
-        target_set = targets_for(campaign_year=campaign_year, category=categories.get(r.finess))
+        target_set = targets_for(campaign_year=campaign_year, category=categories.get(r.finess), sets=target_sets)
         counts = r.counts()
         evaluation = indicators.evaluate(counts, target_set)
         evaluated.append(EvaluatedRow(row=r, target_set=target_set, indicators=evaluation, counts=counts))

@@ -2,11 +2,14 @@
 
 The 2024 instruction (DNS/DGCS/CNSA/2024/15) sets 90 / 90 / 90 / 70 / 70 %, but targets have
 changed by campaign and by ESMS category, so they are looked up by (campaign year, FINESS
-category) and every evaluation records which set it applied.
+category) and every evaluation records which set it applied. The sets live in the database
+(an administrator adds or replaces them; see ``service/targets.py``); ``INITIAL_SETS`` are the
+two the service started with, and ``choose`` is the rule that picks one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 INDICATOR_KEYS = ("active_files", "personal_plan", "agenda", "mssante", "dmp")
@@ -28,6 +31,10 @@ class TargetSet:
     mssante: float
     dmp: float
     binding: bool = True
+    #: What it applies to: a campaign year (``None``: every campaign) and a FINESS category
+    #: (``None``: every category).
+    campaign_year: int | None = None
+    category: str | None = None
 
     def target(self, key: str) -> float:
         return float(getattr(self, key))
@@ -60,21 +67,24 @@ AMORCAGE_2021 = TargetSet(
     mssante=70.0,
     dmp=70.0,
     binding=False,
+    campaign_year=2021,
 )
 
-#: (campaign year, FINESS category or None for every category) -> target set.
-#: A more specific key (year and category) wins over a year-wide one.
-TARGET_SETS: dict[tuple[int, str | None], TargetSet] = {
-    (2021, None): AMORCAGE_2021,
-}
-
-ALL_TARGET_SETS: dict[str, TargetSet] = {
-    ts.id: ts for ts in (DEFAULT_TARGETS, *TARGET_SETS.values())
-}
+#: The sets the service started with (the migration that made targets data stores them).
+INITIAL_SETS: tuple[TargetSet, ...] = (DEFAULT_TARGETS, AMORCAGE_2021)
 
 
-def targets_for(*, campaign_year: int, category: str | None) -> TargetSet:
+def choose(sets: Iterable[TargetSet], *, campaign_year: int, category: str | None) -> TargetSet:
+    """The set for an establishment of ``category`` in ``campaign_year``: the most specific of
+    (that year and category), (that year, every category), (every year, that category), (every
+    year, every category)."""
+    by_scope = {(ts.campaign_year, ts.category): ts for ts in sets}
+    for scope in ((campaign_year, category), (campaign_year, None), (None, category), (None, None)):
+        if scope in by_scope and (scope[1] is None or category is not None):
+            return by_scope[scope]
+    raise LookupError("no target set for every campaign and category")
+
+
+def targets_for(*, campaign_year: int, category: str | None, sets: Iterable[TargetSet] = INITIAL_SETS) -> TargetSet:
     """The target set that applies to an establishment of ``category`` in ``campaign_year``."""
-    if category is not None and (campaign_year, category) in TARGET_SETS:
-        return TARGET_SETS[(campaign_year, category)]
-    return TARGET_SETS.get((campaign_year, None), DEFAULT_TARGETS)
+    return choose(sets, campaign_year=campaign_year, category=category)

@@ -167,6 +167,13 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get("/v1/registry/finess-imports", headers=headers)
     if route == "registry_establishment":
         return client.get(f"/v1/registry/finess/{req['establishments'][0]['finess']}", headers=headers)
+    if route == "list_target_sets":
+        return client.get("/v1/target-sets", headers=headers)
+    if route == "put_target_set":
+        return client.post("/v1/target-sets", headers=headers, json={
+            "id": f"jeu-{scope}", "label": "Campagne 2025", "campaign_year": 2025, "category": None,
+            "values": {"active_files": 90, "personal_plan": 90, "agenda": 90, "mssante": 70, "dmp": 70},
+            "binding": True})
     if route == "list_api_keys":
         return client.get("/v1/api-keys", headers=headers)
     if route == "revoke_api_key":
@@ -184,7 +191,7 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "get_report", "verify_report", "list_api_keys", "revoke_api_key", "log_checkpoint", "log_key",
           "log_inclusion", "log_consistency", "log_timestamp", "submission_evidence", "case_evidence",
           "proof_custody", "changed_submissions", "import_finess", "list_finess_imports",
-          "registry_establishment")
+          "registry_establishment", "list_target_sets", "put_target_set")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -211,8 +218,10 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 200 if role in MAY_FOLLOW_CHANGES else 403
     if route == "import_finess":
         return 201 if role == "admin" else 403
-    if route == "list_finess_imports":
+    if route in ("list_finess_imports", "list_target_sets"):
         return 200
+    if route == "put_target_set":
+        return 201 if role == "admin" else 403
     if route == "registry_establishment":
         return 404  # nothing imported in this world: the same answer for every key
     if route in ("control_queue", "get_control_case", "claim_control_case", "control_outcome", "request_proof",
