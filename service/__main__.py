@@ -123,7 +123,7 @@ def cmd_finess_import(args: argparse.Namespace) -> int:
 
     from service import audit
     from service.domain.errors import Conflict
-    from service.registry.finess import import_extract
+    from service.registry.imports import import_extract
 
     path = Path(args.file)
     try:

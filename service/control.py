@@ -4,7 +4,7 @@ requests due 48 hours later and answered by an upload, outcomes."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -22,13 +22,26 @@ from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import Outcome, parse_comment
 from service.funding_requests import last_version, load_submission, require_known_region, scoped_requests_query
-from service.models import ControlCase, FundingRequest, Proof, ProofRequest, Submission, iso_z, utcnow
+from service.models import (
+    ControlCase,
+    FinessSnapshot,
+    FundingRequest,
+    Proof,
+    ProofRequest,
+    RegistryEstablishment,
+    Submission,
+    SubmissionRow,
+    iso_z,
+    utcnow,
+)
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 
 PROOF_DELAY = timedelta(hours=48)
 STATUSES = ("open", "claimed", "closed")
 _CASE = ControlCase.__table__  # type: ignore[attr-defined]
 _PROOF = Proof.__table__  # type: ignore[attr-defined]
+_ET = RegistryEstablishment.__table__  # type: ignore[attr-defined]
+_SNAPSHOT = FinessSnapshot.__table__  # type: ignore[attr-defined]
 _INSERT_CASE = sa.insert(_CASE)
 _PROVEN_KEYS = sa.select(_PROOF.c.evidence_key).where(_PROOF.c.request_id == sa.bindparam("request_id"),
                                                       _PROOF.c.milestone == sa.bindparam("milestone"))
@@ -36,6 +49,40 @@ _PROVEN_KEYS = sa.select(_PROOF.c.evidence_key).where(_PROOF.c.request_id == sa.
 
 def proven_keys(conn: Connection, request_id: int, milestone: str) -> set[str]:
     return set(conn.execute(_PROVEN_KEYS, {"request_id": request_id, "milestone": milestone}).scalars())
+
+
+def closures_of(conn: Connection, finesses: Iterable[str]) -> dict[str, risk.Closure]:
+    """The closed establishments among ``finesses``, as the FINESS registry knows them."""
+    wanted = sorted(set(finesses))
+    found: dict[str, risk.Closure] = {}
+    for at in range(0, len(wanted), 1_000):
+        found.update({r.finess: risk.Closure(last_seen_on=r.last_seen_on, closed_on=r.closed_on) for r in conn.execute(
+            sa.select(_ET.c.finess, _ET.c.closed_on, _SNAPSHOT.c.extracted_on.label("last_seen_on"))
+            .join(_SNAPSHOT, _SNAPSHOT.c.id == _ET.c.last_seen_snapshot_id)
+            .where(_ET.c.finess.in_(wanted[at:at + 1_000]), _ET.c.closed_on.is_not(None)))})
+    return found
+
+
+def refresh_closure_reasons(session: Session, finesses: set[str]) -> None:
+    """Closures changed for ``finesses`` (a new FINESS snapshot): bring the closure reason of every
+    open case whose version declares one of them up to date."""
+    if not finesses:
+        return
+    conn = session.connection()
+    affected = sorted(set(conn.execute(sa.select(SubmissionRow.submission_id).where(  # type: ignore[call-overload]
+        SubmissionRow.finess.in_(sorted(finesses)))).scalars()))  # type: ignore[attr-defined]
+    for at in range(0, len(affected), 500):
+        cases = session.exec(select(ControlCase).where(ControlCase.submission_id.in_(affected[at:at + 500]),  # type: ignore[attr-defined]
+                                                       ControlCase.status != "closed"))
+        for case in cases:
+            stored = session.exec(select(SubmissionRow).where(SubmissionRow.submission_id == case.submission_id))
+            rows = [risk.RowFacts(finess=r.finess, counts={}, indicators={}, period_end=r.period_end) for r in stored]
+            reason = risk.closure_reason(rows, closures_of(conn, (r.finess for r in rows)))
+            reasons = risk.replaced(case.reasons, "establishment_closed", reason)
+            if reasons != case.reasons:
+                case.reasons, case.score = reasons, risk.score_of(reasons)
+                session.add(case)
+    session.flush()
 
 
 def open_case(conn: Connection, *, submission_id: str, request_id: int, region_code: str, milestone: Milestone,
@@ -49,7 +96,9 @@ def open_case(conn: Connection, *, submission_id: str, request_id: int, region_c
                                               period_end=e.row.period_end, counts=e.counts) for e in rows), proven)
     reasons = risk.assess(risk.VersionFacts(
         milestone=milestone, received_on=received_on, due_on=due_on, previous=previous, proofs_missing=missing,
-        rows=[risk.RowFacts(finess=e.row.finess, counts=e.counts, indicators=e.indicators) for e in rows]))
+        closures=closures_of(conn, (e.row.finess for e in rows)),
+        rows=[risk.RowFacts(finess=e.row.finess, counts=e.counts, indicators=e.indicators,
+                            period_end=e.row.period_end) for e in rows]))
     case = {"id": str(uuid.uuid4()), "submission_id": submission_id, "request_id": request_id,
             "region_code": region_code, "milestone": milestone.value, "version": version,
             "score": risk.score_of(reasons), "reasons": [r.as_dict() for r in reasons], "status": "open",

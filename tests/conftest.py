@@ -211,7 +211,7 @@ def api(client: TestClient) -> Api:
 
 def rows_for(request_payload: dict[str, Any], **overrides: Any) -> list[dict[str, Any]]:
     """One valid row per establishment of a request."""
-    return [factories.row(**{"finess": e["finess"], "raison_sociale": e["name"], **overrides})
+    return [factories.row(**{"finess": e["finess"], "raison_sociale": e.get("name") or "ESMS", **overrides})
             for e in request_payload["establishments"]]
 
 

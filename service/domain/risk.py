@@ -8,6 +8,8 @@ against its proof:
 code                        points  why
 ==========================  ======  ================================================================
 proofs_missing              30      at fin de projet the balance depends on proven figures
+establishment_closed        25      a period reaching past the last FINESS extract that still listed an
+                                    establishment now closed: usage declared for a closed structure
 active_exceeds_accompanied  20      more active files than persons accompanied: impossible as such
 copied_figures              20      identical counts on several establishments: copied, not measured
 rate_at_target              15      a rate exactly at or just above its target: the figure that pays
@@ -37,6 +39,7 @@ EXAMPLES = 3
 
 POINTS = {
     "proofs_missing": 30,
+    "establishment_closed": 25,
     "active_exceeds_accompanied": 20,
     "copied_figures": 20,
     "rate_at_target": 15,
@@ -61,6 +64,16 @@ class RowFacts:
     finess: str
     counts: Mapping[str, int]
     indicators: Mapping[str, Indicator]
+    period_end: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """What the FINESS registry says of a closed establishment: the last extract that listed it,
+    and the first that did not (the closure happened in between)."""
+
+    last_seen_on: date
+    closed_on: date
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +85,8 @@ class VersionFacts:
     #: Counts of the previous version of the same milestone, by FINESS.
     previous: Mapping[str, Mapping[str, int]] | None = None
     proofs_missing: Sequence[str] = ()
+    #: Closed establishments of the version, by FINESS (from the FINESS registry).
+    closures: Mapping[str, Closure] | None = None
 
 
 def score_of(reasons: Sequence[Reason] | Sequence[Mapping[str, object]]) -> int:
@@ -83,6 +98,7 @@ def assess(facts: VersionFacts) -> list[Reason]:
     """Every reason that applies to the version, highest points first."""
     reasons = [r for r in (
         proofs_reason(facts.milestone, facts.proofs_missing, len(facts.rows)),
+        closure_reason(facts.rows, facts.closures or {}),
         _active_exceeds_accompanied(facts.rows),
         _copied_figures(facts.rows),
         _rate_at_target(facts.rows),
@@ -96,11 +112,30 @@ def assess(facts: VersionFacts) -> list[Reason]:
 def with_proofs(reasons: Sequence[Mapping[str, object]], milestone: Milestone, missing: Sequence[str],
                 total: int) -> list[dict[str, object]]:
     """Stored reasons with the proof reason brought up to date (proofs arrive after the version)."""
-    kept = [dict(r) for r in reasons if r.get("code") != "proofs_missing"]
-    reason = proofs_reason(milestone, missing, total)
+    return replaced(reasons, "proofs_missing", proofs_reason(milestone, missing, total))
+
+
+def replaced(reasons: Sequence[Mapping[str, object]], code: str, reason: Reason | None) -> list[dict[str, object]]:
+    """Stored reasons with the one of ``code`` replaced by ``reason`` (or removed), highest points first."""
+    kept = [dict(r) for r in reasons if r.get("code") != code]
     if reason is not None:
-        kept.insert(0, reason.as_dict())
-    return kept
+        kept.append(reason.as_dict())
+    return sorted(kept, key=lambda r: -int(r["points"]))  # type: ignore[call-overload]
+
+
+def closure_reason(rows: Sequence[RowFacts], closures: Mapping[str, Closure]) -> Reason | None:
+    """Rows whose period reaches past the last extract that listed their (now closed) establishment."""
+    found = sorted((r.finess, closures[r.finess], r.period_end) for r in rows
+                   if r.finess in closures and r.period_end is not None
+                   and r.period_end > closures[r.finess].last_seen_on)
+    if not found:
+        return None
+    described = [f"{finess} (absent de l'extrait FINESS du {c.closed_on.isoformat()}, listé pour la dernière fois "
+                 f"le {c.last_seen_on.isoformat()} ; période déclarée jusqu'au {end.isoformat()})"  # type: ignore[union-attr]
+                 for finess, c, end in found]
+    return Reason("establishment_closed", (
+        f"{_count(len(found), 'établissement')} {'fermé' if len(found) == 1 else 'fermés'} selon le répertoire FINESS "
+        f"pendant la période déclarée : {_examples(described)}."), POINTS["establishment_closed"])
 
 
 def proofs_reason(milestone: Milestone, missing: Sequence[str], total: int) -> Reason | None:

@@ -15,6 +15,7 @@ from service.domain import access
 from service.domain.errors import Issue, ValidationFailed
 from service.problems import HttpProblem, problem_responses
 from service.registry import finess as use_cases
+from service.registry import imports
 from service.routing import api_router, caller_rule
 from service.schemas import FinessSnapshotOut, RegistryEstablishmentOut
 from service.schemas import Page as PageOut
@@ -60,7 +61,7 @@ async def import_finess_extract(request: Request, principal: CurrentPrincipal, d
         if staged is None:
             raise ValidationFailed([Issue(code="field_required", field="file",
                                           message="Le champ « file » (l'extrait FINESS) est obligatoire.")])
-        view, created = await database.writer.run(lambda session: use_cases.import_extract(
+        view, created = await database.writer.run(lambda session: imports.import_extract(
             session, principal, Path(staged.path), filename=staged.filename, sha256=staged.sha256, size=staged.size))
     finally:
         upload.discard()

@@ -1,0 +1,142 @@
+"""Importing the public FINESS extract as a snapshot of the registry.
+
+An import reads the file twice, line by line (memory flat in its size): once to tell its
+encoding (UTF-8, with or without BOM, or else Windows-1252, as the extract is published), once
+to upsert its establishments in batches. It is one transaction: a malformed record anywhere
+refuses the whole file (every problem by line) and nothing changes. An establishment of the
+registry missing from the new snapshot is closed as of the snapshot's date; one that comes back
+is open again; the control cases of versions declaring either are brought up to date. The same
+file imported twice is one snapshot; an extract older than the latest one is refused (it would
+close what opened since).
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from service import audit, control
+from service.domain import access
+from service.domain.access import Principal
+from service.domain.errors import Conflict
+from service.domain.finess_extract import Establishment, parse_header, parse_records
+from service.models import FinessSnapshot, RegistryEstablishment, utcnow
+from service.registry.finess import snapshot_view
+
+_SNAPSHOT = FinessSnapshot.__table__  # type: ignore[attr-defined]
+_ET = RegistryEstablishment.__table__  # type: ignore[attr-defined]
+_BATCH = 2_000
+_FROM_RECORD = ("finess_ej", "name", "long_name", "department", "region_code", "category_code", "category_label",
+                "siret", "opened_on", "updated_on")
+
+
+def _upsert_statement(dialect: str) -> Any:
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_ET)
+    return insert.on_conflict_do_update(index_elements=[_ET.c.finess], set_={
+        **{name: insert.excluded[name] for name in _FROM_RECORD},
+        "last_seen_snapshot_id": insert.excluded.last_seen_snapshot_id, "closed_on": None,
+        "closed_snapshot_id": None})
+
+
+_UPSERT = {dialect: _upsert_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_COLUMNS = ("finess", *_FROM_RECORD, "first_snapshot_id", "last_seen_snapshot_id")  # the SQLite rows' order
+_SQLITE_UPSERT = (
+    f"INSERT INTO registry_establishment ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (finess) DO UPDATE SET "
+    + ", ".join(f"{name} = excluded.{name}" for name in (*_FROM_RECORD, "last_seen_snapshot_id"))
+    + ", closed_on = NULL, closed_snapshot_id = NULL")
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` when every byte decodes as UTF-8 (a BOM is dropped), else ``cp1252``."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    with path.open("rb") as handle:
+        try:
+            while chunk := handle.read(1 << 20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8-sig"
+
+
+@contextmanager
+def _lines(path: Path, encoding: str) -> Iterator[Iterator[str]]:
+    # newline="" as the csv module asks: quoted fields may hold line breaks.
+    with path.open("r", encoding=encoding, errors="replace", newline="") as handle:
+        yield handle
+
+
+def import_extract(session: Session, principal: Principal, path: Path, *, filename: str | None, sha256: str,
+                   size: int) -> tuple[dict[str, Any], bool]:
+    """Import the extract at ``path`` (already hashed); the snapshot's view and whether it is new."""
+    access.require_may_manage_registry(principal)
+    conn = session.connection()
+    known = conn.execute(sa.select(_SNAPSHOT).where(_SNAPSHOT.c.sha256 == sha256)).one_or_none()
+    if known is not None:
+        return snapshot_view(known), False
+    encoding = detect_encoding(path)
+    with _lines(path, encoding) as lines:
+        header = parse_header(next(lines, ""))
+        latest = conn.execute(sa.select(sa.func.max(_SNAPSHOT.c.extracted_on))).scalar_one_or_none()
+        if latest is not None and header.extracted_on < latest:
+            raise Conflict(f"Cet extrait date du {header.extracted_on.isoformat()} ; le registre tient déjà "
+                           f"l'extrait du {latest.isoformat()}. Importez un extrait plus récent.",
+                           code="finess_snapshot_older")
+        snapshot_id = int(conn.execute(sa.insert(_SNAPSHOT).values(
+            sha256=sha256, extract_version=header.version, extracted_on=header.extracted_on,
+            filename=filename, size=size, encoding="utf-8" if encoding == "utf-8-sig" else encoding,
+            establishments=0, added=0, closed=0, reopened=0, imported_at=utcnow(),
+            imported_by_key_id=principal.key_id or None).returning(_SNAPSHOT.c.id)).scalar_one())
+        counts = {"establishments": 0}
+        closed_before = set(conn.execute(sa.select(_ET.c.finess).where(_ET.c.closed_on.is_not(None))).scalars())
+        reopened: set[str] = set()
+        batch: dict[str, Establishment] = {}
+        for record in parse_records(lines):
+            batch[record.finess] = record  # a FINESS twice in the file: its last record
+            if len(batch) >= _BATCH:
+                _store(conn, batch, snapshot_id, counts)
+                reopened |= closed_before.intersection(batch)
+                batch = {}
+        _store(conn, batch, snapshot_id, counts)
+        reopened |= closed_before.intersection(batch)
+        counts["added"] = conn.execute(sa.select(sa.func.count()).select_from(_ET).where(
+            _ET.c.first_snapshot_id == snapshot_id)).scalar_one()
+    missing = (_ET.c.last_seen_snapshot_id != snapshot_id, _ET.c.closed_on.is_(None))
+    closed = set(conn.execute(sa.select(_ET.c.finess).where(*missing)).scalars())
+    conn.execute(sa.update(_ET).where(*missing).values(closed_on=header.extracted_on, closed_snapshot_id=snapshot_id))
+    conn.execute(sa.update(_SNAPSHOT).where(_SNAPSHOT.c.id == snapshot_id).values(
+        establishments=counts["establishments"], added=counts["added"], reopened=len(reopened), closed=len(closed)))
+    control.refresh_closure_reasons(session, closed | reopened)
+    row = conn.execute(sa.select(_SNAPSHOT).where(_SNAPSHOT.c.id == snapshot_id)).one()
+    view = snapshot_view(row)
+    audit.record(session, principal, "finess_snapshot_imported", "finess_snapshot", str(snapshot_id),
+                 payload={k: view[k] for k in ("sha256", "extract_version", "extracted_on", "filename", "size",
+                                               "encoding", "establishments", "added", "closed", "reopened")})
+    return view, True
+
+
+def _store(conn: sa.Connection, batch: dict[str, Establishment], snapshot_id: int, counts: dict[str, int]) -> None:
+    if not batch:
+        return
+    counts["establishments"] += len(batch)
+    if conn.dialect.name == "sqlite":
+        # Straight to the driver: SQLAlchemy's per-row processing costs more than the upsert itself
+        # (bench/finess_import.py); dates as SQLAlchemy writes them on SQLite (ISO text).
+        conn.exec_driver_sql(_SQLITE_UPSERT, [(
+            r.finess, r.finess_ej, r.name, r.long_name, r.department, r.region_code, r.category_code,
+            r.category_label, r.siret, r.opened_on.isoformat() if r.opened_on else None,
+            r.updated_on.isoformat() if r.updated_on else None, snapshot_id, snapshot_id) for r in batch.values()])
+    else:
+        conn.execute(_UPSERT["postgresql"], [{
+            "finess": r.finess, **{name: getattr(r, name) for name in _FROM_RECORD},
+            "first_snapshot_id": snapshot_id, "last_seen_snapshot_id": snapshot_id} for r in batch.values()])
+
+
