@@ -57,9 +57,10 @@ def latest_rows(session: Session, principal: Principal, *, milestone: Milestone,
 
 
 def _rows(session: Session, query: Any) -> Iterator[ExportRow]:
+    sets = target_sets.every_set(session.connection())  # read before the rows stream on the same connection
     result = session.connection().execution_options(yield_per=_BATCH).execute(query)
     for r in result:
-        target_set = target_sets.by_id(session.connection(), r.target_set_id)
+        target_set = sets[r.target_set_id]
         counts = {f: getattr(r, f) for f in COUNT_FIELDS}
         yield ExportRow(galis_ref=r.galis_ref, siret=r.siret, milestone=r.milestone, version=r.version,
                         finess=r.finess, raison_sociale=r.raison_sociale, counts=counts,

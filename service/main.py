@@ -28,6 +28,7 @@ from service.routers import (
     registry,
     reports,
     review,
+    statistics,
     submissions,
     targets,
 )
@@ -57,6 +58,7 @@ TAGS = [
                                                   "fil des versions modifiées pour les auditeurs."},
     {"name": "referentiel", "description": "Référentiel FINESS : import de l'extrait public, établissements."},
     {"name": "cibles", "description": "Jeux de cibles des indicateurs, par campagne et catégorie FINESS."},
+    {"name": "statistiques", "description": "Statistiques comparées : chaque établissement face à ses pairs."},
     {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
     {"name": "cles-api", "description": "Clés d'API : liste, révocation (administrateurs)."},
     {"name": "exploitation", "description": "État du service."},
@@ -120,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(evidence.router)
     app.include_router(registry.router)
     app.include_router(targets.router)
+    app.include_router(statistics.router)
     _document_push_body(app)
     return app
 

@@ -696,3 +696,33 @@ class TargetSetView(BaseModel):
 
 class TargetSetList(BaseModel):
     items: list[TargetSetView]
+
+
+# --- peer statistics ------------------------------------------------------------------------
+
+class IndicatorSummary(BaseModel):
+    n: int = Field(description="Établissements dont le taux est calculable.")
+    p25: float
+    median: float
+    p75: float
+    met_share: float | None = Field(description="Part des établissements qui atteignent la cible (%).")
+
+
+class StatisticsBlock(BaseModel):
+    suppressed: bool = Field(description="Moins de 3 établissements : rien n'est publié (secret statistique).")
+    establishments: int | None
+    indicators: dict[str, IndicatorSummary | None] | None
+
+
+class StatisticsGroup(StatisticsBlock):
+    group: dict[str, str | None]
+
+
+class IndicatorStatistics(BaseModel):
+    milestone: Milestone
+    group_by: list[str]
+    quantile_method: str
+    suppression_threshold: int
+    scope: str | None = Field(description="Région des groupes pour une ARS ; null : tout le programme.")
+    national: StatisticsBlock
+    groups: list[StatisticsGroup]

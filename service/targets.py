@@ -53,6 +53,11 @@ def by_id(conn: sa.Connection, set_id: str) -> TargetSet:
     return found
 
 
+def every_set(conn: sa.Connection) -> dict[str, TargetSet]:
+    """Every set, by id (the rows of a whole export or statistics refer to any of them)."""
+    return {r.id: _of(r) for r in conn.execute(sa.select(_SET))}
+
+
 def view(ts: TargetSet, *, used: bool) -> dict[str, Any]:
     return {"id": ts.id, "label": ts.label, "campaign_year": ts.campaign_year, "category": ts.category,
             "values": {key: ts.target(key) for key in INDICATOR_KEYS}, "binding": ts.binding, "used": used}

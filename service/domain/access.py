@@ -137,6 +137,12 @@ def require_may_manage_targets(principal: Principal) -> None:
         raise Forbidden("Seul un administrateur fixe les jeux de cibles.", code="role_not_allowed")
 
 
+def require_may_see_statistics(principal: Principal) -> None:
+    """Peer statistics are for the ARS (their région and the national level), the CNSA and admins."""
+    if principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR, Role.ARS_REVIEWER):
+        raise Forbidden("Les statistiques comparées sont réservées aux ARS et à la CNSA.", code="role_not_allowed")
+
+
 def require_may_manage_keys(principal: Principal) -> None:
     """API keys are listed and revoked by an administrator only."""
     if principal.role is not Role.ADMIN:

@@ -167,6 +167,9 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get("/v1/registry/finess-imports", headers=headers)
     if route == "registry_establishment":
         return client.get(f"/v1/registry/finess/{req['establishments'][0]['finess']}", headers=headers)
+    if route == "indicator_statistics":
+        return client.get("/v1/statistics/indicators", params={"milestone": "va", "group_by": "region"},
+                          headers=headers)
     if route == "list_target_sets":
         return client.get("/v1/target-sets", headers=headers)
     if route == "put_target_set":
@@ -191,7 +194,7 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "get_report", "verify_report", "list_api_keys", "revoke_api_key", "log_checkpoint", "log_key",
           "log_inclusion", "log_consistency", "log_timestamp", "submission_evidence", "case_evidence",
           "proof_custody", "changed_submissions", "import_finess", "list_finess_imports",
-          "registry_establishment", "list_target_sets", "put_target_set")
+          "registry_establishment", "list_target_sets", "put_target_set", "indicator_statistics")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -214,7 +217,7 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 404  # no time-stamping authority in this world: the same answer for every key
     if route in ("list_api_keys", "revoke_api_key"):
         return 200 if role == "admin" else 403
-    if route == "changed_submissions":
+    if route in ("changed_submissions", "indicator_statistics"):
         return 200 if role in MAY_FOLLOW_CHANGES else 403
     if route == "import_finess":
         return 201 if role == "admin" else 403
@@ -268,6 +271,9 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
     if route == "verify_report":
         assert response.json()["valid"] is True
         assert response.json()["certifies"]["found"] is (role in NATIONAL or scope == "in")
+    if route == "indicator_statistics" and status == 200:
+        regions = {g["group"]["region"] for g in response.json()["groups"]}
+        assert regions <= ({"75", "94"} if role in NATIONAL else {"75"})
     if route == "changed_submissions" and status == 200:
         changed = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in changed) == (role in NATIONAL or scope == "in")

@@ -1,0 +1,39 @@
+"""Peer statistics of the usage indicators."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
+
+from service import statistics as use_cases
+from service.deps import CurrentPrincipal, ReadSession
+from service.domain import access
+from service.domain.lifecycle import Milestone
+from service.problems import problem_responses
+from service.routing import api_router, caller_rule
+from service.schemas import IndicatorStatistics
+
+router = api_router(tags=["statistiques"])
+
+
+@router.get(
+    "/v1/statistics/indicators",
+    response_model=IndicatorStatistics,
+    summary="Statistiques comparées des indicateurs",
+    description="Sur la dernière version de chaque demande pour le jalon : par groupe (catégorie FINESS, région, "
+                "département, ou catégorie et région) et par indicateur, le nombre d'établissements au taux "
+                "calculable, les quartiles (méthode indiquée dans `quantile_method`) et la part qui atteint la "
+                "cible ; le niveau national à part. Un groupe de moins de 3 établissements est masqué "
+                "(`suppressed`). Une ARS voit les groupes de sa région et le niveau national ; la CNSA tout.",
+    operation_id="indicator_statistics",
+    responses=problem_responses(401, 403, 422),
+    dependencies=[caller_rule(access.require_may_see_statistics)],
+)
+def indicator_statistics(
+    principal: CurrentPrincipal, session: ReadSession,
+    milestone: Annotated[Milestone, Query(description="`va` ou `fin_projet`.")],
+    group_by: Annotated[Literal["category", "region", "department", "category,region"],
+                        Query(description="Regroupement.")] = "category",
+) -> Any:
+    return use_cases.indicator_statistics(session, principal, milestone=milestone, group_by=group_by)

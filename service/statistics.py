@@ -1,0 +1,92 @@
+"""Peer statistics: each indicator's quartiles and the share of targets met, per group of
+establishments (category, région, département), over the latest version of each request.
+
+An ARS sees the groups of its région and the national level; the CNSA and administrators every
+group. Groups of fewer than three establishments are suppressed (``service.domain.statistics``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service import targets as target_sets
+from service.domain import access, indicators
+from service.domain import statistics as stats
+from service.domain.access import Principal, Role
+from service.domain.declaration import COUNT_FIELDS
+from service.domain.lifecycle import Milestone
+from service.domain.targets import INDICATOR_KEYS
+from service.funding_requests import LAST_VERSION
+from service.models import Establishment, FundingRequest, Submission, SubmissionRow
+
+_ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
+_SUB = Submission.__table__  # type: ignore[attr-defined]
+_REQ = FundingRequest.__table__  # type: ignore[attr-defined]
+_EST = Establishment.__table__  # type: ignore[attr-defined]
+GROUPINGS = ("category", "region", "department", "category,region")
+#: Overseas FINESS prefixes -> the département as INSEE writes it.
+_OVERSEAS = {"9701": "971", "9702": "972", "9703": "973", "9704": "974", "9805": "976"}
+
+
+def department_of(finess: str) -> str:
+    return _OVERSEAS.get(finess[:4], finess[:3]) if finess.startswith(("97", "98")) else finess[:2]
+
+
+def _latest_rows(session: Session, milestone: Milestone) -> Iterable[Any]:
+    query = (sa.select(_ROW.c.finess, _ROW.c.target_set_id, *(_ROW.c[f] for f in COUNT_FIELDS), _REQ.c.region_code,
+                       _EST.c.category)
+             .select_from(_ROW.join(_SUB).join(_REQ))
+             .outerjoin(_EST, sa.and_(_EST.c.finess == _ROW.c.finess, _EST.c.request_id == _REQ.c.id))
+             .where(_SUB.c.milestone == milestone.value, _SUB.c.version == LAST_VERSION[milestone]))
+    return session.connection().execution_options(yield_per=5_000).execute(query)
+
+
+def _summaries(evaluated: Sequence[dict[str, indicators.Indicator]]) -> dict[str, Any]:
+    found = {}
+    for key in INDICATOR_KEYS:
+        rates = [e[key].rate for e in evaluated if e[key].rate is not None]
+        met = [bool(e[key].met) for e in evaluated if e[key].met is not None]
+        summary = stats.summarize(rates, met)  # type: ignore[arg-type]
+        found[key] = summary.as_dict() if summary else None
+    return found
+
+
+def indicator_statistics(session: Session, principal: Principal, *, milestone: Milestone,
+                         group_by: str) -> dict[str, Any]:
+    access.require_may_see_statistics(principal)
+    fields = group_by.split(",")
+    everyone: list[dict[str, indicators.Indicator]] = []
+    groups: dict[tuple[str | None, ...], list[dict[str, indicators.Indicator]]] = defaultdict(list)
+    sets = target_sets.every_set(session.connection())  # read before the rows stream on the same connection
+    for r in _latest_rows(session, milestone):
+        evaluation = indicators.evaluate({f: getattr(r, f) for f in COUNT_FIELDS}, sets[r.target_set_id])
+        everyone.append(evaluation)
+        if principal.role is Role.ARS_REVIEWER and r.region_code != principal.region_code:
+            continue
+        attributes = {"category": r.category, "region": r.region_code, "department": department_of(r.finess)}
+        groups[tuple(attributes[f] for f in fields)].append(evaluation)
+    items = []
+    for key in sorted(groups, key=lambda k: tuple(v or "" for v in k)):
+        members = groups[key]
+        item: dict[str, Any] = {"group": dict(zip(fields, key, strict=True))}
+        if stats.suppressed(len(members)):
+            item.update(suppressed=True, establishments=None, indicators=None)
+        else:
+            item.update(suppressed=False, establishments=len(members), indicators=_summaries(members))
+        items.append(item)
+    national_suppressed = stats.suppressed(len(everyone))
+    return {
+        "milestone": milestone.value, "group_by": fields, "quantile_method": stats.QUANTILE_METHOD,
+        "suppression_threshold": stats.SUPPRESSION_THRESHOLD,
+        "scope": principal.region_code if principal.role is Role.ARS_REVIEWER else None,
+        "national": {"suppressed": national_suppressed,
+                     "establishments": None if national_suppressed else len(everyone),
+                     "indicators": None if national_suppressed else _summaries(everyone)},
+        "groups": items,
+    }
+

@@ -1,0 +1,69 @@
+"""Peer statistics: quartiles with the method stated, small groups suppressed, an ARS its région
+and the national level."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from tests import factories
+from tests.conftest import Api
+
+
+def stats(api: Api, key: str, **params: Any) -> Any:
+    response = api.client.get("/v1/statistics/indicators", params={"milestone": "va", **params},
+                              headers=api.auth(key))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def pushed(api: Api, department: str, category: str, dmp_fed: list[int]) -> list[dict[str, Any]]:
+    req = api.create_request(establishments=[{"finess": factories.finess(department), "name": f"ESMS {n}",
+                                              "category": category} for n in range(len(dmp_fed))])
+    rows = [factories.row(finess=e["finess"], raison_sociale=e["name"], dmp_fed=d, active_dui=95)
+            for e, d in zip(req["establishments"], dmp_fed, strict=True)]
+    response = api.push(req["galis_ref"], {"milestone": "va", "rows": rows})
+    assert response.status_code == 201, response.text
+    return response.json()["rows"]  # type: ignore[no-any-return]
+
+
+def test_quartiles_by_category_with_small_groups_suppressed(api: Api) -> None:
+    ehpad_rows = pushed(api, "33", "500", [50, 60, 70, 80])  # four EHPAD in Nouvelle-Aquitaine
+    pushed(api, "24", "354", [90, 95])  # two SSIAD: too few to publish
+    cnsa = api.key("cnsa_auditor")
+    body = stats(api, cnsa, group_by="category")
+    assert body["suppression_threshold"] == 3 and "type 7" in body["quantile_method"]
+    groups = {g["group"]["category"]: g for g in body["groups"]}
+    assert groups["354"] == {"group": {"category": "354"}, "suppressed": True, "establishments": None,
+                             "indicators": None}
+    ehpad = groups["500"]
+    rates = [r["indicators"]["dmp"]["rate"] for r in ehpad_rows]  # as each version shows them
+    p25, median, p75 = statistics.quantiles(rates, n=4, method="inclusive")
+    assert ehpad["establishments"] == 4 and ehpad["indicators"]["dmp"]["n"] == 4
+    assert (ehpad["indicators"]["dmp"]["p25"], ehpad["indicators"]["dmp"]["median"],
+            ehpad["indicators"]["dmp"]["p75"]) == (round(p25, 1), round(median, 1), round(p75, 1))
+    met = [r["indicators"]["dmp"]["met"] for r in ehpad_rows]
+    assert ehpad["indicators"]["dmp"]["met_share"] == round(100 * sum(met) / len(met), 1)
+    assert 0 < sum(met) < len(met)  # the figures were chosen so that some reach the target, some not
+    assert body["national"]["establishments"] == 6 and body["national"]["indicators"]["dmp"]["n"] == 6
+
+
+def test_an_ars_sees_its_region_and_the_national_level_and_others_may_not(api: Api) -> None:
+    pushed(api, "33", "500", [50, 60, 70])
+    pushed(api, "2A", "500", [80, 85, 90])
+    ars = api.key("ars_reviewer", region_code="75")
+    body = stats(api, ars, group_by="region")
+    assert [g["group"] for g in body["groups"]] == [{"region": "75"}] and body["scope"] == "75"
+    assert body["national"]["establishments"] == 6
+    national = stats(api, api.key("cnsa_auditor"), group_by="category,region")
+    assert [g["group"] for g in national["groups"]] == [{"category": "500", "region": "75"},
+                                                         {"category": "500", "region": "94"}]
+    by_department = stats(api, api.key("cnsa_auditor"), group_by="department")
+    assert [g["group"]["department"] for g in by_department["groups"]] == ["2A", "33"]
+    for key in (api.key("vendor", galis_refs=["99999999"]), api.key("porteur", siret=factories.siret())):
+        refused = api.client.get("/v1/statistics/indicators", params={"milestone": "va"}, headers=api.auth(key))
+        assert refused.status_code == 403
+    wrong = api.client.get("/v1/statistics/indicators", params={"milestone": "va", "group_by": "vendor"},
+                           headers=api.auth(ars))
+    assert wrong.status_code == 422
+
