@@ -726,3 +726,31 @@ class IndicatorStatistics(BaseModel):
     scope: str | None = Field(description="Région des groupes pour une ARS ; null : tout le programme.")
     national: StatisticsBlock
     groups: list[StatisticsGroup]
+
+
+class PeerStanding(BaseModel):
+    peers: int | None = Field(description="Établissements de même catégorie au taux calculable.")
+    percentile_rank: float | None = Field(description="Part des pairs sous ce taux, la moitié des égaux comptée (%).")
+    median: float | None
+    suppressed: bool = Field(description="Moins de 3 pairs : rien n'est publié.")
+
+
+class ComparedIndicator(BaseModel):
+    numerator: int
+    denominator: int
+    rate: float | None
+    target: float
+    met: bool | None
+    national: PeerStanding
+    region: PeerStanding
+
+
+class EstablishmentComparison(BaseModel):
+    finess: str
+    galis_ref: str
+    category: str | None
+    region_code: str
+    milestone: Milestone
+    version: int | None = Field(description="Dernière version du jalon ; null s'il n'y en a pas encore.")
+    suppression_threshold: int
+    indicators: dict[str, ComparedIndicator] | None

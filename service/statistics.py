@@ -19,9 +19,10 @@ from service.domain import access, indicators
 from service.domain import statistics as stats
 from service.domain.access import Principal, Role
 from service.domain.declaration import COUNT_FIELDS
+from service.domain.errors import NotFound
 from service.domain.lifecycle import Milestone
 from service.domain.targets import INDICATOR_KEYS
-from service.funding_requests import LAST_VERSION
+from service.funding_requests import LAST_VERSION, scope_of
 from service.models import Establishment, FundingRequest, Submission, SubmissionRow
 
 _ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
@@ -39,7 +40,7 @@ def department_of(finess: str) -> str:
 
 def _latest_rows(session: Session, milestone: Milestone) -> Iterable[Any]:
     query = (sa.select(_ROW.c.finess, _ROW.c.target_set_id, *(_ROW.c[f] for f in COUNT_FIELDS), _REQ.c.region_code,
-                       _EST.c.category)
+                       _EST.c.category, _SUB.c.version)
              .select_from(_ROW.join(_SUB).join(_REQ))
              .outerjoin(_EST, sa.and_(_EST.c.finess == _ROW.c.finess, _EST.c.request_id == _REQ.c.id))
              .where(_SUB.c.milestone == milestone.value, _SUB.c.version == LAST_VERSION[milestone]))
@@ -90,3 +91,43 @@ def indicator_statistics(session: Session, principal: Principal, *, milestone: M
         "groups": items,
     }
 
+
+
+def comparison(session: Session, principal: Principal, finess: str, *, milestone: Milestone) -> dict[str, Any]:
+    """An establishment's latest rates and where they stand among the establishments of its
+    category, nationally and in its région (percentile rank: share of peers below, half the equal
+    ones counted; withheld for fewer than three peers)."""
+    conn = session.connection()
+    own = conn.execute(sa.select(_EST.c.finess, _EST.c.category, _REQ.c.galis_ref, _REQ.c.region_code, _REQ.c.siret)
+                       .join(_REQ, _REQ.c.id == _EST.c.request_id).where(_EST.c.finess == finess)).one_or_none()
+    if own is None or not access.sees_request(principal, scope_of(own)):
+        raise NotFound(f"Établissement {finess} introuvable.", code="establishment_not_found")
+    sets = target_sets.every_set(conn)
+    mine: dict[str, indicators.Indicator] | None = None
+    version = None
+    peers: list[tuple[str, dict[str, indicators.Indicator]]] = []
+    for r in _latest_rows(session, milestone):
+        if r.category != own.category:
+            continue
+        evaluation = indicators.evaluate({f: getattr(r, f) for f in COUNT_FIELDS}, sets[r.target_set_id])
+        peers.append((r.region_code, evaluation))
+        if r.finess == finess:
+            mine, version = evaluation, r.version
+    result: dict[str, Any] = {"finess": finess, "galis_ref": own.galis_ref, "category": own.category,
+                              "region_code": own.region_code, "milestone": milestone.value, "version": version,
+                              "suppression_threshold": stats.SUPPRESSION_THRESHOLD, "indicators": None}
+    if mine is None:
+        return result  # no version of this milestone yet
+    result["indicators"] = {key: {**mine[key].as_dict(), **{
+        level: _standing(mine[key].rate, [e[key].rate for region, e in peers if level == "national"
+                                           or region == own.region_code])
+        for level in ("national", "region")}} for key in INDICATOR_KEYS}
+    return result
+
+
+def _standing(rate: float | None, rates: list[float | None]) -> dict[str, Any]:
+    known = [r for r in rates if r is not None]
+    if stats.suppressed(len(known)):
+        return {"peers": None, "percentile_rank": None, "median": None, "suppressed": True}
+    return {"peers": len(known), "percentile_rank": None if rate is None else stats.percentile_rank(rate, known),
+            "median": stats.summarize(known, []).median, "suppressed": False}  # type: ignore[union-attr]

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 
 from service import statistics as use_cases
-from service.deps import CurrentPrincipal, ReadSession
+from service.deps import CurrentPrincipal, FinessPath, ReadSession
 from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.problems import problem_responses
 from service.routing import api_router, caller_rule
-from service.schemas import IndicatorStatistics
+from service.schemas import EstablishmentComparison, IndicatorStatistics
 
 router = api_router(tags=["statistiques"])
 
@@ -37,3 +37,21 @@ def indicator_statistics(
                         Query(description="Regroupement.")] = "category",
 ) -> Any:
     return use_cases.indicator_statistics(session, principal, milestone=milestone, group_by=group_by)
+
+
+@router.get(
+    "/v1/establishments/{finess}/comparison",
+    response_model=EstablishmentComparison,
+    summary="Un établissement face à ses pairs",
+    description="Les taux de la dernière version du jalon pour cet établissement et, pour chacun, son rang "
+                "centile parmi les établissements de même catégorie FINESS, au niveau national et dans sa région "
+                "(part des pairs sous ce taux, la moitié des égaux comptée), avec la médiane des pairs ; rien "
+                "n'est publié pour moins de 3 pairs. Même portée que la lecture de sa demande.",
+    operation_id="establishment_comparison",
+    responses=problem_responses(401, 404, 422),
+)
+def establishment_comparison(
+    finess: FinessPath, principal: CurrentPrincipal, session: ReadSession,
+    milestone: Annotated[Milestone, Query(description="`va` ou `fin_projet`.")],
+) -> Any:
+    return use_cases.comparison(session, principal, finess, milestone=milestone)

@@ -167,6 +167,9 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get("/v1/registry/finess-imports", headers=headers)
     if route == "registry_establishment":
         return client.get(f"/v1/registry/finess/{req['establishments'][0]['finess']}", headers=headers)
+    if route == "establishment_comparison":
+        return client.get(f"/v1/establishments/{req['establishments'][0]['finess']}/comparison",
+                          params={"milestone": "va"}, headers=headers)
     if route == "indicator_statistics":
         return client.get("/v1/statistics/indicators", params={"milestone": "va", "group_by": "region"},
                           headers=headers)
@@ -194,7 +197,8 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "get_report", "verify_report", "list_api_keys", "revoke_api_key", "log_checkpoint", "log_key",
           "log_inclusion", "log_consistency", "log_timestamp", "submission_evidence", "case_evidence",
           "proof_custody", "changed_submissions", "import_finess", "list_finess_imports",
-          "registry_establishment", "list_target_sets", "put_target_set", "indicator_statistics")
+          "registry_establishment", "list_target_sets", "put_target_set", "indicator_statistics",
+          "establishment_comparison")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -261,7 +265,8 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
     if status == 404:
         # the answer does not tell an object out of scope from one that does not exist
         assert response.json()["code"] in ("funding_request_not_found", "submission_not_found", "proof_not_found",
-                                           "timestamp_not_found", "finess_not_in_registry")
+                                           "timestamp_not_found", "finess_not_in_registry",
+                                           "establishment_not_found")
     if route == "list_requests":
         listed = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in listed) == (role in NATIONAL or scope == "in")

@@ -67,3 +67,25 @@ def test_an_ars_sees_its_region_and_the_national_level_and_others_may_not(api: A
                            headers=api.auth(ars))
     assert wrong.status_code == 422
 
+
+
+def test_an_establishment_sees_its_percentile_rank_among_its_peers(api: Api) -> None:
+    rows = pushed(api, "33", "500", [50, 60, 70, 80])
+    pushed(api, "2A", "500", [90, 95, 99])
+    target = rows[1]["finess"]  # DMP 60: one peer of its région below, two above
+    req_key = api.key("cnsa_auditor")
+    response = api.client.get(f"/v1/establishments/{target}/comparison", params={"milestone": "va"},
+                              headers=api.auth(req_key))
+    assert response.status_code == 200, response.text
+    dmp = response.json()["indicators"]["dmp"]
+    assert dmp["rate"] == rows[1]["indicators"]["dmp"]["rate"]
+    assert dmp["region"] == {"peers": 4, "percentile_rank": 37.5, "median": dmp["region"]["median"],
+                             "suppressed": False}  # (1 below + 1/2 itself) / 4
+    assert dmp["national"]["peers"] == 7 and dmp["national"]["percentile_rank"] == round(100 * 1.5 / 7, 1)
+    elsewhere = api.key("ars_reviewer", region_code="84")
+    hidden = api.client.get(f"/v1/establishments/{target}/comparison", params={"milestone": "va"},
+                            headers=api.auth(elsewhere))
+    assert hidden.status_code == 404 and hidden.json()["code"] == "establishment_not_found"
+    nothing_yet = api.client.get(f"/v1/establishments/{target}/comparison", params={"milestone": "fin_projet"},
+                                 headers=api.auth(req_key))
+    assert nothing_yet.status_code == 200 and nothing_yet.json()["indicators"] is None
