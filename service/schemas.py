@@ -754,3 +754,23 @@ class EstablishmentComparison(BaseModel):
     version: int | None = Field(description="Dernière version du jalon ; null s'il n'y en a pas encore.")
     suppression_threshold: int
     indicators: dict[str, ComparedIndicator] | None
+
+
+class ReportingGroup(BaseModel):
+    group: str = Field(description="Code de région, ou éditeur (libellé de la clé qui a transmis la dernière version).")
+    requests: int
+    milestone_open: int = Field(description="Demandes dont le jalon est ouvert (et non soldées).")
+    with_version: int = Field(description="Demandes ayant transmis au moins une version du jalon.")
+    on_time: int = Field(description="Dernière version reçue avant l'échéance (fin de projet ; VA : toute version).")
+    late: int = Field(description="Dernière version reçue après l'échéance, ou échéance passée sans version.")
+    accepted: int
+    rejected: int
+    changes_requested: int
+    proofs_complete: int = Field(description="Fin de projet : plus aucune preuve manquante dans le contrôle.")
+
+
+class ReportingStatistics(BaseModel):
+    milestone: Milestone
+    group_by: Literal["region", "vendor"]
+    scope: str | None
+    groups: list[ReportingGroup]

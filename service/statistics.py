@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -23,7 +25,7 @@ from service.domain.errors import NotFound
 from service.domain.lifecycle import Milestone
 from service.domain.targets import INDICATOR_KEYS
 from service.funding_requests import LAST_VERSION, scope_of
-from service.models import Establishment, FundingRequest, Submission, SubmissionRow
+from service.models import ApiKey, ControlCase, Establishment, FundingRequest, Review, Submission, SubmissionRow
 
 _ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
 _SUB = Submission.__table__  # type: ignore[attr-defined]
@@ -131,3 +133,52 @@ def _standing(rate: float | None, rates: list[float | None]) -> dict[str, Any]:
         return {"peers": None, "percentile_rank": None, "median": None, "suppressed": True}
     return {"peers": len(known), "percentile_rank": None if rate is None else stats.percentile_rank(rate, known),
             "median": stats.summarize(known, []).median, "suppressed": False}  # type: ignore[union-attr]
+
+
+_CASE = ControlCase.__table__  # type: ignore[attr-defined]
+_REVIEW = Review.__table__  # type: ignore[attr-defined]
+_KEY = ApiKey.__table__  # type: ignore[attr-defined]
+_OPENED = {Milestone.VA: _REQ.c.va_opened_on, Milestone.FIN_PROJET: _REQ.c.fin_projet_opened_on}
+NO_VENDOR = "sans éditeur (porteur ou administrateur)"
+REPORTING_FIELDS = ("requests", "milestone_open", "with_version", "on_time", "late", "accepted", "rejected",
+                    "changes_requested", "proofs_complete")
+
+
+def reporting(session: Session, principal: Principal, *, milestone: Milestone, group_by: str,
+              today: date, zone: ZoneInfo) -> dict[str, Any]:
+    """Per région or per vendor (the software that pushed the latest version): how far the
+    requests are with the milestone — open, with a version, on time or late (fin de projet: its
+    deadline), the ARS's decision on the latest version, and whether its proofs are complete (no
+    ``proofs_missing`` reason left in its control case)."""
+    access.require_may_see_statistics(principal)
+    latest = sa.and_(_SUB.c.request_id == _REQ.c.id, _SUB.c.milestone == milestone.value,
+                     _SUB.c.version == LAST_VERSION[milestone])
+    query = (sa.select(_REQ.c.region_code, _OPENED[milestone].label("opened_on"), _REQ.c.closed_on,
+                       _REQ.c.fin_projet_due_on, _SUB.c.received_at, _REVIEW.c.decision, _CASE.c.reasons,
+                       _KEY.c.role.label("pusher_role"), _KEY.c.label.label("pusher"))
+             .select_from(_REQ).outerjoin(_SUB, latest).outerjoin(_REVIEW, _REVIEW.c.submission_id == _SUB.c.id)
+             .outerjoin(_CASE, _CASE.c.submission_id == _SUB.c.id)
+             .outerjoin(_KEY, _KEY.c.id == _SUB.c.received_by_key_id))
+    if principal.role is Role.ARS_REVIEWER:
+        query = query.where(_REQ.c.region_code == principal.region_code)
+    groups: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(REPORTING_FIELDS, 0))
+    for r in session.connection().execution_options(yield_per=5_000).execute(query):
+        key = r.region_code if group_by == "region" else (r.pusher if r.pusher_role == "vendor" else NO_VENDOR)
+        counts = groups[key or NO_VENDOR]
+        counts["requests"] += 1
+        counts["milestone_open"] += r.opened_on is not None and r.closed_on is None
+        due = r.fin_projet_due_on if milestone is Milestone.FIN_PROJET else None
+        if r.received_at is not None:
+            counts["with_version"] += 1
+            in_time = due is None or r.received_at.astimezone(zone).date() <= due
+            counts["on_time"] += in_time
+            counts["late"] += not in_time
+            codes = {reason.get("code") for reason in (r.reasons or [])}
+            counts["proofs_complete"] += milestone is Milestone.FIN_PROJET and "proofs_missing" not in codes
+        elif due is not None and r.opened_on is not None and today > due:
+            counts["late"] += 1
+        if r.decision in ("accepted", "rejected", "changes_requested"):
+            counts[r.decision] += 1
+    return {"milestone": milestone.value, "group_by": group_by,
+            "scope": principal.region_code if principal.role is Role.ARS_REVIEWER else None,
+            "groups": [{"group": key, **groups[key]} for key in sorted(groups)]}

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import Query
 
 from service import statistics as use_cases
-from service.deps import CurrentPrincipal, FinessPath, ReadSession
+from service.deps import CurrentPrincipal, FinessPath, ReadSession, SettingsDep, Today
 from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.problems import problem_responses
 from service.routing import api_router, caller_rule
-from service.schemas import EstablishmentComparison, IndicatorStatistics
+from service.schemas import EstablishmentComparison, IndicatorStatistics, ReportingStatistics
 
 router = api_router(tags=["statistiques"])
 
@@ -55,3 +56,24 @@ def establishment_comparison(
     milestone: Annotated[Milestone, Query(description="`va` ou `fin_projet`.")],
 ) -> Any:
     return use_cases.comparison(session, principal, finess, milestone=milestone)
+
+
+@router.get(
+    "/v1/statistics/reporting",
+    response_model=ReportingStatistics,
+    summary="Taux de remontée par région ou par éditeur",
+    description="Par région (ou par éditeur : la clé qui a transmis la dernière version), pour le jalon : les "
+                "demandes, celles dont le jalon est ouvert, qui ont transmis une version, à temps ou en retard "
+                "(échéance de fin de projet), acceptées, rejetées, à corriger, aux preuves complètes. Une ARS : "
+                "sa région ; la CNSA : tout le programme.",
+    operation_id="reporting_statistics",
+    responses=problem_responses(401, 403, 422),
+    dependencies=[caller_rule(access.require_may_see_statistics)],
+)
+def reporting_statistics(
+    principal: CurrentPrincipal, session: ReadSession, today: Today, settings: SettingsDep,
+    milestone: Annotated[Milestone, Query(description="`va` ou `fin_projet`.")],
+    group_by: Annotated[Literal["region", "vendor"], Query(description="Regroupement.")] = "region",
+) -> Any:
+    return use_cases.reporting(session, principal, milestone=milestone, group_by=group_by, today=today,
+                               zone=ZoneInfo(settings.timezone))

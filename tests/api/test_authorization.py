@@ -170,6 +170,8 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
     if route == "establishment_comparison":
         return client.get(f"/v1/establishments/{req['establishments'][0]['finess']}/comparison",
                           params={"milestone": "va"}, headers=headers)
+    if route == "reporting_statistics":
+        return client.get("/v1/statistics/reporting", params={"milestone": "va"}, headers=headers)
     if route == "indicator_statistics":
         return client.get("/v1/statistics/indicators", params={"milestone": "va", "group_by": "region"},
                           headers=headers)
@@ -198,7 +200,7 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "log_inclusion", "log_consistency", "log_timestamp", "submission_evidence", "case_evidence",
           "proof_custody", "changed_submissions", "import_finess", "list_finess_imports",
           "registry_establishment", "list_target_sets", "put_target_set", "indicator_statistics",
-          "establishment_comparison")
+          "establishment_comparison", "reporting_statistics")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -221,7 +223,7 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 404  # no time-stamping authority in this world: the same answer for every key
     if route in ("list_api_keys", "revoke_api_key"):
         return 200 if role == "admin" else 403
-    if route in ("changed_submissions", "indicator_statistics"):
+    if route in ("changed_submissions", "indicator_statistics", "reporting_statistics"):
         return 200 if role in MAY_FOLLOW_CHANGES else 403
     if route == "import_finess":
         return 201 if role == "admin" else 403
@@ -276,6 +278,8 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
     if route == "verify_report":
         assert response.json()["valid"] is True
         assert response.json()["certifies"]["found"] is (role in NATIONAL or scope == "in")
+    if route == "reporting_statistics" and status == 200:
+        assert {g["group"] for g in response.json()["groups"]} == ({"75", "94"} if role in NATIONAL else {"75"})
     if route == "indicator_statistics" and status == 200:
         regions = {g["group"]["region"] for g in response.json()["groups"]}
         assert regions <= ({"75", "94"} if role in NATIONAL else {"75"})

@@ -7,7 +7,7 @@ import statistics
 from typing import Any
 
 from tests import factories
-from tests.conftest import Api
+from tests.conftest import Api, rows_for
 
 
 def stats(api: Api, key: str, **params: Any) -> Any:
@@ -89,3 +89,35 @@ def test_an_establishment_sees_its_percentile_rank_among_its_peers(api: Api) -> 
     nothing_yet = api.client.get(f"/v1/establishments/{target}/comparison", params={"milestone": "fin_projet"},
                                  headers=api.auth(req_key))
     assert nothing_yet.status_code == 200 and nothing_yet.json()["indicators"] is None
+
+
+def test_reporting_by_region_and_by_vendor(api: Api) -> None:
+    a = api.create_request(establishments=[{"finess": factories.finess("33"), "name": "A", "category": "500"}])
+    api.create_request(establishments=[{"finess": factories.finess("33"), "name": "B", "category": "500"}])
+    c = api.create_request(establishments=[{"finess": factories.finess("2A"), "name": "C", "category": "500"}])
+    api.create_request(vsr_on="2024-04-01",  # fin de projet due on 1 July 2024: nothing sent
+                       establishments=[{"finess": factories.finess("24"), "name": "D", "category": "500"}])
+    vendor = api.key("vendor", galis_refs=[a["galis_ref"]], label="Éditeur X")
+    first = api.push(a["galis_ref"], {"milestone": "va", "rows": rows_for(a)}, key=vendor).json()
+    api.push(c["galis_ref"], {"milestone": "va", "rows": rows_for(c)})
+    ars = api.key("ars_reviewer", region_code="75")
+    assert api.client.post(f"/v1/submissions/{first['id']}/reviews", json={"decision": "accepted"},
+                           headers=api.auth(ars)).status_code == 201
+    cnsa = api.key("cnsa_auditor")
+
+    def report(key: str, **params: Any) -> Any:
+        response = api.client.get("/v1/statistics/reporting", params=params, headers=api.auth(key))
+        assert response.status_code == 200, response.text
+        return {g["group"]: g for g in response.json()["groups"]}
+
+    by_region = report(cnsa, milestone="va", group_by="region")
+    assert set(by_region) == {"75", "94"}
+    assert {k: by_region["75"][k] for k in ("requests", "milestone_open", "with_version", "accepted")} == {
+        "requests": 3, "milestone_open": 3, "with_version": 1, "accepted": 1}
+    assert by_region["94"]["with_version"] == 1 and by_region["94"]["accepted"] == 0
+    assert set(report(ars, milestone="va", group_by="region")) == {"75"}
+    by_vendor = report(cnsa, milestone="va", group_by="vendor")
+    assert by_vendor["Éditeur X"]["with_version"] == 1 and by_vendor["Éditeur X"]["accepted"] == 1
+    fin = report(cnsa, milestone="fin_projet", group_by="region")
+    assert fin["75"]["late"] == 1 and fin["75"]["milestone_open"] == 1
+
