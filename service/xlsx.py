@@ -391,3 +391,64 @@ def _csv_text(value: str | None) -> str:
     if value and value[0] in "=+-@\t\r":
         return "'" + value
     return value or ""
+
+
+@dataclass(frozen=True)
+class FollowUpLine:
+    """One establishment in the regional follow-up table."""
+
+    finess: str
+    finess_ej: str | None
+    department: str
+    category: str | None
+    name: str
+    galis_ref: str
+    porteur: str
+    siret: str
+    vendor: str | None
+    va_opened_on: date | None
+    fin_projet_opened_on: date | None
+    fin_projet_due_on: date | None
+    closed_on: date | None
+    milestone: str | None
+    version: int | None
+    received_on: date | None
+    indicators: dict[str, Indicator] | None
+    decision: str | None
+    proofs_complete: bool | None
+    open_proof_requests: int
+    risk_score: int | None
+
+
+FOLLOW_UP_SHEET = "Suivi"
+_DECISIONS = {"accepted": "acceptée", "rejected": "rejetée", "changes_requested": "à corriger", None: "en attente"}
+
+
+def write_follow_up(lines: Iterable[FollowUpLine], handle: IO[bytes]) -> None:
+    """The follow-up table, one line per FINESS, written as it is read (write-only workbook)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(FOLLOW_UP_SHEET)
+    sheet.freeze_panes = "B2"
+    labels = ["FINESS ET", "FINESS EJ", "Département", "Catégorie", "Raison sociale", "Demande GALIS", "Porteur",
+              "SIRET", "Éditeur", "VA ouverte le", "Fin de projet ouverte le", "Échéance fin de projet",
+              "Soldée le", "Jalon de la dernière version", "Version", "Reçue le"]
+    for key in INDICATOR_KEYS:
+        labels += [f"{LABELS[key]} (%)", "Atteinte"]
+    labels += ["Décision de l'ARS", "Preuves complètes", "Demandes de preuve ouvertes", "Score de risque"]
+    sheet.append(_header(sheet, labels))
+    for line in lines:
+        row: list[object] = [_text(sheet, line.finess), _text(sheet, line.finess_ej), _text(sheet, line.department),
+                             _text(sheet, line.category), _text(sheet, line.name), _text(sheet, line.galis_ref),
+                             _text(sheet, line.porteur), _text(sheet, line.siret), _text(sheet, line.vendor)]
+        row += [_date_cell(sheet, d) if d else None for d in (line.va_opened_on, line.fin_projet_opened_on,
+                                                             line.fin_projet_due_on, line.closed_on)]
+        row += [_text(sheet, {"va": "VA", "fin_projet": "fin de projet"}.get(line.milestone or "", "")), line.version,
+                _date_cell(sheet, line.received_on) if line.received_on else None]
+        for key in INDICATOR_KEYS:
+            ind = line.indicators[key] if line.indicators else None
+            row += [ind.rate if ind else None, _MET_LABELS[ind.met] if ind else None]
+        row += [_DECISIONS.get(line.decision, line.decision) if line.version else None,
+                None if line.proofs_complete is None else ("oui" if line.proofs_complete else "non"),
+                line.open_proof_requests, line.risk_score]
+        sheet.append(row)
+    workbook.save(handle)

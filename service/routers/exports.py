@@ -9,18 +9,21 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterable
 from typing import IO, Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
 from service import exports as use_cases
-from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, RegionQuery, SubmissionIdPath, Today
+from service import follow_up
+from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, RegionQuery, SettingsDep, SubmissionIdPath, Today
+from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.evidence import custody
 from service.problems import problem_responses
 from service.responses import attachment, file_chunks
-from service.routing import api_router
-from service.xlsx import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportRow, write_csv, write_xlsx
+from service.routing import api_router, caller_rule
+from service.xlsx import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportRow, write_csv, write_follow_up, write_xlsx
 
 router = api_router(tags=["exports"])
 
@@ -31,9 +34,11 @@ _FORMATS: dict[str, tuple[str, Callable[[Iterable[ExportRow], IO[bytes]], None]]
 }
 
 
-def _file(name: str, extension: str, rows: Iterable[ExportRow]) -> StreamingResponse:
+def _file(name: str, extension: str, rows: Iterable[Any],
+          write: Callable[[Iterable[Any], IO[bytes]], None] | None = None) -> StreamingResponse:
     """Write the file while the read session is open, then stream it."""
-    media_type, write = _FORMATS[extension]
+    media_type, default = _FORMATS[extension]
+    write = write or default
     handle = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
     try:
         write(rows, handle)
@@ -112,3 +117,33 @@ def _latest_route(extension: str) -> None:
 for _extension in _FORMATS:
     _version_route(_extension)
     _latest_route(_extension)
+
+
+@router.get(
+    "/v1/exports/follow-up.xlsx",
+    summary="Tableau de suivi régional (xlsx)",
+    description="Une ligne par FINESS : FINESS ET et EJ, département, catégorie, raison sociale, demande GALIS, "
+                "porteur, éditeur, état des jalons (VA, fin de projet et son échéance, solde), dernière version et "
+                "sa date, les cinq taux et leur atteinte, décision de l'ARS, preuves complètes (fin de projet), "
+                "demandes de preuve ouvertes, score de risque. Une ARS : sa région ; la CNSA : tout le programme "
+                "ou une région. Filtres `category` (3 chiffres) et `department`.",
+    operation_id="export_follow_up_xlsx",
+    response_class=StreamingResponse,
+    responses={200: {"description": "Le fichier.", "content": {XLSX_MEDIA_TYPE: {}}},
+               **problem_responses(401, 403, 422)},
+    dependencies=[caller_rule(access.require_may_see_statistics)],
+)
+def export_follow_up(
+    request: Request, principal: CurrentPrincipal, session: ReadSession, database: DatabaseDep,
+    settings: SettingsDep, region: RegionQuery = None,
+    category: Annotated[str | None, Query(pattern=r"^[0-9]{3}$", description="Catégorie FINESS.")] = None,
+    department: Annotated[str | None, Query(pattern=r"^(0[1-9]|[1-8][0-9]|9[0-5]|2A|2B|97[1-6])$",
+                                            description="Département, par exemple `33`, `2A` ou `971`.")] = None,
+) -> Any:
+    name, lines = follow_up.follow_up(session, principal, region_code=region, category=category,
+                                      department=department, zone=ZoneInfo(settings.timezone))
+    response = _file(name, "xlsx", lines, write_follow_up)
+    custody.record_read(database, principal, request, [custody.Read(
+        custody.EXPORT_READ, "export", f"{name}.xlsx", details=(("region", region), ("category", category),
+                                                                 ("department", department)))])
+    return response

@@ -170,6 +170,8 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
     if route == "establishment_comparison":
         return client.get(f"/v1/establishments/{req['establishments'][0]['finess']}/comparison",
                           params={"milestone": "va"}, headers=headers)
+    if route == "export_follow_up":
+        return client.get("/v1/exports/follow-up.xlsx", headers=headers)
     if route == "reporting_statistics":
         return client.get("/v1/statistics/reporting", params={"milestone": "va"}, headers=headers)
     if route == "indicator_statistics":
@@ -200,7 +202,7 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "log_inclusion", "log_consistency", "log_timestamp", "submission_evidence", "case_evidence",
           "proof_custody", "changed_submissions", "import_finess", "list_finess_imports",
           "registry_establishment", "list_target_sets", "put_target_set", "indicator_statistics",
-          "establishment_comparison", "reporting_statistics")
+          "establishment_comparison", "reporting_statistics", "export_follow_up")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -223,7 +225,7 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 404  # no time-stamping authority in this world: the same answer for every key
     if route in ("list_api_keys", "revoke_api_key"):
         return 200 if role == "admin" else 403
-    if route in ("changed_submissions", "indicator_statistics", "reporting_statistics"):
+    if route in ("changed_submissions", "indicator_statistics", "reporting_statistics", "export_follow_up"):
         return 200 if role in MAY_FOLLOW_CHANGES else 403
     if route == "import_finess":
         return 201 if role == "admin" else 403
