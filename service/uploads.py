@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -17,6 +20,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from service.domain.errors import Issue, ValidationFailed
 from service.domain.proofs import HEAD_BYTES, TAIL_BYTES
 from service.problems import HttpProblem
 
@@ -215,3 +219,23 @@ async def read_upload(request: Request, *, file_field: str, staging: IO[bytes], 
         staging.close()
         path.unlink(missing_ok=True)
         raise
+
+
+@asynccontextmanager
+async def single_file(request: Request, *, suffix: str, max_bytes: int, too_large_code: str,
+                      what: str) -> AsyncIterator[StagedFile]:
+    """The ``file`` part of a multipart body, staged in a temporary file for the ``async with``
+    block and removed after it: 413 ``too_large_code`` beyond ``max_bytes``, 422 when the part is
+    missing (``what`` names the expected file, in French)."""
+    too_large = HttpProblem(413, too_large_code, "Fichier trop volumineux",
+                            f"Le fichier dépasse la taille admise ({max_bytes} octets).")
+    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="upload-", suffix=suffix, delete=False)
+    upload = await read_upload(request, file_field="file", staging=staging, max_file_bytes=max_bytes,
+                               too_large=too_large)
+    try:
+        if upload.file is None:
+            raise ValidationFailed([Issue(code="field_required", field="file",
+                                          message=f"Le champ « file » ({what}) est obligatoire.")])
+        yield upload.file
+    finally:
+        upload.discard()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request, status
@@ -22,8 +21,7 @@ from service.deps import (
     Today,
 )
 from service.domain import access
-from service.domain.errors import Issue, ValidationFailed
-from service.problems import HttpProblem, problem_responses
+from service.problems import problem_responses
 from service.routing import api_router, caller_rule
 from service.schemas import (
     FundingRequestCreate,
@@ -34,7 +32,7 @@ from service.schemas import (
     LifecycleEventOut,
 )
 from service.schemas import Page as PageOut
-from service.uploads import read_upload
+from service.uploads import single_file
 
 router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financement"])
 
@@ -91,18 +89,9 @@ async def import_funding_requests(request: Request, principal: CurrentPrincipal,
                                   settings: SettingsDep, today: Today,
                                   dry_run: Annotated[bool, Query(description="Vérifier sans enregistrer.")] = False,
                                   ) -> Any:
-    too_large = HttpProblem(413, "import_too_large", "Fichier trop volumineux",
-                            f"Le fichier dépasse la taille admise ({settings.max_template_bytes} octets).")
-    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="import-", suffix=".csv", delete=False)
-    upload = await read_upload(request, file_field="file", staging=staging, max_file_bytes=settings.max_template_bytes,
-                               too_large=too_large)
-    try:
-        if upload.file is None:
-            raise ValidationFailed([Issue(code="field_required", field="file",
-                                          message="Le champ « file » (le CSV des demandes) est obligatoire.")])
-        content = await run_in_threadpool(upload.file.path.read_bytes)
-    finally:
-        upload.discard()
+    async with single_file(request, suffix=".csv", max_bytes=settings.max_template_bytes,
+                           too_large_code="import_too_large", what="le CSV des demandes") as staged:
+        content = await run_in_threadpool(staged.path.read_bytes)
     try:
         result = await database.writer.run(lambda session: imports.import_requests(
             session, principal, content, today=today, dry_run=dry_run))

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from service.deps import CurrentPrincipal, DatabaseDep, FinessPath, Page, ReadSession, SettingsDep
 from service.domain import access
-from service.domain.errors import Issue, ValidationFailed
-from service.problems import HttpProblem, problem_responses
+from service.problems import problem_responses
 from service.registry import finess as use_cases
 from service.registry import imports
 from service.routing import api_router, caller_rule
 from service.schemas import FinessSnapshotOut, RegistryEstablishmentOut
 from service.schemas import Page as PageOut
-from service.uploads import read_upload
+from service.uploads import single_file
 
 router = api_router(tags=["referentiel"])
 
@@ -51,20 +48,10 @@ _IMPORT_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 )
 async def import_finess_extract(request: Request, principal: CurrentPrincipal, database: DatabaseDep,
                                 settings: SettingsDep) -> Any:
-    too_large = HttpProblem(413, "finess_extract_too_large", "Fichier trop volumineux",
-                            f"L'extrait dépasse la taille admise ({settings.max_finess_extract_bytes} octets).")
-    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="finess-", suffix=".csv", delete=False)
-    upload = await read_upload(request, file_field="file", staging=staging,
-                               max_file_bytes=settings.max_finess_extract_bytes, too_large=too_large)
-    try:
-        staged = upload.file
-        if staged is None:
-            raise ValidationFailed([Issue(code="field_required", field="file",
-                                          message="Le champ « file » (l'extrait FINESS) est obligatoire.")])
+    async with single_file(request, suffix=".csv", max_bytes=settings.max_finess_extract_bytes,
+                           too_large_code="finess_extract_too_large", what="l'extrait FINESS") as staged:
         view, created = await database.writer.run(lambda session: imports.import_extract(
             session, principal, Path(staged.path), filename=staged.filename, sha256=staged.sha256, size=staged.size))
-    finally:
-        upload.discard()
     return JSONResponse(view, status_code=201 if created else 200)
 
 

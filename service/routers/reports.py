@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 from fastapi import Request
@@ -12,14 +11,13 @@ from starlette.concurrency import run_in_threadpool
 
 from service import reports as use_cases
 from service.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep, SubmissionIdPath
-from service.domain.errors import Issue, ValidationFailed
 from service.evidence import custody
-from service.problems import HttpProblem, problem_responses
+from service.problems import problem_responses
 from service.responses import attachment
 from service.routing import api_router
 from service.schemas import ReportVerification
 from service.signing import ReportSigner
-from service.uploads import read_upload
+from service.uploads import single_file
 
 router = api_router(tags=["syntheses-signees"])
 MAX_REPORT_BYTES = 50_000_000
@@ -72,18 +70,9 @@ _VERIFY_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 )
 async def verify_report(request: Request, principal: CurrentPrincipal, database: DatabaseDep,
                         settings: SettingsDep) -> Any:
-    too_large = HttpProblem(413, "report_too_large", "Fichier trop volumineux",
-                            f"Le document dépasse la taille admise ({MAX_REPORT_BYTES} octets).")
-    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="report-", suffix=".pdf", delete=False)
-    upload = await read_upload(request, file_field="file", staging=staging, max_file_bytes=MAX_REPORT_BYTES,
-                               too_large=too_large)
-    try:
-        if upload.file is None:
-            raise ValidationFailed([Issue(code="field_required", field="file",
-                                          message="Le champ « file » (le PDF à vérifier) est obligatoire.")])
-        content = await run_in_threadpool(upload.file.path.read_bytes)
-    finally:
-        upload.discard()
+    async with single_file(request, suffix=".pdf", max_bytes=MAX_REPORT_BYTES, too_large_code="report_too_large",
+                           what="le PDF à vérifier") as staged:
+        content = await run_in_threadpool(staged.path.read_bytes)
     signer: ReportSigner = request.app.state.report_signer
     check = await run_in_threadpool(signer.verify, content)
 
