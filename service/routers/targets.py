@@ -42,7 +42,8 @@ def list_target_sets(principal: CurrentPrincipal, session: ReadSession) -> Any:
                 "autre (422 `target_set_default_required`). Administrateurs ; chaque changement est consigné au "
                 "journal d'audit.",
     operation_id="put_target_set",
-    responses={200: {"description": "Jeu remplacé.", "model": TargetSetView}, **problem_responses(401, 403, 409, 422)},
+    responses={200: {"description": "Jeu remplacé.", "model": TargetSetView},
+               **problem_responses(400, 401, 403, 409, 413, 415, 422)},
     dependencies=[caller_rule(access.require_may_manage_targets)],
 )
 async def put_target_set(payload: TargetSetIn, principal: CurrentPrincipal, database: DatabaseDep) -> Any:
