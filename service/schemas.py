@@ -774,3 +774,36 @@ class ReportingStatistics(BaseModel):
     group_by: Literal["region", "vendor"]
     scope: str | None
     groups: list[ReportingGroup]
+
+
+# --- a dry run's diff ---------------------------------------------------------------------
+
+class FieldChange(BaseModel):
+    field: str
+    column: str = Field(description="Colonne du modèle de la CNSA (D à L).")
+    before: str | int | None
+    after: str | int | None
+
+
+class MetChange(BaseModel):
+    indicator: str
+    before: bool | None
+    after: bool | None
+
+
+class RowChange(BaseModel):
+    finess: str
+    fields: list[FieldChange]
+    indicators: list[MetChange] = Field(description="Indicateurs dont l'atteinte de la cible change.")
+
+
+class VersionDiff(BaseModel):
+    against_version: int | None = Field(description="La dernière version du jalon ; null s'il n'y en a pas.")
+    changed: list[RowChange]
+    added: list[str] = Field(description="FINESS absents de la dernière version.")
+    removed: list[str] = Field(description="FINESS de la dernière version absents de cet envoi.")
+
+
+class PushedSubmissionOut(SubmissionOut):
+    diff: VersionDiff | None = Field(default=None, description="Envoi à blanc (`dry_run=true`) seulement : ce qui "
+                                                               "changerait par rapport à la dernière version.")

@@ -68,6 +68,13 @@ _ROWS_OF_VERSION = (
     .where(Submission.request_id == sa.bindparam("request_id"), Submission.milestone == sa.bindparam("milestone"),
            Submission.version == sa.bindparam("version"))
 )
+_ROWS_FOR_DIFF = (
+    sa.select(_ROW_TABLE.c.finess, _ROW_TABLE.c.raison_sociale, _ROW_TABLE.c.period_start, _ROW_TABLE.c.period_end,
+              _ROW_TABLE.c.target_set_id, *(_ROW_TABLE.c[f] for f in COUNT_FIELDS))
+    .join_from(_ROW_TABLE, Submission.__table__)  # type: ignore[attr-defined]
+    .where(Submission.request_id == sa.bindparam("request_id"), Submission.milestone == sa.bindparam("milestone"),
+           Submission.version == sa.bindparam("version"))
+)
 _INSERT_SUBMISSION = sa.insert(Submission.__table__)  # type: ignore[attr-defined]
 _INSERT_IDEMPOTENCY = sa.insert(IdempotencyRecord.__table__)  # type: ignore[attr-defined]
 
@@ -199,6 +206,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
                            status="dry_run" if options.dry_run else "received")
     if options.dry_run:
         body["id"], body["version"] = None, None
+        body["diff"] = _diff_with_latest(conn, req.id, milestone, version - 1, evaluated)
         return PushResult(body=body, created=False)
 
     conn.execute(_INSERT_SUBMISSION, values)
@@ -276,6 +284,23 @@ def _next_version(conn: sa.Connection, request_id: int, milestone: Milestone) ->
         lifecycle_state(current).require_open(milestone)
         raise RuntimeError("milestone counter update matched no row")
     return int(taken.version), lifecycle_state(taken)
+
+
+def _diff_with_latest(conn: sa.Connection, request_id: int, milestone: Milestone, latest: int,
+                      evaluated: EvaluatedDeclaration) -> dict[str, Any]:
+    """A dry run's ``diff``: against the latest stored version of the milestone, if any."""
+    if latest < 1:
+        return {"against_version": None, "changed": [], "added": sorted(e.row.finess for e in evaluated.rows),
+                "removed": []}
+    stored = conn.execute(_ROWS_FOR_DIFF, {"request_id": request_id, "milestone": milestone.value,
+                                           "version": latest}).mappings().all()
+    before = {r["finess"]: dict(r) for r in stored}
+    before_met = {r["finess"]: {k: ind.met for k, ind in indicators.evaluate(
+        {f: r[f] for f in COUNT_FIELDS}, target_sets.by_id(conn, r["target_set_id"])).items()} for r in stored}
+    after = {e.row.finess: {"raison_sociale": e.row.raison_sociale, "period_start": e.row.period_start,
+                            "period_end": e.row.period_end, **e.counts} for e in evaluated.rows}
+    after_met = {e.row.finess: {k: ind.met for k, ind in e.indicators.items()} for e in evaluated.rows}
+    return {"against_version": latest, **declaration.version_diff(before, after, before_met, after_met)}
 
 
 def _counts_of_version(conn: sa.Connection, cache: PushCache, request_id: int, milestone: Milestone,

@@ -502,3 +502,30 @@ def _jump_warnings(
 
 def _fmt(value: float) -> str:
     return f"{value:.1f}".replace(".", ",")
+
+
+#: The fields of a row a dry run's diff compares, in template order.
+DIFF_FIELDS = ("raison_sociale", *COUNT_FIELDS, "period_start", "period_end")
+
+
+def version_diff(before: Mapping[str, Mapping[str, object]], after: Mapping[str, Mapping[str, object]],
+                 before_met: Mapping[str, Mapping[str, bool | None]],
+                 after_met: Mapping[str, Mapping[str, bool | None]]) -> dict[str, object]:
+    """What a declaration changes against the latest stored version of its milestone, by FINESS:
+    each field that changes (with its template column), each indicator whose ``met`` changes,
+    and the FINESS added or removed. Rows and ``met`` maps are keyed by FINESS."""
+    changed = []
+    for finess in sorted(set(before) & set(after)):
+        fields = [{"field": name, "column": COLUMNS[name][0], "before": _plain(before[finess].get(name)),
+                   "after": _plain(after[finess].get(name))}
+                  for name in DIFF_FIELDS if before[finess].get(name) != after[finess].get(name)]
+        met = [{"indicator": key, "before": before_met[finess].get(key), "after": after_met[finess].get(key)}
+               for key in INDICATOR_KEYS if before_met[finess].get(key) != after_met[finess].get(key)]
+        if fields or met:
+            changed.append({"finess": finess, "fields": fields, "indicators": met})
+    return {"changed": changed, "added": sorted(set(after) - set(before)),
+            "removed": sorted(set(before) - set(after))}
+
+
+def _plain(value: object) -> object:
+    return value.isoformat() if isinstance(value, date) else value

@@ -32,7 +32,7 @@ from service.domain.lifecycle import Milestone
 from service.domain.template import TemplateRead
 from service.problems import HttpProblem, problem_responses
 from service.routing import api_router, caller_rule
-from service.schemas import SUBMISSION_EXAMPLE, SubmissionOut, SubmissionSummary
+from service.schemas import SUBMISSION_EXAMPLE, PushedSubmissionOut, SubmissionOut, SubmissionSummary
 from service.schemas import Page as PageOut
 from service.settings import Settings
 from service.uploads import read_upload
@@ -182,12 +182,13 @@ async def _read_template(request: Request, database: Database, principal: Princi
 @router.post(
     "/v1/funding-requests/{galis_ref}/submissions",
     status_code=status.HTTP_201_CREATED,
-    response_model=SubmissionOut,
+    response_model=PushedSubmissionOut,
     summary="Transmettre les données d'usage d'un jalon",
     description=PUSH_DESCRIPTION,
     operation_id="push_submission",
     dependencies=[caller_rule(access.require_may_submit)],
-    responses={200: {"description": "Essai (`dry_run`) ou rejeu d'une `Idempotency-Key`.", "model": SubmissionOut},
+    responses={200: {"description": "Essai (`dry_run`) ou rejeu d'une `Idempotency-Key`.",
+                     "model": PushedSubmissionOut},
                **problem_responses(400, 401, 403, 404, 409, 413, 415, 422)},
     openapi_extra=_PUSH_BODY,
 )
