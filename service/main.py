@@ -24,6 +24,7 @@ from service.routers import (
     funding_requests,
     health,
     log,
+    obligations,
     proofs,
     registry,
     reports,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(targets.router)
     app.include_router(statistics.router)
+    app.include_router(obligations.router)
     _document_push_body(app)
     return app
 

@@ -155,7 +155,7 @@ def world() -> Iterator[dict[str, str]]:
                  "review_queue": "/v1/review-queue", "control_queue": "/v1/control-queue",
                  "list_proof_requests": "/v1/proof-requests", "list_audit_events": "/v1/audit-events",
                  "list_api_keys": "/v1/api-keys", "list_changed_submissions": "/v1/submissions",
-                 "list_finess_imports": "/v1/registry/finess-imports"}
+                 "list_finess_imports": "/v1/registry/finess-imports", "list_obligations": "/v1/obligations"}
         for day in ("2026-06-30", "2026-11-30"):  # two snapshots of the FINESS registry
             imported = client.post("/v1/registry/finess-imports", headers=admin, files={"file": (
                 "etalab.csv", extracts.extract([extracts.Et("240000372", "EHPAD Les Tilleuls", "24")], day=day),

@@ -170,6 +170,8 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
     if route == "establishment_comparison":
         return client.get(f"/v1/establishments/{req['establishments'][0]['finess']}/comparison",
                           params={"milestone": "va"}, headers=headers)
+    if route == "list_obligations":
+        return client.get("/v1/obligations", params={"limit": 500}, headers=headers)
     if route == "export_follow_up":
         return client.get("/v1/exports/follow-up.xlsx", headers=headers)
     if route == "reporting_statistics":
@@ -202,7 +204,8 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "log_inclusion", "log_consistency", "log_timestamp", "submission_evidence", "case_evidence",
           "proof_custody", "changed_submissions", "import_finess", "list_finess_imports",
           "registry_establishment", "list_target_sets", "put_target_set", "indicator_statistics",
-          "establishment_comparison", "reporting_statistics", "export_follow_up")
+          "establishment_comparison", "reporting_statistics", "export_follow_up",
+          "list_obligations")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -229,7 +232,7 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 200 if role in MAY_FOLLOW_CHANGES else 403
     if route == "import_finess":
         return 201 if role == "admin" else 403
-    if route in ("list_finess_imports", "list_target_sets"):
+    if route in ("list_finess_imports", "list_target_sets", "list_obligations"):
         return 200
     if route == "put_target_set":
         return 201 if role == "admin" else 403
@@ -285,6 +288,9 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
     if route == "indicator_statistics" and status == 200:
         regions = {g["group"]["region"] for g in response.json()["groups"]}
         assert regions <= ({"75", "94"} if role in NATIONAL else {"75"})
+    if route == "list_obligations":
+        owed = {item["galis_ref"] for item in response.json()["items"]}
+        assert (world.requests[scope]["galis_ref"] in owed) == (role in NATIONAL or scope == "in")
     if route == "changed_submissions" and status == 200:
         changed = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in changed) == (role in NATIONAL or scope == "in")
