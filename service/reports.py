@@ -72,7 +72,9 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
         supersedes=version["supersedes_version"], fingerprint=sub.fingerprint, rows=rows, totals=totals,
         target_sets=_target_sets(session, version["rows"], categories_of(session, req.id), req.campaign_year),
         warnings=[(f"Ligne {w['row']}" + (f", colonne {w['column']}" if w.get("column") else "") + " : "
-                   if w.get("row") else "") + w["message"] for w in version["warnings"]],
+                   if w.get("row") else "") + w["message"]
+                  + (f" — Justification du porteur : {w['justification']}" if w.get("justification") else "")
+                  for w in version["warnings"]],
         proofs=[_proof_line(p, zone) for p in proofs],
         proofs_missing=version.get("proofs_missing") or [],
         signatory=proofs[-1]["signed_by"] if proofs else None,

@@ -114,6 +114,8 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
             "id": sub.id, "galis_ref": req.galis_ref, "region_code": req.region_code, "milestone": sub.milestone,
             "version": sub.version, "received_at": iso_z(sub.received_at), "row_count": sub.row_count,
             "warning_count": len(sub.warnings), "targets_met": sub.targets_met, **_deadline(req, sub.milestone, today),
+            "justifications": [{"finess": w["finess"], "code": w["code"], "justification": w["justification"]}
+                               for w in sub.warnings if w.get("justification")],
         })
     return {"items": items,
             "next_cursor": encode_cursor({"at": rows[-1][0].received_at.isoformat(), "id": rows[-1][0].id})

@@ -87,6 +87,18 @@ class ProblemIssue(BaseModel):
     message: str = Field(description="Explication en français.")
 
 
+class WarningJustification(BaseModel):
+    finess: str
+    code: str
+    justification: str
+
+
+class VersionWarning(ProblemIssue):
+    finess: str | None = Field(default=None, description="FINESS de la ligne de l'alerte, s'il y en a une.")
+    justification: str | None = Field(default=None, description="Justification donnée par le porteur (exigée en "
+                                                                "fin de projet pour chaque alerte sur une ligne).")
+
+
 class ProblemDetails(BaseModel):
     """RFC 9457 problem details."""
 
@@ -233,11 +245,24 @@ SUBMISSION_EXAMPLE: dict[str, Any] = {
 }
 
 
+class AcknowledgementIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: StrictStr = Field(min_length=1, max_length=60, description="Code de l'alerte justifiée.",
+                            examples=["rate_jump"])
+    finess: StrictStr = Field(description="FINESS de la ligne de l'alerte.", json_schema_extra=FINESS_SCHEMA)
+    justification: StrictStr = Field(min_length=10, max_length=2000, json_schema_extra={"pattern": TEXT_PATTERN},
+                                     description="Pourquoi ce chiffre est juste (10 caractères au moins).")
+
+
 class SubmissionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [SUBMISSION_EXAMPLE]})
 
     milestone: Milestone = Field(description="Jalon : `va` (Vérification d'Aptitude) ou `fin_projet`.")
     rows: list[SubmissionRowIn] = Field(min_length=1, description="Une ligne par FINESS géographique de la demande.")
+    acknowledgements: list[AcknowledgementIn] = Field(default_factory=list, description=(
+        "En fin de projet, la justification de chaque alerte sur une ligne (sinon 422 `warning_not_acknowledged`, "
+        "qui liste les alertes) ; gardées avec la version, montrées à l'ARS et à la CNSA."))
 
 
 class IndicatorOut(BaseModel):
@@ -317,7 +342,8 @@ class SubmissionOut(BaseModel):
     supersedes_version: int | None = Field(description="Version remplacée par celle-ci.")
     fingerprint: str = Field(description="SHA-256 des données déclarées (empreinte de la version).")
     rows: list[SubmissionRowOut]
-    warnings: list[ProblemIssue] = Field(description="Alertes : la déclaration est acceptée mais signalée.")
+    warnings: list[VersionWarning] = Field(description="Alertes : la déclaration est acceptée mais signalée ; en fin "
+                                                       "de projet, chacune avec sa justification.")
     targets_met: bool = Field(description="Toutes les cibles atteintes par tous les établissements.")
     target_sets: list[TargetSetOut]
     proofs: list[ProofOut] | None = Field(
@@ -396,6 +422,8 @@ class ReviewQueueItem(DeadlineOut):
     row_count: int
     warning_count: int
     targets_met: bool
+    justifications: list[WarningJustification] = Field(description="Les alertes justifiées par le porteur (fin "
+                                                                   "de projet).")
 
 
 class RiskReasonOut(BaseModel):

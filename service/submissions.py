@@ -193,12 +193,18 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     if sheet is not None and sheet.warnings:  # the cells read with a warning, first, by cell
         evaluated.warnings[:0] = [template.address(w) for w in sheet.warnings]
 
+    stored_warnings, unjustified = declaration.acknowledge(
+        evaluated.warnings, parsed.rows, parsed.acknowledgements, required=milestone is Milestone.FIN_PROJET)
+    if unjustified:
+        raise ValidationFailed(unjustified, code="warning_not_acknowledged" if any(
+            i.code == "warning_not_acknowledged" for i in unjustified) else None)
+
     submission_id = str(uuid.uuid4())
     values: dict[str, Any] = {
         "id": submission_id, "request_id": req.id, "milestone": milestone.value, "version": version,
         "received_at": utcnow(), "received_by_key_id": principal.key_id, "source": options.source,
         "fingerprint": fingerprint(req.galis_ref, milestone, parsed.rows), "row_count": len(parsed.rows),
-        "targets_met": evaluated.targets_met, "warnings": [w.as_dict() for w in evaluated.warnings],
+        "targets_met": evaluated.targets_met, "warnings": stored_warnings,
     }
     values["changed_at"] = values["received_at"]
     body = submission_view(SimpleNamespace(**values), galis_ref=req.galis_ref, evaluated=evaluated,

@@ -111,6 +111,20 @@ class DeclarationRow:
 class ParsedSubmission:
     milestone: Milestone
     rows: list[DeclarationRow]
+    acknowledgements: tuple[Acknowledgement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    """A porteur's justification of one warning of its declaration (``code`` on ``finess``)."""
+
+    code: str
+    finess: str
+    justification: str
+
+
+#: Shortest justification of a warning accepted at fin de projet.
+MIN_JUSTIFICATION = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,9 +321,11 @@ def parse_submission(
                                        row=None, field_name=None)])
     issues: list[Issue] = []
     for key in payload:
-        if key not in ("milestone", "rows"):
-            issues.append(_issue("unknown_field", f"Champ inconnu « {key} » : les champs admis sont milestone, rows.",
-                                 row=None, field_name=str(key)))
+        if key not in ("milestone", "rows", "acknowledgements"):
+            issues.append(_issue("unknown_field", f"Champ inconnu « {key} » : les champs admis sont milestone, rows, "
+                                                  "acknowledgements.", row=None, field_name=str(key)))
+    acknowledgements, ack_issues = parse_acknowledgements(payload.get("acknowledgements", []))
+    issues.extend(ack_issues)
     milestone: Milestone | None = None
     try:
         milestone = Milestone.parse(payload.get("milestone"))
@@ -334,7 +350,59 @@ def parse_submission(
             issues.extend(check_coverage(declared, expected=expected, galis_ref=galis_ref, blank=blank))
     if issues or milestone is None:
         raise ValidationFailed(issues)
-    return ParsedSubmission(milestone=milestone, rows=rows)
+    return ParsedSubmission(milestone=milestone, rows=rows, acknowledgements=acknowledgements)
+
+
+def parse_acknowledgements(raw: object) -> tuple[tuple[Acknowledgement, ...], list[Issue]]:
+    """``acknowledgements``: a list of ``{"code", "finess", "justification"}``."""
+    if not isinstance(raw, list):
+        return (), [_issue("acknowledgements_invalid", "« acknowledgements » doit être une liste.", row=None,
+                           field_name="acknowledgements")]
+    found, issues = [], []
+    for index, item in enumerate(raw, start=1):
+        where = f"acknowledgements[{index}]"
+        if not isinstance(item, dict) or set(item) - {"code", "finess", "justification"}:
+            issues.append(_issue("acknowledgement_invalid", f"{where} : objet attendu avec code, finess et "
+                                                            "justification.", row=None, field_name="acknowledgements"))
+            continue
+        code, finess, text = item.get("code"), item.get("finess"), item.get("justification")
+        if not all(isinstance(v, str) and v for v in (code, finess)) or not isinstance(text, str) \
+                or len(text.strip()) < MIN_JUSTIFICATION or not readable(text):
+            issues.append(_issue("acknowledgement_invalid", (
+                f"{where} : le code de l'alerte, le FINESS et une justification d'au moins {MIN_JUSTIFICATION} "
+                "caractères sont attendus."), row=None, field_name="acknowledgements"))
+            continue
+        found.append(Acknowledgement(code=str(code), finess=str(finess), justification=str(text).strip()[:2000]))
+    return tuple(found), issues
+
+
+def acknowledge(warnings: Sequence[Issue], rows: Sequence[DeclarationRow],
+                acknowledgements: Sequence[Acknowledgement], *,
+                required: bool) -> tuple[list[dict[str, object]], list[Issue]]:
+    """The warnings as stored, each figure warning (one on a row) with its justification, and the
+    problems: with ``required`` (fin de projet) a figure warning left unjustified; always, a
+    justification matching no warning."""
+    finess_of = {r.row: r.finess for r in rows}
+    given = {(a.code, a.finess): a for a in acknowledgements}
+    used: set[tuple[str, str]] = set()
+    stored, problems = [], []
+    for w in warnings:
+        finess = finess_of.get(w.row) if w.row is not None else None
+        entry = {**w.as_dict(), "finess": finess, "justification": None}
+        if finess is not None:
+            ack = given.get((w.code, finess))
+            if ack is not None:
+                entry["justification"] = ack.justification
+                used.add((w.code, finess))
+            elif required:
+                problems.append(Issue(code="warning_not_acknowledged", row=w.row, column=w.column, field=w.field,
+                                      message=f"Alerte à justifier (code « {w.code} », FINESS {finess}) : {w.message}"))
+        stored.append(entry)
+    for key in sorted(set(given) - used):
+        problems.append(_issue("acknowledgement_unmatched", (
+            f"Aucune alerte « {key[0]} » pour le FINESS {key[1]} dans cette déclaration : justification sans objet."),
+            row=None, field_name="acknowledgements"))
+    return stored, problems
 
 
 def parse_rows(

@@ -86,6 +86,8 @@ _PUSH_BODY = {
                     "file": {"type": "string", "format": "binary", "examples": ["mesures-usage-12345678.xlsx"],
                              "description": "Le modèle CNSA « Liste des mesures d'usage » (.xlsx) ; son nom "
                                             "contient la référence GALIS."},
+                    "acknowledgements": {"type": "string", "examples": ["[]"], "description": (
+                        "Liste JSON des justifications d'alertes {code, finess, justification} (fin de projet).")},
                 },
             },
         }},
@@ -151,12 +153,13 @@ async def _read_template(request: Request, database: Database, principal: Princi
     upload = await read_upload(request, file_field="file", staging=staging,
                                max_file_bytes=settings.max_template_bytes, too_large=too_large)
     try:
-        unknown = sorted(set(upload.fields) - {"milestone"})
+        unknown = sorted(set(upload.fields) - {"milestone", "acknowledgements"})
         missing = [] if upload.file is not None else ["file"]
         if unknown or missing:
             raise ValidationFailed(
                 [Issue(code="unknown_field", field=name,
-                       message=f"Champ inconnu « {name} » : les champs admis sont milestone et file.")
+                       message=f"Champ inconnu « {name} » : les champs admis sont milestone, acknowledgements "
+                               "et file.")
                  for name in unknown]
                 + [Issue(code="field_required", field="file",
                          message="Le champ « file » (le classeur .xlsx) est obligatoire.") for _ in missing])
@@ -176,7 +179,14 @@ async def _read_template(request: Request, database: Database, principal: Princi
         upload.discard()
     if sheet.structural:
         raise ValidationFailed(sheet.issues)
-    return {"milestone": upload.fields.get("milestone"), "rows": sheet.rows}, sheet
+    payload: dict[str, Any] = {"milestone": upload.fields.get("milestone"), "rows": sheet.rows}
+    if "acknowledgements" in upload.fields:  # the justifications of the warnings, as a JSON list
+        try:
+            payload["acknowledgements"] = json.loads(upload.fields["acknowledgements"])
+        except ValueError:
+            raise ValidationFailed([Issue(code="acknowledgements_invalid", field="acknowledgements", message=(
+                "Le champ « acknowledgements » doit être une liste JSON de {code, finess, justification}."))]) from None
+    return payload, sheet
 
 
 @router.post(
