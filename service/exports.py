@@ -21,7 +21,8 @@ from service.xlsx import ExportRow
 _REQ = FundingRequest.__table__  # type: ignore[attr-defined]
 _SUB = Submission.__table__  # type: ignore[attr-defined]
 _ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
-_COLUMNS = (_REQ.c.galis_ref, _REQ.c.siret, _SUB.c.milestone, _SUB.c.version, _ROW.c.finess,
+_COLUMNS = (_REQ.c.galis_ref, _REQ.c.siret, _SUB.c.milestone, _SUB.c.version, _SUB.c.software_name,
+            _SUB.c.software_version, _SUB.c.extracted_at, _ROW.c.finess,
             _ROW.c.raison_sociale, *(_ROW.c[f] for f in COUNT_FIELDS), _ROW.c.period_start, _ROW.c.period_end,
             _ROW.c.target_set_id)
 #: Rows fetched from the database at a time: an export of the whole programme stays in bounded memory.
@@ -65,4 +66,6 @@ def _rows(session: Session, query: Any) -> Iterator[ExportRow]:
         yield ExportRow(galis_ref=r.galis_ref, siret=r.siret, milestone=r.milestone, version=r.version,
                         finess=r.finess, raison_sociale=r.raison_sociale, counts=counts,
                         period_start=r.period_start, period_end=r.period_end,
-                        indicators=indicators.evaluate(counts, target_set))
+                        indicators=indicators.evaluate(counts, target_set),
+                        software=f"{r.software_name} {r.software_version or ''}".strip() if r.software_name else None,
+                        extracted_at=r.extracted_at)

@@ -144,6 +144,10 @@ class Submission(SQLModel, table=True):
     targets_met: bool
     warnings: list[dict[str, Any]] = Field(default_factory=list, sa_type=sa.JSON)
     changed_at: datetime = _ts(default_factory=utcnow)
+    #: Provenance, as the push gave it: the software that produced the figures, when extracted.
+    software_name: str | None = Field(default=None, max_length=100)
+    software_version: str | None = Field(default=None, max_length=100)
+    extracted_at: datetime | None = _ts(default=None)
 
 
 class SubmissionRow(SQLModel, table=True):

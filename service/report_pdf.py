@@ -100,6 +100,8 @@ class ReportModel:
     issued_on: str
     #: The version's reception time (ISO 8601, UTC): the document's creation date.
     created_at: str = ""
+    #: What only some versions have (``provenance``: the software and extraction time): absent keys
+    #: leave the digest of earlier versions as it was.
     extra: dict[str, Any] = field(default_factory=dict)
     #: Where the verifiable log holds the version (its leaf index, the first checkpoint that
     #: includes it), once sequenced: not the version's data, so outside ``digest``.
@@ -265,6 +267,8 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
         ["Région", model.region, "Reçue le", model.received_at],
         ["Transmise par", model.pushed_by, "Empreinte de la version", model.fingerprint],
     ]
+    if model.extra.get("provenance"):  # only when the push said where the figures come from
+        header.append(["Provenance", str(model.extra["provenance"]), "", ""])
     story.append(Table([[Paragraph(f"<b>{_esc(a)}</b>", styles["text"]), Paragraph(_esc(b), styles["text"]),
                          Paragraph(f"<b>{_esc(c)}</b>", styles["text"]), Paragraph(_esc(d), styles["small"])]
                         for a, b, c, d in header],

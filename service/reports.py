@@ -80,6 +80,7 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
         signatory=proofs[-1]["signed_by"] if proofs else None,
         issued_on=_local(version["received_at"], zone).split(" à ")[0],
         created_at=version["received_at"],
+        extra={"provenance": _provenance_line(version["provenance"], zone)} if version.get("provenance") else {},
         log_place=_log_place(session, sub.id, sub.request_id),
     )
 
@@ -107,6 +108,14 @@ def _target_sets(session: Session, rows: list[dict[str, Any]], categories: dict[
         applied.setdefault(r["target_set"], set()).add(categories.get(r["finess"]) or "non renseignée")
     return [f"{target_sets.by_id(session.connection(), t).label} (campagne {campaign} ; catégorie(s) ESMS "
             f"{', '.join(sorted(c))})" for t, c in sorted(applied.items())]
+
+
+def _provenance_line(provenance: dict[str, Any], zone: ZoneInfo) -> str:
+    software = provenance.get("software")
+    parts = [f"{software['name']} {software.get('version') or ''}".strip()] if software else []
+    if provenance.get("extracted_at"):
+        parts.append(f"données extraites le {_local(provenance['extracted_at'], zone)}")
+    return ", ".join(parts)
 
 
 def _proof_line(p: dict[str, Any], zone: ZoneInfo) -> Any:

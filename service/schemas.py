@@ -87,6 +87,25 @@ class ProblemIssue(BaseModel):
     message: str = Field(description="Explication en français.")
 
 
+class SoftwareOut(BaseModel):
+    name: str
+    version: str | None
+
+
+class ProvenanceOut(BaseModel):
+    software: SoftwareOut | None
+    extracted_at: datetime | None
+
+
+class SoftwareIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr = Field(min_length=1, max_length=100, examples=["DUI Facile"],
+                            json_schema_extra={"pattern": TEXT_PATTERN})
+    version: StrictStr = Field(min_length=1, max_length=100, examples=["4.2.1"],
+                               json_schema_extra={"pattern": TEXT_PATTERN})
+
+
 class WarningJustification(BaseModel):
     finess: str
     code: str
@@ -260,6 +279,10 @@ class SubmissionCreate(BaseModel):
 
     milestone: Milestone = Field(description="Jalon : `va` (Vérification d'Aptitude) ou `fin_projet`.")
     rows: list[SubmissionRowIn] = Field(min_length=1, description="Une ligne par FINESS géographique de la demande.")
+    software: SoftwareIn | None = Field(default=None, description="Le logiciel qui a produit les chiffres.")
+    extracted_at: datetime | None = Field(default=None, description=(
+        "Quand les chiffres ont été extraits (avec le fuseau) : ni dans le futur, ni avant la fin de la période "
+        "d'une ligne."))
     acknowledgements: list[AcknowledgementIn] = Field(default_factory=list, description=(
         "En fin de projet, la justification de chaque alerte sur une ligne (sinon 422 `warning_not_acknowledged`, "
         "qui liste les alertes) ; gardées avec la version, montrées à l'ARS et à la CNSA."))
@@ -353,6 +376,8 @@ class SubmissionOut(BaseModel):
         default=None, description="Consultation d'une version : les FINESS qu'aucune preuve ne couvre.")
     reviews: list[ReviewOut] | None = Field(default=None, description="Consultation d'une version : la décision "
                                                                       "de l'ARS, s'il y en a une.")
+    provenance: ProvenanceOut | None = Field(default=None, description="D'où viennent les chiffres, si l'envoi l'a "
+                                                                       "dit : logiciel et date d'extraction.")
 
 
 class SubmissionSummary(BaseModel):

@@ -207,6 +207,10 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         "targets_met": evaluated.targets_met, "warnings": stored_warnings,
     }
     values["changed_at"] = values["received_at"]
+    provenance = parsed.provenance
+    values.update(software_name=provenance.software_name if provenance else None,
+                  software_version=provenance.software_version if provenance else None,
+                  extracted_at=provenance.extracted_at if provenance else None)
     body = submission_view(SimpleNamespace(**values), galis_ref=req.galis_ref, evaluated=evaluated,
                            pushed_by=_pushed_by(principal.role.value, principal.label),
                            status="dry_run" if options.dry_run else "received")
@@ -244,7 +248,7 @@ def _parse(payload: object, options: PushOptions, req: RequestFacts,
     try:
         parsed = declaration.parse_submission(
             payload, today=options.today, max_rows=options.max_rows, expected=req.categories,
-            galis_ref=req.galis_ref, row_numbers=sheet.row_numbers if sheet is not None else None)
+            galis_ref=req.galis_ref, row_numbers=sheet.row_numbers if sheet is not None else None, now=utcnow())
     except ValidationFailed as exc:
         if sheet is None:
             raise
@@ -356,7 +360,17 @@ def submission_view(sub: Any, *, galis_ref: str, evaluated: EvaluatedDeclaration
         "warnings": sub.warnings,
         "targets_met": sub.targets_met,
         "target_sets": [ts.as_dict() for ts in target_sets.values()],
+        "provenance": provenance_of(sub),
     }
+
+
+def provenance_of(sub: Any) -> dict[str, Any] | None:
+    """Where a version's figures come from, as the push said (``None`` when it said nothing)."""
+    name, extracted = getattr(sub, "software_name", None), getattr(sub, "extracted_at", None)
+    if name is None and extracted is None:
+        return None
+    return declaration.Provenance(software_name=name, software_version=getattr(sub, "software_version", None),
+                                  extracted_at=extracted).as_dict()
 
 
 def _row_view(row: DeclarationRow, target_set_id: str, evaluation: Mapping[str, indicators.Indicator],

@@ -21,7 +21,7 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 from xml.etree import ElementTree
@@ -307,6 +307,8 @@ class ExportRow:
     period_start: date
     period_end: date
     indicators: dict[str, Indicator]
+    software: str | None = None
+    extracted_at: datetime | None = None
 
 
 _HEADER_FONT = Font(bold=True)
@@ -358,6 +360,7 @@ def write_xlsx(rows: Iterable[ExportRow], handle: IO[bytes]) -> None:
     rate_labels = ["Référence de la demande GALIS", "FINESS Géographique", "Jalon", "Version"]
     for key in INDICATOR_KEYS:
         rate_labels += [f"{LABELS[key]} (%)", "Cible (%)", "Atteinte"]
+    rate_labels += ["Logiciel", "Données extraites le (UTC)"]
     rates.append(_header(rates, rate_labels))
     for r in rows:
         main.append([
@@ -369,6 +372,7 @@ def write_xlsx(rows: Iterable[ExportRow], handle: IO[bytes]) -> None:
         for key in INDICATOR_KEYS:
             ind = r.indicators[key]
             line += [ind.rate, ind.target, _MET_LABELS[ind.met]]
+        line += [_text(rates, r.software), r.extracted_at.replace(tzinfo=None) if r.extracted_at else None]
         rates.append(line)
     workbook.save(handle)
 

@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from service.domain import indicators
 from service.domain.errors import InvalidIdentifier, Issue, ValidationFailed
@@ -112,6 +112,26 @@ class ParsedSubmission:
     milestone: Milestone
     rows: list[DeclarationRow]
     acknowledgements: tuple[Acknowledgement, ...] = ()
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where the figures come from: the software that produced them and when they were extracted."""
+
+    software_name: str | None
+    software_version: str | None
+    extracted_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        software = ({"name": self.software_name, "version": self.software_version}
+                    if self.software_name else None)
+        extracted = self.extracted_at.isoformat().replace("+00:00", "Z") if self.extracted_at else None
+        return {"software": software, "extracted_at": extracted}
+
+
+#: Clock difference tolerated between a vendor's machine and the service for ``extracted_at``.
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,6 +329,7 @@ def parse_submission(
     expected: Mapping[str, object] | None = None,
     galis_ref: str = "",
     row_numbers: Sequence[int] | None = None,
+    now: datetime | None = None,
 ) -> ParsedSubmission:
     """Parse a JSON submission body ``{"milestone": …, "rows": […]}`` and, when ``expected``
     (the FINESS of the request) is given, check that it covers them exactly. ``row_numbers``
@@ -321,9 +342,10 @@ def parse_submission(
                                        row=None, field_name=None)])
     issues: list[Issue] = []
     for key in payload:
-        if key not in ("milestone", "rows", "acknowledgements"):
+        if key not in ("milestone", "rows", "acknowledgements", "software", "extracted_at"):
             issues.append(_issue("unknown_field", f"Champ inconnu « {key} » : les champs admis sont milestone, rows, "
-                                                  "acknowledgements.", row=None, field_name=str(key)))
+                                                  "acknowledgements, software, extracted_at.", row=None,
+                                 field_name=str(key)))
     acknowledgements, ack_issues = parse_acknowledgements(payload.get("acknowledgements", []))
     issues.extend(ack_issues)
     milestone: Milestone | None = None
@@ -348,9 +370,55 @@ def parse_submission(
             # Rows with no FINESS at all (an empty cell, or one the template refused and handed over empty).
             blank = len({i.row for i in row_issues if i.field == "finess" and i.code == "field_required"})
             issues.extend(check_coverage(declared, expected=expected, galis_ref=galis_ref, blank=blank))
+    provenance, provenance_issues = parse_provenance(payload.get("software"), payload.get("extracted_at"), rows,
+                                                     now=now)
+    issues.extend(provenance_issues)
     if issues or milestone is None:
         raise ValidationFailed(issues)
-    return ParsedSubmission(milestone=milestone, rows=rows, acknowledgements=acknowledgements)
+    return ParsedSubmission(milestone=milestone, rows=rows, acknowledgements=acknowledgements, provenance=provenance)
+
+
+def parse_provenance(software: object, extracted_at: object, rows: Sequence[DeclarationRow], *,
+                     now: datetime | None) -> tuple[Provenance | None, list[Issue]]:
+    """``software: {name, version}`` and ``extracted_at`` (an instant with its zone), both optional;
+    an extraction in the future, or before the end of a row's period, is refused."""
+    if software is None and extracted_at is None:
+        return None, []
+    issues: list[Issue] = []
+    name = version = None
+    if software is not None:
+        if (not isinstance(software, dict) or set(software) - {"name", "version"}
+                or not all(isinstance(software.get(k), str) and 0 < len(software[k].strip()) <= 100
+                           and readable(software[k]) for k in ("name", "version"))):
+            issues.append(_issue("software_invalid", "« software » attendu : {\"name\": …, \"version\": …}, deux "
+                                                     "textes de 100 caractères au plus.", row=None,
+                                 field_name="software"))
+        else:
+            name, version = software["name"].strip(), software["version"].strip()
+    moment = None
+    if extracted_at is not None:
+        try:
+            if not isinstance(extracted_at, str):
+                raise ValueError
+            moment = datetime.fromisoformat(extracted_at.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise ValueError
+            moment = moment.astimezone(UTC)
+        except (ValueError, OverflowError):
+            issues.append(_issue("extracted_at_invalid", "« extracted_at » attendu : un instant ISO 8601 avec son "
+                                                         "fuseau, par exemple 2024-04-02T08:00:00Z.", row=None,
+                                 field_name="extracted_at"))
+            moment = None
+    if moment is not None:
+        if now is not None and moment > now + CLOCK_SKEW:
+            issues.append(_issue("extracted_at_in_future", f"Extraction datée du {moment:%d/%m/%Y %H:%M} UTC, dans "
+                                                           "le futur.", row=None, field_name="extracted_at"))
+        for r in rows:
+            if moment.date() < r.period_end:
+                issues.append(_issue("extracted_before_period_end", (
+                    f"Extraction du {moment:%d/%m/%Y} antérieure à la fin de la période déclarée "
+                    f"({r.period_end:%d/%m/%Y}) pour le FINESS {r.finess}."), row=r.row, field_name="period_end"))
+    return Provenance(software_name=name, software_version=version, extracted_at=moment), issues
 
 
 def parse_acknowledgements(raw: object) -> tuple[tuple[Acknowledgement, ...], list[Issue]]:

@@ -86,6 +86,11 @@ _PUSH_BODY = {
                     "file": {"type": "string", "format": "binary", "examples": ["mesures-usage-12345678.xlsx"],
                              "description": "Le modèle CNSA « Liste des mesures d'usage » (.xlsx) ; son nom "
                                             "contient la référence GALIS."},
+                    "software_name": {"type": "string", "maxLength": 100, "examples": ["DUI Facile"],
+                                      "description": "Le logiciel qui a produit les chiffres."},
+                    "software_version": {"type": "string", "maxLength": 100, "examples": ["4.2.1"]},
+                    "extracted_at": {"type": "string", "format": "date-time", "examples": ["2024-04-02T08:00:00Z"],
+                                     "description": "Quand les chiffres ont été extraits."},
                     "acknowledgements": {"type": "string", "examples": ["[]"], "description": (
                         "Liste JSON des justifications d'alertes {code, finess, justification} (fin de projet).")},
                 },
@@ -95,6 +100,7 @@ _PUSH_BODY = {
 }
 
 _JSON_TYPES = ("application/json", "application/problem+json")
+_PROVENANCE_FIELDS = ("software_name", "software_version", "extracted_at")
 
 
 def _idempotency_key(raw: str | None) -> str | None:
@@ -153,13 +159,13 @@ async def _read_template(request: Request, database: Database, principal: Princi
     upload = await read_upload(request, file_field="file", staging=staging,
                                max_file_bytes=settings.max_template_bytes, too_large=too_large)
     try:
-        unknown = sorted(set(upload.fields) - {"milestone", "acknowledgements"})
+        unknown = sorted(set(upload.fields) - {"milestone", "acknowledgements", *_PROVENANCE_FIELDS})
         missing = [] if upload.file is not None else ["file"]
         if unknown or missing:
             raise ValidationFailed(
                 [Issue(code="unknown_field", field=name,
-                       message=f"Champ inconnu « {name} » : les champs admis sont milestone, acknowledgements "
-                               "et file.")
+                       message=f"Champ inconnu « {name} » : les champs admis sont milestone, software_name, "
+                               "software_version, extracted_at, acknowledgements et file.")
                  for name in unknown]
                 + [Issue(code="field_required", field="file",
                          message="Le champ « file » (le classeur .xlsx) est obligatoire.") for _ in missing])
@@ -180,6 +186,11 @@ async def _read_template(request: Request, database: Database, principal: Princi
     if sheet.structural:
         raise ValidationFailed(sheet.issues)
     payload: dict[str, Any] = {"milestone": upload.fields.get("milestone"), "rows": sheet.rows}
+    if upload.fields.get("software_name") or upload.fields.get("software_version"):
+        payload["software"] = {"name": upload.fields.get("software_name", ""),
+                               "version": upload.fields.get("software_version", "")}
+    if upload.fields.get("extracted_at"):
+        payload["extracted_at"] = upload.fields["extracted_at"]
     if "acknowledgements" in upload.fields:  # the justifications of the warnings, as a JSON list
         try:
             payload["acknowledgements"] = json.loads(upload.fields["acknowledgements"])
