@@ -21,7 +21,7 @@ from service.domain.lifecycle import EventType, LifecycleState, Milestone
 from service.models import Establishment, FundingRequest, LifecycleEvent, Submission
 from service.pagination import PageRequest, decode_cursor, encode_cursor
 from service.registry.finess import registry_of
-from service.schemas import FundingRequestCreate, LifecycleEventCreate
+from service.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 
 #: The column counting the versions of each milestone (the latest version's number).
 LAST_VERSION = {
@@ -153,6 +153,7 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
     issues: list[Issue] = []
     galis_ref, siret = payload.galis_ref, payload.siret  # validated by the schema
     finesses: list[Finess] = []
+    accepted: list[tuple[int, EstablishmentIn, str]] = []  # (row, establishment, FINESS) of each valid one
     regions: dict[str, list[str]] = {}
     seen: set[str] = set()
     for index, est in enumerate(payload.establishments, start=1):
@@ -168,6 +169,7 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
             continue
         seen.add(finess.value)
         finesses.append(finess)
+        accepted.append((index, est, finess.value))
         regions.setdefault(region, []).append(finess.value)
     if len(regions) > 1:
         detail = " ; ".join(f"région {code} ({region_name(code)}) : {', '.join(f)}"
@@ -176,7 +178,7 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
             code="establishments_multiple_regions", field="establishments",
             message=f"Tous les établissements d'une demande relèvent d'une même ARS ; trouvé {detail}."))
     known = registry_of(session, [f.value for f in finesses])
-    names, warnings = _names_and_categories(payload, known, issues)
+    names, warnings = _names_and_categories(accepted, known, issues)
     if issues:
         raise ValidationFailed(issues)
     region_code = next(iter(regions))
@@ -211,20 +213,14 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
     return {**request_view(req, establishments, today=today), "warnings": [w.as_dict() for w in warnings]}
 
 
-def _names_and_categories(payload: FundingRequestCreate, known: dict[str, Any] | None,
+def _names_and_categories(accepted: list[tuple[int, EstablishmentIn, str]], known: dict[str, Any] | None,
                           issues: list[Issue]) -> tuple[dict[str, tuple[str, str | None]], list[Issue]]:
     """Each establishment's name and category: as the request says them or, when it omits them,
     as the FINESS registry knows them. Once an extract is imported, a FINESS the registry does not
     know, or knows as closed, is refused; a name or category that differs from it is a warning."""
     names: dict[str, tuple[str, str | None]] = {}
     warnings: list[Issue] = []
-    for index, est in enumerate(payload.establishments, start=1):
-        try:
-            finess = Finess.parse(est.finess).value
-        except InvalidIdentifier:
-            continue  # reported above
-        if finess in names:
-            continue  # a duplicate, reported above
+    for index, est, finess in accepted:
         row = None if known is None else known.get(finess)
         if known is not None and row is None:
             issues.append(Issue(code="finess_unknown", row=index, field="establishments.finess", message=(

@@ -8,7 +8,7 @@ group. Groups of fewer than three establishments are suppressed (``service.domai
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,7 +23,7 @@ from service.domain.access import Principal, Role
 from service.domain.declaration import COUNT_FIELDS
 from service.domain.errors import NotFound
 from service.domain.lifecycle import Milestone
-from service.domain.targets import INDICATOR_KEYS
+from service.domain.targets import INDICATOR_KEYS, TargetSet
 from service.funding_requests import LAST_VERSION, scope_of
 from service.models import ApiKey, ControlCase, Establishment, FundingRequest, Review, Submission, SubmissionRow
 
@@ -49,6 +49,11 @@ def _latest_rows(session: Session, milestone: Milestone) -> Iterable[Any]:
     return session.connection().execution_options(yield_per=5_000).execute(query)
 
 
+def _evaluation(r: Any, sets: Mapping[str, TargetSet]) -> dict[str, indicators.Indicator]:
+    """The indicators of one stored row, against the set it was evaluated with."""
+    return indicators.evaluate({f: getattr(r, f) for f in COUNT_FIELDS}, sets[r.target_set_id])
+
+
 def _summaries(evaluated: Sequence[dict[str, indicators.Indicator]]) -> dict[str, Any]:
     found = {}
     for key in INDICATOR_KEYS:
@@ -67,7 +72,7 @@ def indicator_statistics(session: Session, principal: Principal, *, milestone: M
     groups: dict[tuple[str | None, ...], list[dict[str, indicators.Indicator]]] = defaultdict(list)
     sets = target_sets.every_set(session.connection())  # read before the rows stream on the same connection
     for r in _latest_rows(session, milestone):
-        evaluation = indicators.evaluate({f: getattr(r, f) for f in COUNT_FIELDS}, sets[r.target_set_id])
+        evaluation = _evaluation(r, sets)
         everyone.append(evaluation)
         if principal.role is Role.ARS_REVIEWER and r.region_code != principal.region_code:
             continue
@@ -111,7 +116,7 @@ def comparison(session: Session, principal: Principal, finess: str, *, milestone
     for r in _latest_rows(session, milestone):
         if r.category != own.category:
             continue
-        evaluation = indicators.evaluate({f: getattr(r, f) for f in COUNT_FIELDS}, sets[r.target_set_id])
+        evaluation = _evaluation(r, sets)
         peers.append((r.region_code, evaluation))
         if r.finess == finess:
             mine, version = evaluation, r.version

@@ -170,7 +170,7 @@ def _documents(session: Session, principal: Principal, sources: Sources, submiss
                case_id: str | None) -> list[PayloadFile]:
     """Every file of ``data/`` but the proofs, as they stand once the reads are recorded."""
     version = get_submission(session, principal, submission_id)
-    name, rows = exports.version_rows(session, principal, submission_id)
+    _, rows = exports.version_rows(session, principal, submission_id)
     workbook = io.BytesIO()
     write_xlsx(rows, workbook)
     model = reports.build_model(session, principal, submission_id, timezone=sources.timezone)
@@ -193,7 +193,6 @@ def _documents(session: Session, principal: Principal, sources: Sources, submiss
     ]
     if case_id is not None:
         documents.append(_json("case.json", control.get_case(session, principal, case_id)))
-    del name
     return documents
 
 
