@@ -8,6 +8,7 @@
     python -m service sweep-proofs [--grace-seconds N]   # remove proof files no proof row refers to
     python -m service finess import FILE   # import the public FINESS extract as a registry snapshot
     python -m service audit verify [--checkpoint FILE]  # events, chain before the log, log (exit 1 on a problem)
+    python -m service webhooks deliver [--once]   # the webhook deliverer, alone (SERVICE_WEBHOOKS_DELIVERER=off)
 """
 
 from __future__ import annotations
@@ -190,6 +191,33 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
+    """Run the deliverer in the foreground until SIGTERM or SIGINT (or one pass with ``--once``)."""
+    import signal
+    import threading
+
+    from service.db import Database
+    from service.webhooks.deliverer import Deliverer
+
+    settings = get_settings()
+    database = Database(settings)
+    deliverer = Deliverer(database, settings)
+    try:
+        if args.once:
+            print(f"{deliverer.run_once()} tentative(s) de livraison.")
+            return 0
+        stopped = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stopped.set())
+        deliverer.start()
+        print(f"Envoi des webhooks en cours ({deliverer.holder}) ; arrêt par SIGTERM ou Ctrl-C.", flush=True)
+        stopped.wait()
+        return 0
+    finally:
+        deliverer.stop()
+        database.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description="Service des indicateurs d'usage.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -232,6 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     verify = audit_commands.add_parser("verify", help="vérifier la chaîne d'audit et le journal vérifiable")
     verify.add_argument("--checkpoint", help="point de contrôle conservé par un témoin : le journal doit le prolonger")
     verify.set_defaults(func=cmd_audit_verify)
+
+    webhooks = commands.add_parser("webhooks", help="webhooks")
+    webhooks_commands = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    deliver = webhooks_commands.add_parser("deliver", help="envoyer les webhooks (un seul envoyeur actif à la fois)")
+    deliver.add_argument("--once", action="store_true", help="une passe : ce qui est dû maintenant, puis s'arrêter")
+    deliver.set_defaults(func=cmd_webhooks_deliver)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -35,6 +35,7 @@ from service.models import (
     utcnow,
 )
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.webhooks import outbox
 
 PROOF_DELAY = timedelta(hours=48)
 STATUSES = ("open", "claimed", "closed")
@@ -164,6 +165,33 @@ def proof_request_view(pr: ProofRequest, galis_ref: str, *, now: datetime) -> di
     }
 
 
+def proof_request_event(pr: ProofRequest) -> dict[str, Any]:
+    """What a webhook says of a proof request (``proof_request.opened`` / ``.overdue``)."""
+    return {"proof_request_id": pr.id, "case_id": pr.case_id, "milestone": pr.milestone, "finess": pr.finess,
+            "due_at": iso_z(pr.due_at)}
+
+
+def overdue_unannounced(session: Session, now: datetime, limit: int = 500) -> list[ProofRequest]:
+    """Proof requests past due, unanswered, whose ``proof_request.overdue`` is not yet queued."""
+    return list(session.exec(
+        select(ProofRequest).where(ProofRequest.answered_at.is_(None),  # type: ignore[union-attr]
+                                   ProofRequest.overdue_notified_at.is_(None),  # type: ignore[union-attr]
+                                   ProofRequest.due_at < now)
+        .order_by(ProofRequest.due_at).limit(limit).with_for_update()))  # type: ignore[arg-type]
+
+
+def announce_overdue(session: Session, now: datetime) -> int:
+    """Queue ``proof_request.overdue`` once for each proof request fallen due; how many."""
+    overdue = overdue_unannounced(session, now)
+    for pr in overdue:
+        pr.overdue_notified_at = now
+        session.add(pr)
+        outbox.emit(session, "proof_request.overdue", request_id=pr.request_id, data=proof_request_event(pr),
+                    occurred_at=pr.due_at)
+    session.flush()
+    return len(overdue)
+
+
 def case_view(session: Session, case: ControlCase, *, now: datetime, with_requests: bool = True) -> dict[str, Any]:
     sub = session.get(Submission, case.submission_id)
     req = session.get(FundingRequest, case.request_id)
@@ -285,6 +313,7 @@ def request_proof(session: Session, principal: Principal, case_id: str, payload:
     audit.record(session, principal, "proof_requested", "proof_request", pr.id, request_id=case.request_id,
                  galis_ref=galis_ref, payload={"case_id": case.id, "finess": finess, "message": pr.message,
                                                "due_at": iso_z(pr.due_at)})
+    outbox.emit(session, "proof_request.opened", request_id=case.request_id, data=proof_request_event(pr))
     return proof_request_view(pr, galis_ref, now=now)
 
 

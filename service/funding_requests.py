@@ -22,6 +22,7 @@ from service.models import Establishment, FundingRequest, LifecycleEvent, Submis
 from service.pagination import PageRequest, decode_cursor, encode_cursor
 from service.registry.finess import registry_of
 from service.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
+from service.webhooks import outbox
 
 #: The column counting the versions of each milestone (the latest version's number).
 LAST_VERSION = {
@@ -283,7 +284,24 @@ def record_event(session: Session, principal: Principal, galis_ref: str, payload
     audit.record(session, principal, "lifecycle_event_recorded", "funding_request", req.galis_ref,
                  request_id=req.id, galis_ref=req.galis_ref, payload={
                      "type": payload.type.value, "date": payload.date.isoformat(), "until": _iso(payload.until)})
+    _announce(session, req.id, payload.type, new_state)
     return request_view(req, establishments_of(session, req.id), today=today)
+
+
+def _announce(session: Session, request_id: int, event: EventType, state: LifecycleState) -> None:
+    """The webhook event of a milestone event, queued with it."""
+    if event is EventType.VA_VALIDATED:
+        outbox.emit(session, "milestone.opened", request_id=request_id, data={
+            "milestone": Milestone.VA.value, "opened_on": _iso(state.va_opened_on), "due_on": None})
+    elif event is EventType.VSR_VALIDATED:
+        outbox.emit(session, "milestone.opened", request_id=request_id, data={
+            "milestone": Milestone.FIN_PROJET.value, "opened_on": _iso(state.fin_projet_opened_on),
+            "due_on": _iso(state.fin_projet_due_on)})
+    elif event is EventType.DEADLINE_EXTENDED:
+        outbox.emit(session, "deadline.extended", request_id=request_id, data={
+            "milestone": Milestone.FIN_PROJET.value, "due_on": _iso(state.fin_projet_due_on)})
+    else:
+        outbox.emit(session, "request.closed", request_id=request_id, data={"closed_on": _iso(state.closed_on)})
 
 
 def list_events(session: Session, principal: Principal, galis_ref: str) -> list[dict[str, Any]]:

@@ -32,6 +32,7 @@ from service.routers import (
     statistics,
     submissions,
     targets,
+    webhooks,
 )
 from service.routing import HeadAsGet
 from service.schemas import SubmissionCreate
@@ -39,6 +40,7 @@ from service.settings import Settings, get_settings
 from service.signing import ReportSigner
 from service.storage import open_store
 from service.submissions import PushCache
+from service.webhooks.deliverer import Deliverer
 
 #: Identifiers stay ASCII (a generated client makes packages and modules of them); what people
 #: read is French, in the descriptions.
@@ -61,6 +63,8 @@ TAGS = [
     {"name": "cibles", "description": "Jeux de cibles des indicateurs, par campagne et catégorie FINESS."},
     {"name": "statistiques", "description": "Statistiques comparées : chaque établissement face à ses pairs."},
     {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
+    {"name": "webhooks", "description": "Webhooks (Standard Webhooks 1.0) : abonnements, journal des livraisons, "
+                                        "nouvel envoi."},
     {"name": "cles-api", "description": "Clés d'API : liste, révocation (administrateurs)."},
     {"name": "exploitation", "description": "État du service."},
 ]
@@ -89,10 +93,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sequencer = Sequencer(database, app.state.log_signer, origin=settings.log_origin,
                                         interval=settings.log_sequence_interval_ms / 1000,
                                         tsa_url=settings.tsa_url, tsa_interval=settings.tsa_interval_s).start()
+        app.state.deliverer = Deliverer(database, settings)
+        if settings.webhooks_deliverer == "in_process":
+            app.state.deliverer.start()
         _tune_garbage_collector()
         try:
             yield
         finally:
+            app.state.deliverer.stop()
             app.state.sequencer.stop()
             database.close()
 
@@ -125,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(targets.router)
     app.include_router(statistics.router)
     app.include_router(obligations.router)
+    app.include_router(webhooks.router)
     _document_push_body(app)
     return app
 

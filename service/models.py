@@ -273,6 +273,8 @@ class ProofRequest(SQLModel, table=True):
     requested_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
     answered_at: datetime | None = _ts(default=None)
     proof_id: str | None = Field(default=None, foreign_key="proof.id", max_length=36)
+    #: When the ``proof_request.overdue`` webhook event was queued (once per request).
+    overdue_notified_at: datetime | None = _ts(default=None)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -407,3 +409,71 @@ class TargetSetRow(SQLModel, table=True):
     binding: bool
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """Where a key wants to be told of changes (Standard Webhooks). ``secret`` signs each delivery
+    (``whsec_`` + base64 of 32 random bytes): kept as is, since signing needs it."""
+
+    __tablename__ = "webhook_subscription"
+
+    id: str = Field(primary_key=True, max_length=36)
+    key_id: int = Field(foreign_key="api_key.id", index=True)
+    url: str = Field(max_length=2000)
+    events: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    description: str = Field(default="", max_length=500)
+    secret: str = Field(max_length=100)
+    #: ``active``, ``disabled`` (the receiver answered 410) or ``deleted``.
+    status: str = Field(default="active", max_length=10, index=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+    disabled_at: datetime | None = _ts(default=None)
+    disabled_reason: str | None = Field(default=None, max_length=300)
+    deleted_at: datetime | None = _ts(default=None)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one subscription, queued in the transaction of the change (the outbox).
+    ``id`` is the ``webhook-id`` of every attempt; ``body`` the exact bytes sent each time."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        sa.Index("ix_webhook_delivery_due", "status", "next_attempt_at"),
+        sa.Index("ix_webhook_delivery_subscription", "subscription_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    subscription_id: str = Field(foreign_key="webhook_subscription.id", max_length=36)
+    event_type: str = Field(max_length=40)
+    body: str = Field(sa_type=sa.Text)
+    created_at: datetime = _ts(default_factory=utcnow)
+    #: ``pending`` (an attempt is due at ``next_attempt_at``), ``delivered``, ``failed`` (the
+    #: retry schedule is spent) or ``cancelled`` (its subscription was disabled or deleted).
+    status: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(default=None)
+    delivered_at: datetime | None = _ts(default=None)
+    last_status_code: int | None = None
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One POST of a delivery: when, what the receiver answered, how long it took, what failed."""
+
+    __tablename__ = "webhook_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: str = Field(foreign_key="webhook_delivery.id", max_length=40, index=True)
+    attempted_at: datetime = _ts()
+    status_code: int | None = None
+    duration_ms: int
+    error: str | None = Field(default=None, max_length=500)
+
+
+class WebhookLease(SQLModel, table=True):
+    """Which process delivers webhooks (one row, created by the first deliverer): the holder
+    renews it while it works; another process takes it over once it has expired."""
+
+    __tablename__ = "webhook_lease"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    holder: str = Field(max_length=64)
+    expires_at: datetime = _ts()

@@ -26,6 +26,7 @@ from service.funding_requests import REQUEST_ROW_BY_ID, lifecycle_state, load_su
 from service.models import FundingRequest, Proof, ProofRequest, Submission, SubmissionRow, iso_z, utcnow
 from service.proof_content import inspect
 from service.uploads import StagedFile
+from service.webhooks import outbox
 
 METADATA_FIELDS = ("finess", "measured_on", "period_start", "period_end", "signed_by")
 
@@ -135,6 +136,9 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
                      "filename": proof.filename, "measured_on": proof.measured_on.isoformat(),
                      "period_start": proof.period_start.isoformat(), "period_end": proof.period_end.isoformat(),
                      "signed_by": proof.signed_by})
+    outbox.emit(session, "proof.stored", request_id=target.request_id, data={
+        "proof_id": proof.id, "submission_id": proof.submission_id, "milestone": proof.milestone,
+        "finess": proof.finess})
     answered = control.after_proof(session, principal, proof, galis_ref=target.galis_ref, rows_of=declared_rows)
     return {**proof_view(proof, galis_ref=target.galis_ref,
                          uploaded_by={"role": principal.role.value, "label": principal.label}),

@@ -26,6 +26,7 @@ from service.funding_requests import (
 from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.proofs import proofs_of_version
+from service.webhooks import outbox
 
 
 def review_view(review: Review, decided_by: ApiKey | None) -> dict[str, Any]:
@@ -71,6 +72,8 @@ def record_review(session: Session, principal: Principal, submission_id: str, pa
     audit.record(session, principal, "review_recorded", "submission", sub.id, request_id=sub.request_id,
                  galis_ref=req.galis_ref, payload={"milestone": sub.milestone, "version": sub.version,
                                                    "decision": decision.value, "comment": comment})
+    outbox.emit(session, "review.decided", request_id=sub.request_id, data={
+        "submission_id": sub.id, "milestone": sub.milestone, "version": sub.version, "decision": decision.value})
     return review_view(review, session.get(ApiKey, principal.key_id) if principal.key_id else None)
 
 

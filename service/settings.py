@@ -68,6 +68,28 @@ class Settings(BaseSettings):
     tsa_interval_s: float = Field(default=3600.0, ge=0, description="Least time between two time-stamped checkpoints.")
     log_dir: Path = Field(default=VAR_DIR / "log",
                           description="Where the development log key is generated when none is configured.")
+    webhooks_allow_loopback: bool = Field(
+        default=False, description="Let webhooks reach loopback addresses, over http too (development and tests).")
+    webhooks_loopback_only: bool = Field(
+        default=False, description="Let webhooks reach loopback addresses only (tests: nothing leaves the machine).")
+    webhooks_retry_schedule: str = Field(
+        default="5,300,1800,7200,18000,36000,50400,72000,86400", pattern=r"^\s*\d+(\s*,\s*\d+)*\s*$",
+        description="Seconds before each new attempt of a failed delivery (comma-separated).")
+    webhooks_timeout_s: float = Field(default=15.0, gt=0, le=60,
+                                      description="Longest wait for a receiver (connection, each read, each write).")
+    webhooks_deliverer: Literal["in_process", "off"] = Field(
+        default="in_process", description="in_process: each process runs a deliverer, one active at a time; off: "
+                                          "`python -m service webhooks deliver` runs it.")
+    webhooks_poll_ms: int = Field(default=200, ge=10, le=60_000,
+                                  description="How often the deliverer looks for due deliveries.")
+    webhooks_lease_s: float = Field(default=30.0, ge=1, le=3600,
+                                    description="How long the active deliverer's lease lasts without renewal.")
+    webhooks_concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight at once.")
+    webhooks_max_per_key: int = Field(default=20, ge=1, description="Most active subscriptions of one key.")
+
+    @property
+    def webhooks_retry_delays(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.webhooks_retry_schedule.split(","))
 
 
 @lru_cache

@@ -43,6 +43,7 @@ from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.proofs import proofs_of_version
 from service.reviews import reviews_of
+from service.webhooks import outbox
 
 _OPENED_ON = {
     Milestone.VA: FundingRequest.__table__.c.va_opened_on,  # type: ignore[attr-defined]
@@ -239,6 +240,9 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
                      "milestone": milestone.value, "version": version, "fingerprint": values["fingerprint"],
                      "row_count": len(parsed.rows), "source": options.source, "targets_met": evaluated.targets_met,
                      "warning_count": len(evaluated.warnings), "control_case": case})
+    outbox.emit(session, "submission.stored", request_id=req.id, data={
+        "submission_id": submission_id, "milestone": milestone.value, "version": version,
+        "targets_met": evaluated.targets_met, "warning_count": len(evaluated.warnings)})
     counts = {e.row.finess: e.counts for e in evaluated.rows}
     return PushResult(body=body, created=True, stored=((req.id, milestone.value, version), counts))
 

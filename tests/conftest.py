@@ -105,7 +105,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
                               # set a short interval to watch the background thread
                               "log_sequence_interval_ms": 60_000,
                               # the feed of changes shows them at once (a test sets a delay to see it)
-                              "feed_settle_seconds": 0.0}
+                              "feed_settle_seconds": 0.0,
+                              # tests deliver webhooks themselves (app.state.deliverer.run_once()), to loopback only
+                              "webhooks_deliverer": "off", "webhooks_loopback_only": True}
     values.update(overrides)
     return Settings(**values)
 

@@ -68,6 +68,7 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[list[str], str]] = {
     "import_finess_extract": (["409", "422"], "a file in the FINESS extract's format, not older than the latest"),
     "import_funding_requests": (["422"], "a CSV with the header and the lines of valid funding requests"),
     "put_target_set": (["422"], "a set for every campaign and category stays"),
+    "create_webhook": (["422"], "an https URL whose host resolves to public addresses only (in tests: loopback)"),
 }
 
 #: The app under test, on a SQLite file of its own; ``world`` migrates and seeds it.
@@ -161,6 +162,11 @@ def world() -> Iterator[dict[str, str]]:
                 "etalab.csv", extracts.extract([extracts.Et("240000372", "EHPAD Les Tilleuls", "24")], day=day),
                 "text/csv")})
             assert imported.status_code == 201, imported.text
+        for path in ("/first", "/second"):  # nothing listens there: the deliveries stay pending
+            created = client.post("/v1/webhooks", headers=admin, json={"url": f"http://127.0.0.1:9{path}",
+                                                                       "events": ["submission.stored"]})
+            assert created.status_code == 201, created.text
+        lists["list_webhooks"] = "/v1/webhooks"
         APP.state.sequencer.run_once()  # the log's first checkpoint and leaves
         for operation_id, path in lists.items():
             page = client.get(path, params={"limit": 1}, headers=admin).json()

@@ -36,12 +36,27 @@ class World:
     proofs: dict[str, str]
     cases: dict[str, str]
     spare_key: str  # a key nobody uses, to revoke
+    webhooks: dict[str, tuple[str, str]]  # per role (and "other"): its subscription and one of its deliveries
 
 
 @pytest.fixture
 def world(api: Api) -> World:
     inside = api.create_request(establishments=[{"finess": factories.finess("24"), "name": "EHPAD A"}])
     outside = api.create_request(establishments=[{"finess": factories.finess("2A"), "name": "EHPAD B"}])
+    keys = {
+        "admin": api.admin,
+        "ars_reviewer": api.key("ars_reviewer", region_code="75"),
+        "cnsa_auditor": api.key("cnsa_auditor"),
+        "porteur": api.key("porteur", siret=inside["siret"]),
+        "vendor": api.key("vendor", galis_refs=[inside["galis_ref"]]),
+        "other": api.key("cnsa_auditor", label="une autre clé"),
+    }
+    webhooks = {}  # each key's subscription, told of the pushes below (nothing listens: they stay pending)
+    for role, key in keys.items():
+        created = api.client.post("/v1/webhooks", headers=api.auth(key), json={
+            "url": "http://127.0.0.1:9/hook", "events": ["submission.stored"]})
+        assert created.status_code == 201, created.text
+        webhooks[role] = created.json()["id"]
     submissions, proofs = {}, {}
     for scope, req in (("in", inside), ("out", outside)):
         pushed = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
@@ -50,18 +65,14 @@ def world(api: Api) -> World:
         uploaded = api.upload_proof(submissions[scope], proof_files.pdf(), finess=req["establishments"][0]["finess"])
         assert uploaded.status_code == 201, uploaded.text
         proofs[scope] = uploaded.json()["id"]
-    keys = {
-        "admin": api.admin,
-        "ars_reviewer": api.key("ars_reviewer", region_code="75"),
-        "cnsa_auditor": api.key("cnsa_auditor"),
-        "porteur": api.key("porteur", siret=inside["siret"]),
-        "vendor": api.key("vendor", galis_refs=[inside["galis_ref"]]),
-    }
     with api.database.engine.connect() as conn:
         cases = {scope: conn.execute(sa.text("SELECT id FROM control_case WHERE submission_id = :s"),
                                      {"s": submissions[scope]}).scalar_one() for scope in submissions}
+        deliveries = {role: conn.execute(sa.text("SELECT min(id) FROM webhook_delivery WHERE subscription_id = :s"),
+                                         {"s": sub}).scalar_one() for role, sub in webhooks.items()}
     return World(api, keys, {"in": inside, "out": outside}, submissions, proofs, cases,
-                 api.key("vendor", label="clé à révoquer"))
+                 api.key("vendor", label="clé à révoquer"),
+                 {role: (sub, deliveries[role]) for role, sub in webhooks.items()})
 
 
 def call(world: World, route: str, scope: str, key: str | None) -> Any:
@@ -186,6 +197,20 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
             "id": f"jeu-{scope}", "label": "Campagne 2025", "campaign_year": 2025, "category": None,
             "values": {"active_files": 90, "personal_plan": 90, "agenda": 90, "mssante": 70, "dmp": 70},
             "binding": True})
+    if route.endswith("webhook") or route.endswith("webhooks") or route.endswith("webhook_deliveries") \
+            or route == "retry_webhook_delivery":
+        role = next((r for r, k in world.keys.items() if k == key), "other")
+        sub, delivery = world.webhooks[role if scope == "in" else "other"]
+        if route == "create_webhook":
+            return client.post("/v1/webhooks", headers=headers, json={"url": "http://127.0.0.1:9/autre",
+                                                                      "events": ["review.decided"]})
+        if route == "list_webhooks":
+            return client.get("/v1/webhooks", headers=headers)
+        if route == "delete_webhook":
+            return client.delete(f"/v1/webhooks/{sub}", headers=headers)
+        if route == "list_webhook_deliveries":
+            return client.get(f"/v1/webhooks/{sub}/deliveries", headers=headers)
+        return client.post(f"/v1/webhooks/{sub}/deliveries/{delivery}/retry", headers=headers)
     if route == "list_api_keys":
         return client.get("/v1/api-keys", headers=headers)
     if route == "revoke_api_key":
@@ -205,7 +230,8 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "proof_custody", "changed_submissions", "import_finess", "list_finess_imports",
           "registry_establishment", "list_target_sets", "put_target_set", "indicator_statistics",
           "establishment_comparison", "reporting_statistics", "export_follow_up",
-          "list_obligations")
+          "list_obligations", "create_webhook", "list_webhooks", "delete_webhook", "list_webhook_deliveries",
+          "retry_webhook_delivery")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -238,6 +264,12 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 201 if role == "admin" else 403
     if route == "registry_establishment":
         return 404  # nothing imported in this world: the same answer for every key
+    if route in ("create_webhook", "list_webhooks"):  # any key, for itself
+        return 201 if route == "create_webhook" else 200
+    if route in ("delete_webhook", "list_webhook_deliveries", "retry_webhook_delivery"):
+        if scope == "out":  # another key's subscription
+            return 404
+        return 204 if route == "delete_webhook" else 200
     if route in ("control_queue", "get_control_case", "claim_control_case", "control_outcome", "request_proof",
                  "case_evidence"):
         if role not in MAY_CONTROL:
@@ -273,7 +305,7 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
         # the answer does not tell an object out of scope from one that does not exist
         assert response.json()["code"] in ("funding_request_not_found", "submission_not_found", "proof_not_found",
                                            "timestamp_not_found", "finess_not_in_registry",
-                                           "establishment_not_found")
+                                           "establishment_not_found", "webhook_not_found")
     if route == "list_requests":
         listed = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in listed) == (role in NATIONAL or scope == "in")
@@ -296,6 +328,11 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
         assert (world.requests[scope]["galis_ref"] in changed) == (role in NATIONAL or scope == "in")
     if route in ("submission_evidence", "case_evidence") and status == 200:
         assert response.headers["content-type"] == "application/zip" and response.content[:2] == b"PK"
+    if route == "list_webhooks":
+        assert [item["id"] for item in response.json()["items"]] == [world.webhooks[role][0]]
+    if route == "list_webhook_deliveries" and status == 200:
+        assert [d["id"] for d in response.json()["items"]] and all(
+            d["event"] == "submission.stored" for d in response.json()["items"])
     if route == "review_queue" and status == 200:
         queued = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in queued) == (role == "admin" or scope == "in")

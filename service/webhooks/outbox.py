@@ -1,0 +1,55 @@
+"""The outbox: a change queues its deliveries in its own transaction.
+
+``emit`` is called by a use case next to its audit event: one ``webhook_delivery`` row per
+active subscription that asked for the event and whose key may see the funding request (the
+same rule as reads). The rows commit with the change or not at all, so a crash loses no event
+and a refused change announces nothing; the deliverer sends them afterwards.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.domain.access import Principal, RequestScope, Role, sees_request
+from service.models import ApiKey, FundingRequest, WebhookDelivery, WebhookSubscription, utcnow
+from service.webhooks.messages import EVENT_TYPES, body_of, new_delivery_id
+
+_SUB = WebhookSubscription.__table__  # type: ignore[attr-defined]
+_KEY = ApiKey.__table__  # type: ignore[attr-defined]
+_REQ = FundingRequest.__table__  # type: ignore[attr-defined]
+_DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
+
+_LISTENERS = (sa.select(_SUB.c.id, _SUB.c.events, _KEY.c.id.label("key_id"), _KEY.c.role, _KEY.c.region_code,
+                        _KEY.c.siret, _KEY.c.galis_refs)
+              .join(_KEY, _KEY.c.id == _SUB.c.key_id)
+              .where(_SUB.c.status == "active", _KEY.c.revoked_at.is_(None)))
+_SCOPE = sa.select(_REQ.c.galis_ref, _REQ.c.siret, _REQ.c.region_code).where(_REQ.c.id == sa.bindparam("id"))
+
+
+def emit(session: Session, event_type: str, *, request_id: int, data: dict[str, Any],
+         occurred_at: datetime | None = None) -> int:
+    """Queue ``event_type`` about funding request ``request_id`` for every subscription that
+    may see it, in the session's transaction; the number of deliveries queued."""
+    assert event_type in EVENT_TYPES, event_type
+    conn = session.connection()
+    listeners = [row for row in conn.execute(_LISTENERS) if event_type in (row.events or ())]
+    if not listeners:
+        return 0
+    req = conn.execute(_SCOPE, {"id": request_id}).one()
+    scope = RequestScope(galis_ref=req.galis_ref, siret=req.siret, region_code=req.region_code)
+    audience = [row.id for row in listeners if sees_request(Principal(
+        key_id=row.key_id, role=Role(row.role), region_code=row.region_code, siret=row.siret,
+        galis_refs=frozenset(row.galis_refs or ())), scope)]
+    if not audience:
+        return 0
+    now = utcnow()
+    body = body_of(event_type, occurred_at or now, {"galis_ref": req.galis_ref, **data})
+    conn.execute(sa.insert(_DELIVERY), [
+        {"id": new_delivery_id(), "subscription_id": sub_id, "event_type": event_type, "body": body,
+         "created_at": now, "status": "pending", "attempts": 0, "next_attempt_at": now}
+        for sub_id in audience])
+    return len(audience)
