@@ -193,6 +193,7 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 
 def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
     """Run the deliverer in the foreground until SIGTERM or SIGINT (or one pass with ``--once``)."""
+    import os
     import signal
     import threading
 
@@ -211,7 +212,9 @@ def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: stopped.set())
         deliverer.start()
         print(f"Envoi des webhooks en cours ({deliverer.holder}) ; arrêt par SIGTERM ou Ctrl-C.", flush=True)
-        stopped.wait()
+        while not stopped.wait(1.0):
+            if args.parent is not None and os.getppid() != args.parent:
+                break  # the application process that started this one is gone
         return 0
     finally:
         deliverer.stop()
@@ -265,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     webhooks_commands = webhooks.add_subparsers(dest="webhooks_command", required=True)
     deliver = webhooks_commands.add_parser("deliver", help="envoyer les webhooks (un seul envoyeur actif à la fois)")
     deliver.add_argument("--once", action="store_true", help="une passe : ce qui est dû maintenant, puis s'arrêter")
+    deliver.add_argument("--parent", type=int, default=None,
+                         help="s'arrêter quand ce processus (l'application qui l'a lancé) a disparu")
     deliver.set_defaults(func=cmd_webhooks_deliver)
 
     args = parser.parse_args(argv)

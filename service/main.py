@@ -41,6 +41,7 @@ from service.signing import ReportSigner
 from service.storage import open_store
 from service.submissions import PushCache
 from service.webhooks.deliverer import Deliverer
+from service.webhooks.supervisor import DelivererProcess
 
 #: Identifiers stay ASCII (a generated client makes packages and modules of them); what people
 #: read is French, in the descriptions.
@@ -94,12 +95,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                         interval=settings.log_sequence_interval_ms / 1000,
                                         tsa_url=settings.tsa_url, tsa_interval=settings.tsa_interval_s).start()
         app.state.deliverer = Deliverer(database, settings)
-        if settings.webhooks_deliverer == "in_process":
+        app.state.deliverer_process = None
+        if settings.webhooks_deliverer == "thread":
             app.state.deliverer.start()
+        elif settings.webhooks_deliverer == "process":
+            app.state.deliverer_process = DelivererProcess(settings).start()
         _tune_garbage_collector()
         try:
             yield
         finally:
+            if app.state.deliverer_process is not None:
+                app.state.deliverer_process.stop()
             app.state.deliverer.stop()
             app.state.sequencer.stop()
             database.close()

@@ -77,9 +77,10 @@ class Settings(BaseSettings):
         description="Seconds before each new attempt of a failed delivery (comma-separated).")
     webhooks_timeout_s: float = Field(default=15.0, gt=0, le=60,
                                       description="Longest wait for a receiver (connection, each read, each write).")
-    webhooks_deliverer: Literal["in_process", "off"] = Field(
-        default="in_process", description="in_process: each process runs a deliverer, one active at a time; off: "
-                                          "`python -m service webhooks deliver` runs it.")
+    webhooks_deliverer: Literal["process", "thread", "off"] = Field(
+        default="process", description="process: each application process starts `python -m service webhooks "
+                                       "deliver` as its child; thread: a thread of the application's process; off: "
+                                       "run that command yourself. One deliverer is active at a time.")
     webhooks_poll_ms: int = Field(default=200, ge=10, le=60_000,
                                   description="How often the deliverer looks for due deliveries.")
     webhooks_lease_s: float = Field(default=30.0, ge=1, le=3600,

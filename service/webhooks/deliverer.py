@@ -2,14 +2,15 @@
 
 One deliverer is active at a time across processes: it holds a lease (one row, renewed while it
 works; taken over by another process once expired, so a deliverer killed with ``kill -9`` is
-replaced at most a lease later). Every process of the API runs one in a thread
-(``SERVICE_WEBHOOKS_DELIVERER=in_process``, the default, which the Docker image uses), or
-``python -m service webhooks deliver`` runs it alone (``off`` in the API's processes).
+replaced at most a lease later). It runs as ``python -m service webhooks deliver``: started by
+each application process as its child (``SERVICE_WEBHOOKS_DELIVERER=process``, the default,
+see ``service.webhooks.supervisor``), or by the operator (``off``); or in a thread of the
+application's process (``thread``).
 
 Each attempt resolves the receiver's host again and connects to the address checked
 (``service.webhooks.targets``), never follows a redirect, waits at most
-``SERVICE_WEBHOOKS_TIMEOUT_S`` for the connection and for each read and write, and reads no
-more of the answer than its status. A 2xx delivers; a 410 disables the subscription (its
+``SERVICE_WEBHOOKS_TIMEOUT_S`` for the connection and for each read and write, and reads at
+most 64 KiB of the answer (its status is what counts). A 2xx delivers; a 410 disables the subscription (its
 pending deliveries are cancelled); anything else, a timeout or a refused address is retried
 after the next delay of ``SERVICE_WEBHOOKS_RETRY_SCHEDULE``, then given up (``failed``).
 A delivery is sent at least once: an attempt whose outcome was not recorded (a crash) is made
@@ -62,6 +63,8 @@ _KEY = ApiKey.__table__  # type: ignore[attr-defined]
 #: Who changes a subscription when its receiver answers 410, in the audit trail.
 DELIVERER = Principal(key_id=0, role=Role.ADMIN, label="service (envoi des webhooks)")
 USER_AGENT = "esms-indicateurs-usage-webhooks/1.0"
+#: How long the deliverer waits, once an attempt has finished, for others to record with it.
+RECORD_WINDOW = 0.01
 #: How often the active deliverer does its ``housekeeping``.
 HOUSEKEEPING_SECONDS = 10.0
 
@@ -142,17 +145,25 @@ def record(session: Session, outcomes: list[Outcome], schedule: tuple[int, ...])
         {"delivery_id": o.delivery_id, "attempted_at": o.attempted_at, "status_code": o.status_code,
          "duration_ms": o.duration_ms, "error": o.error} for o in outcomes])
     ids = [o.delivery_id for o in outcomes]
-    current = {row.id: row for row in conn.execute(
-        sa.select(_DELIVERY.c.id, _DELIVERY.c.attempts, _DELIVERY.c.status).where(_DELIVERY.c.id.in_(ids)))}
+    current = {row.id: dict(row._mapping) for row in conn.execute(
+        sa.select(_DELIVERY.c.id, _DELIVERY.c.attempts, _DELIVERY.c.status, _DELIVERY.c.next_attempt_at,
+                  _DELIVERY.c.delivered_at).where(_DELIVERY.c.id.in_(ids)))}
     gone: dict[str, Outcome] = {}
+    changes = []
     for outcome in outcomes:
         row = current[outcome.delivery_id]
-        values: dict[str, object] = {"attempts": row.attempts + 1, "last_status_code": outcome.status_code}
-        if row.status == "pending":  # cancelled or delivered meanwhile: only the attempt is kept
-            values.update(next_state(row.attempts + 1, outcome, schedule))
-        conn.execute(sa.update(_DELIVERY).where(_DELIVERY.c.id == outcome.delivery_id).values(**values))
+        values: dict[str, object] = {k: row[k] for k in ("status", "next_attempt_at", "delivered_at")}
+        if row["status"] == "pending":  # cancelled or delivered meanwhile: only the attempt is kept
+            values.update(next_state(row["attempts"] + 1, outcome, schedule))
+        row.update(values, attempts=row["attempts"] + 1)  # the same delivery may come twice in a batch
+        changes.append({"b_id": outcome.delivery_id, "b_attempts": row["attempts"], "b_code": outcome.status_code,
+                        **{f"b_{k}": v for k, v in values.items()}})
         if outcome.status_code == 410:
             gone[outcome.subscription_id] = outcome
+    conn.execute(sa.update(_DELIVERY).where(_DELIVERY.c.id == sa.bindparam("b_id")).values(
+        attempts=sa.bindparam("b_attempts"), last_status_code=sa.bindparam("b_code"),
+        status=sa.bindparam("b_status"), next_attempt_at=sa.bindparam("b_next_attempt_at"),
+        delivered_at=sa.bindparam("b_delivered_at")), changes)
     for sub_id, outcome in gone.items():
         disable(session, sub_id, f"le destinataire a répondu 410 (Gone) le {outcome.attempted_at:%d/%m/%Y à %H:%M} "
                                  "UTC", at=outcome.attempted_at)
@@ -192,6 +203,19 @@ def housekeeping(session: Session, *, zone: str) -> int:
         _DELIVERY.c.subscription_id.in_(sa.select(_SUB.c.id).where(_SUB.c.status != "active")))
         .values(status="cancelled", next_attempt_at=None))
     return queued
+
+
+#: Most bytes of an answer read (to keep its connection for the next delivery); beyond, it is dropped.
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+def _drain(response: httpx.Response) -> None:
+    """Read a small answer to its end, so that its connection is reused; a large one is cut."""
+    read = 0
+    for chunk in response.iter_raw():
+        read += len(chunk)
+        if read > MAX_ANSWER_BYTES:
+            return  # leaving the stream closes the connection
 
 
 class Deliverer:
@@ -238,6 +262,7 @@ class Deliverer:
             with self._client.stream("POST", url, content=due.body.encode("utf-8"), headers=headers,
                                      extensions=extensions) as response:
                 code = response.status_code
+                _drain(response)
             if not 200 <= code < 300:
                 error = f"réponse {code}" + (" (redirection non suivie)" if 300 <= code < 400 else "")
         except TargetRefused as exc:
@@ -319,7 +344,8 @@ class Deliverer:
             except Exception:
                 log.exception("webhook deliverer pass failed")
                 self._lease_until = 0.0
-            self._wake.wait(self.poll)
+            if self._wake.wait(self.poll) and not self._stop.is_set():
+                time.sleep(RECORD_WINDOW)  # let the attempts finishing together be recorded together
             self._wake.clear()
         try:  # what was sent before the stop is recorded, not sent again
             self.record([f.result() for f in in_flight.values()])

@@ -4,7 +4,9 @@ Webhooks reference package (``standardwebhooks``), retries, 410, scope, the outb
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -369,7 +371,7 @@ def test_the_delivery_log_is_paged(api: Api, receiver: Receiver) -> None:
 
 
 def test_the_background_deliverer_sends_without_being_asked(database_url: str, receiver: Receiver) -> None:
-    settings = make_settings(database_url, webhooks_deliverer="in_process", webhooks_poll_ms=20)
+    settings = make_settings(database_url, webhooks_deliverer="thread", webhooks_poll_ms=20)
     with TestClient(create_app(settings)) as client:
         api = Api(client)
         req = api.create_request()
@@ -410,3 +412,54 @@ def test_one_deliverer_is_active_at_a_time(database_url: str) -> None:
         first.stop()
         first_db.close()
         second_db.close()
+
+
+def test_the_default_deliverer_is_a_child_process(tmp_path: Any, receiver: Receiver) -> None:
+    """The application starts ``webhooks deliver`` as its child with its own settings, and stops it."""
+    from alembic import command
+
+    from tests.conftest import alembic_config
+
+    url = f"sqlite:///{tmp_path / 'child.sqlite3'}"  # a file of its own: the child reads the same settings
+    command.upgrade(alembic_config(url), "head")
+    settings = make_settings(url, webhooks_deliverer="process", webhooks_poll_ms=20)
+    with TestClient(create_app(settings)) as client:
+        api = Api(client)
+        req = api.create_request()
+        porteur = api.key("porteur", siret=req["siret"])
+        sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+        api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}, key=porteur)
+        [got] = receiver.wait_for(1, timeout=30)
+        assert verified(sub["secret"], got)["data"]["galis_ref"] == req["galis_ref"]
+        child = client.app.state.deliverer_process  # type: ignore[attr-defined]
+        pid = child.pid
+        assert pid is not None and pid != os.getpid()
+    assert child.pid is None  # stopped with the application
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_a_deliverer_whose_parent_is_gone_stops(database_url: str) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "SERVICE_DATABASE_URL": database_url, "SERVICE_WEBHOOKS_LOOPBACK_ONLY": "true"}
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import subprocess, sys; p = subprocess.Popen([sys.executable, '-m', 'service', 'webhooks', 'deliver', "
+        f"'--parent', str(__import__('os').getpid())], stdout=subprocess.DEVNULL); print(p.pid, flush=True); "
+        "import time; time.sleep(2)")], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    grandchild = int(child.stdout.readline())  # type: ignore[union-attr]
+    child.communicate(timeout=30)  # its parent exits: the deliverer follows within a second or two
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:  # gone, or a zombie nobody reaps (its new parent may not wait for it)
+            if "State:\tZ" in Path(f"/proc/{grandchild}/status").read_text():
+                break
+        except FileNotFoundError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the deliverer outlived its parent")
