@@ -2,6 +2,8 @@
 # Runs the service on the embedded default: a SQLite file under var/, schema migrated,
 # demo data loaded and one demo key per role printed. Ctrl-C stops it.
 source "$(dirname "$0")/_env.sh"
+# development: webhooks may reach a receiver on this machine (http too)
+export SERVICE_WEBHOOKS_ALLOW_LOOPBACK=${SERVICE_WEBHOOKS_ALLOW_LOOPBACK:-true}
 alembic upgrade head
 python -m service demo
 port=${PORT:-8000}
