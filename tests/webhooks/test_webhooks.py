@@ -449,7 +449,7 @@ def test_a_deliverer_whose_parent_is_gone_stops(database_url: str) -> None:
     env = {**os.environ, "SERVICE_DATABASE_URL": database_url, "SERVICE_WEBHOOKS_LOOPBACK_ONLY": "true"}
     child = subprocess.Popen([sys.executable, "-c", (
         "import subprocess, sys; p = subprocess.Popen([sys.executable, '-m', 'service', 'webhooks', 'deliver', "
-        f"'--parent', str(__import__('os').getpid())], stdout=subprocess.DEVNULL); print(p.pid, flush=True); "
+        "'--parent', str(__import__('os').getpid())], stdout=subprocess.DEVNULL); print(p.pid, flush=True); "
         "import time; time.sleep(2)")], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     grandchild = int(child.stdout.readline())  # type: ignore[union-attr]
     child.communicate(timeout=30)  # its parent exits: the deliverer follows within a second or two
