@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from service.api_keys import PrincipalCache
 from service.cache import BoundedCache
+from service.console.pages import install_console
 from service.db import Database
 from service.log.keys import LogSigner
 from service.log.sequencer import Sequencer
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(statistics.router)
     app.include_router(obligations.router)
     app.include_router(webhooks.router)
+    install_console(app)
     _document_push_body(app)
     return app
 

@@ -477,3 +477,19 @@ class WebhookLease(SQLModel, table=True):
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     holder: str = Field(max_length=64)
     expires_at: datetime = _ts()
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A person signed in to the console with an API key: the cookie holds a random token, this
+    row its SHA-256 (never the key). Every process sees it; it ends at sign-out, after
+    ``SERVICE_CONSOLE_IDLE_MINUTES`` without use, or ``SERVICE_CONSOLE_MAX_HOURS`` after sign-in."""
+
+    __tablename__ = "console_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    key_id: int = Field(foreign_key="api_key.id", index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = _ts(default_factory=utcnow)
+    last_seen_at: datetime = _ts(default_factory=utcnow)
+    expires_at: datetime = _ts()
+    ended_at: datetime | None = _ts(default=None)

@@ -87,6 +87,9 @@ class Settings(BaseSettings):
                                     description="How long the active deliverer's lease lasts without renewal.")
     webhooks_concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight at once.")
     webhooks_max_per_key: int = Field(default=20, ge=1, description="Most active subscriptions of one key.")
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60,
+                                      description="A console session ends after this long without use.")
+    console_max_hours: int = Field(default=12, ge=1, le=24 * 7, description="… and this long after its sign-in.")
 
     @property
     def webhooks_retry_delays(self) -> tuple[int, ...]:

@@ -300,21 +300,41 @@ def _next_version(conn: sa.Connection, request_id: int, milestone: Milestone) ->
     return int(taken.version), lifecycle_state(taken)
 
 
+def _stored_rows(conn: sa.Connection, request_id: int, milestone: Milestone, version: int,
+                 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, bool | None]]]:
+    """A stored version's rows by FINESS, and which targets each met (with its own target set)."""
+    stored = conn.execute(_ROWS_FOR_DIFF, {"request_id": request_id, "milestone": milestone.value,
+                                           "version": version}).mappings().all()
+    rows = {r["finess"]: dict(r) for r in stored}
+    met = {r["finess"]: {k: ind.met for k, ind in indicators.evaluate(
+        {f: r[f] for f in COUNT_FIELDS}, target_sets.by_id(conn, r["target_set_id"])).items()} for r in stored}
+    return rows, met
+
+
 def _diff_with_latest(conn: sa.Connection, request_id: int, milestone: Milestone, latest: int,
                       evaluated: EvaluatedDeclaration) -> dict[str, Any]:
     """A dry run's ``diff``: against the latest stored version of the milestone, if any."""
     if latest < 1:
         return {"against_version": None, "changed": [], "added": sorted(e.row.finess for e in evaluated.rows),
                 "removed": []}
-    stored = conn.execute(_ROWS_FOR_DIFF, {"request_id": request_id, "milestone": milestone.value,
-                                           "version": latest}).mappings().all()
-    before = {r["finess"]: dict(r) for r in stored}
-    before_met = {r["finess"]: {k: ind.met for k, ind in indicators.evaluate(
-        {f: r[f] for f in COUNT_FIELDS}, target_sets.by_id(conn, r["target_set_id"])).items()} for r in stored}
+    before, before_met = _stored_rows(conn, request_id, milestone, latest)
     after = {e.row.finess: {"raison_sociale": e.row.raison_sociale, "period_start": e.row.period_start,
                             "period_end": e.row.period_end, **e.counts} for e in evaluated.rows}
     after_met = {e.row.finess: {k: ind.met for k, ind in e.indicators.items()} for e in evaluated.rows}
     return {"against_version": latest, **declaration.version_diff(before, after, before_met, after_met)}
+
+
+def diff_with_previous(session: Session, principal: Principal, submission_id: str) -> dict[str, Any] | None:
+    """What a stored version changed against the version before it (same milestone); ``None``
+    for a first version. The same diff as a dry run's."""
+    sub, req = load_submission(session, principal, submission_id)
+    if sub.version <= 1:
+        return None
+    conn = session.connection()
+    milestone = Milestone(sub.milestone)
+    before, before_met = _stored_rows(conn, req.id, milestone, sub.version - 1)  # type: ignore[arg-type]
+    after, after_met = _stored_rows(conn, req.id, milestone, sub.version)  # type: ignore[arg-type]
+    return {"against_version": sub.version - 1, **declaration.version_diff(before, after, before_met, after_met)}
 
 
 def _counts_of_version(conn: sa.Connection, cache: PushCache, request_id: int, milestone: Milestone,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 from fastapi import Request, status
@@ -11,8 +13,10 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service import proofs as use_cases
+from service.db import Database
 from service.deps import CurrentPrincipal, DatabaseDep, ProofIdPath, ReadSession, SettingsDep, SubmissionIdPath, Today
 from service.domain import access
+from service.domain.access import Principal
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.proofs import ProofRefused
 from service.evidence import custody
@@ -20,6 +24,7 @@ from service.problems import HttpProblem, problem_responses
 from service.responses import attachment, file_chunks
 from service.routing import api_router, caller_rule
 from service.schemas import ProofOut
+from service.settings import Settings
 from service.storage import CorruptProof, MissingProof, ProofStore, sha256_b64
 from service.uploads import read_upload
 
@@ -90,6 +95,14 @@ async def upload_proof(
     submission_id: SubmissionIdPath,
     request: Request, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep, today: Today,
 ) -> Any:
+    return await receive_proof(request, principal, submission_id, database=database, settings=settings, today=today)
+
+
+async def receive_proof(request: Request, principal: Principal, submission_id: str, *, database: Database,
+                        settings: Settings, today: date,
+                        check_fields: Callable[[Mapping[str, str]], None] | None = None) -> dict[str, Any]:
+    """Read a proof upload and store it (the API's route and the console's form). ``check_fields``
+    judges the form's other fields once read, before anything is stored (the console's CSRF token)."""
     def target() -> use_cases.UploadTarget:
         with Session(database.engine) as session:
             return use_cases.upload_target(session, principal, submission_id)
@@ -101,6 +114,8 @@ async def upload_proof(
     upload = await read_upload(request, file_field="file", staging=await run_in_threadpool(store.new_staging_file),
                                max_file_bytes=settings.max_proof_bytes, too_large=too_large)
     try:
+        if check_fields is not None:
+            check_fields(upload.fields)
         try:
             kind = await run_in_threadpool(use_cases.check_file, upload.file, max_pixels=settings.max_image_pixels)
         except ProofRefused as exc:
@@ -111,7 +126,7 @@ async def upload_proof(
         await run_in_threadpool(store.put, staged.sha256, staged.path)
     finally:
         upload.discard()  # the staged copy, if still there (put moves it into the store)
-    return await database.writer.run(
+    return await database.writer.run(  # type: ignore[no-any-return]
         lambda session: use_cases.record_proof(session, principal, found, meta, staged, kind))
 
 

@@ -1,0 +1,478 @@
+"""The console's pages: server-rendered French HTML over the same use cases as the API.
+
+Every page resolves the signed-in person from the session cookie before it reads anything else
+(no session: to the sign-in page); every form is checked against the session's CSRF token before
+it changes anything (403 otherwise). Errors are the use cases' own, with their stable codes and
+French messages; an object outside the key's scope answers 404, as in the API.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from service import control, obligations, reviews, submissions
+from service.console import sessions
+from service.console.sessions import SignedIn, SignInRefused
+from service.db import Database
+from service.domain.access import ROLE_LABELS, Role
+from service.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
+from service.domain.lifecycle import Milestone
+from service.domain.review import Decision
+from service.models import utcnow
+from service.pagination import PageRequest
+from service.problems import STATUS_BY_ERROR, HttpProblem
+from service.proofs import declared_rows
+from service.routers import evidence as evidence_routes
+from service.routers import proofs as proof_routes
+from service.routers import reports as report_routes
+from service.settings import Settings
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+PREFIX = "/console"
+#: Largest form accepted (url-encoded); a proof upload is bounded by the proof's own limit.
+MAX_FORM_BYTES = 64 * 1024
+#: How often a session's last use is written (it decides the idle expiry, to this precision).
+TOUCH_EVERY = timedelta(minutes=1)
+PAGE = PageRequest(limit=200, cursor=None)
+T = TypeVar("T")
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+INDICATORS = [("active_files", "Dossiers actifs", "G / H"), ("personal_plan", "Projet personnalisé", "I / G"),
+              ("agenda", "Agenda", "J / G"), ("mssante", "MS Santé", "F / I"), ("dmp", "DMP", "E / I")]
+FIELD_LABELS = {"dmp_fed": "E – DMP alimentés", "mss_messages_sent": "F – messages MS Santé",
+                "active_dui": "G – DUI actifs", "persons_accompanied": "H – personnes accompagnées",
+                "dui_with_personal_plan": "I – DUI avec projet personnalisé",
+                "dui_with_agenda_event": "J – DUI avec événement d'agenda", "raison_sociale": "raison sociale",
+                "period_start": "début de période", "period_end": "fin de période"}
+DECISIONS = {"accepted": "acceptée", "rejected": "rejetée", "changes_requested": "corrections demandées"}
+NEXT_ACTIONS = {"answer_proof_request": "répondre à une demande de preuve", "push": "transmettre les données",
+                "resubmit": "transmettre une version corrigée", "upload_proofs": "déposer les preuves",
+                "await_review": "attendre la décision de l'ARS", "none": "rien à faire"}
+OUTCOMES = {"compliant": "conforme", "non_compliant": "non conforme"}
+CASE_STATUS = {"open": "à prendre en charge", "claimed": "pris en charge", "closed": "clos"}
+
+
+class NeedSignIn(Exception):
+    def __init__(self, back: str) -> None:
+        super().__init__(back)
+        self.back = back
+
+
+# --- the person, the forms, the answers ---------------------------------------------------------
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _database(request: Request) -> Database:
+    return request.app.state.database  # type: ignore[no-any-return]
+
+
+def _today(request: Request) -> date:
+    return datetime.now(ZoneInfo(_settings(request).timezone)).date()
+
+
+def _idle(request: Request) -> timedelta:
+    return timedelta(minutes=_settings(request).console_idle_minutes)
+
+
+def _secure(request: Request) -> bool:
+    """Cookies are ``Secure`` except when the console is reached on loopback (development, tests)."""
+    return request.url.hostname not in ("127.0.0.1", "localhost", "::1")
+
+
+async def person_of(request: Request) -> SignedIn | None:
+    database, today, idle = _database(request), _today(request), _idle(request)
+    token = request.cookies.get(sessions.COOKIE)
+
+    def look() -> tuple[SignedIn | None, bool]:
+        with database.engine.connect() as conn:
+            person = sessions.signed_in(conn, token, today=today, idle=idle)
+            stale = person is not None and sessions.needs_touch(conn, person.token_hash, utcnow(), every=TOUCH_EVERY)
+            return person, stale
+
+    person, stale = await run_in_threadpool(look)
+    if person is not None and stale:
+        hashed, now = person.token_hash, utcnow()
+        database.writer.submit(lambda session: sessions.touch(session, hashed, now))
+    return person
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """An url-encoded form, bounded; the last value of a repeated field."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if not kind and request.headers.get("content-length", "0") == "0":
+        return {}  # a form with no field at all
+    if kind != "application/x-www-form-urlencoded":
+        raise HttpProblem(415, "unsupported_media_type", "Type de contenu non pris en charge",
+                          "Formulaire attendu (application/x-www-form-urlencoded).")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            raise HttpProblem(413, "form_too_large", "Formulaire trop volumineux",
+                              f"Le formulaire dépasse {MAX_FORM_BYTES} octets.")
+    try:
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=50))
+    except (UnicodeDecodeError, ValueError):
+        raise HttpProblem(400, "form_unreadable", "Formulaire illisible", "Le formulaire n'est pas lisible.") \
+            from None
+
+
+def check_csrf(person: SignedIn, fields: Mapping[str, str]) -> None:
+    if not sessions.same_token(fields.get("csrf_token"), person.csrf_token):
+        raise Forbidden("Jeton de formulaire (CSRF) absent ou invalide : rechargez la page et recommencez. Rien n'a "
+                        "été modifié.", code="csrf_invalid")
+
+
+def _headers() -> dict[str, str]:
+    return {"Cache-Control": "no-store", "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin",
+            "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; form-action 'self'; "
+                                       "frame-ancestors 'none'; base-uri 'none'"}
+
+
+def render(request: Request, template: str, person: SignedIn | None, *, status: int = 200,
+           **context: Any) -> HTMLResponse:
+    role = person.principal.role if person else None
+    response = TEMPLATES.TemplateResponse(request, template, {
+        "person": person, "role": role.value if role else None, "role_label": ROLE_LABELS.get(role) if role else None,
+        "nav": _nav(role), "prefix": PREFIX, "indicators": INDICATORS, "field_labels": FIELD_LABELS,
+        "decisions": DECISIONS, "next_actions": NEXT_ACTIONS, "outcomes": OUTCOMES, "case_status": CASE_STATUS,
+        "fr_date": fr_date, "fr_datetime": lambda v: fr_datetime(v, _settings(request).timezone), "pct": pct,
+        "path": request.url.path, **context}, status_code=status, headers=_headers())
+    return response
+
+
+def _nav(role: Role | None) -> list[tuple[str, str]]:
+    if role is None:
+        return []
+    items = [("obligations", "Mes obligations")]
+    if role in (Role.ARS_REVIEWER, Role.ADMIN):
+        items.insert(0, ("examen", "Versions à examiner"))
+    if role in (Role.CNSA_AUDITOR, Role.ADMIN):
+        items.insert(0, ("controle", "File de contrôle"))
+    return [(f"{PREFIX}/{slug}", label) for slug, label in items]
+
+
+def _home(role: Role) -> str:
+    if role is Role.CNSA_AUDITOR:
+        return f"{PREFIX}/controle"
+    if role in (Role.ARS_REVIEWER, Role.ADMIN):
+        return f"{PREFIX}/examen"
+    return f"{PREFIX}/obligations"
+
+
+def fr_date(value: Any) -> str:
+    if not value:
+        return "—"
+    day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    return day.strftime("%d/%m/%Y")
+
+
+def fr_datetime(value: Any, zone: str) -> str:
+    if not value:
+        return "—"
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment.astimezone(ZoneInfo(zone)).strftime("%d/%m/%Y à %H:%M")
+
+
+def pct(value: Any) -> str:
+    return "non calculable" if value is None else f"{value:.1f} %".replace(".", ",")
+
+
+def countdown(due_at: str, now: datetime) -> str:
+    """What is left of a 48-hour delay, in words."""
+    left = datetime.fromisoformat(due_at.replace("Z", "+00:00")) - now
+    if left.total_seconds() <= 0:
+        late = -left
+        return f"échue depuis {int(late.total_seconds() // 3600)} h {int(late.total_seconds() % 3600 // 60):02d} min"
+    return f"reste {int(left.total_seconds() // 3600)} h {int(left.total_seconds() % 3600 // 60):02d} min"
+
+
+def error_page(request: Request, person: SignedIn | None, exc: Exception) -> HTMLResponse:
+    if isinstance(exc, HttpProblem):
+        status, code, title, message, issues = exc.status, exc.code, exc.title, exc.detail, []
+    else:
+        assert isinstance(exc, DomainError)
+        status, title = next(((st, ti) for family, (st, ti) in STATUS_BY_ERROR.items() if isinstance(exc, family)),
+                             (500, "Erreur"))
+        code, message = exc.code, exc.message
+        issues = exc.issues if isinstance(exc, ValidationFailed) else []
+    return render(request, "erreur.html", person, status=status, title=title, code=code, message=message,
+                  issues=issues)
+
+
+async def page(request: Request, body: Callable[[SignedIn], Awaitable[Response]]) -> Response:
+    """A page for a signed-in person: to the sign-in page without a session; the use cases'
+    refusals as an error page with their status."""
+    person = await person_of(request)
+    if person is None:
+        raise NeedSignIn(request.url.path)
+    try:
+        return await body(person)
+    except (DomainError, HttpProblem) as exc:
+        return error_page(request, person, exc)
+
+
+async def read(request: Request, fn: Callable[[Session], T]) -> T:
+    database = _database(request)
+
+    def run() -> T:
+        with Session(database.engine) as session:
+            return fn(session)
+
+    return await run_in_threadpool(run)
+
+
+def done(path: str, message: str) -> RedirectResponse:
+    """After a change: back to the page, which says what was done (POST, redirect, GET)."""
+    return RedirectResponse(f"{path}?fait={quote(message)}", status_code=303)
+
+
+# --- sign-in, sign-out ---------------------------------------------------------------------------
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    person = await person_of(request)
+    return RedirectResponse(_home(person.principal.role) if person else f"{PREFIX}/connexion", status_code=303)
+
+
+def _sign_in_form(request: Request, *, status: int = 200, error: str | None = None) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    response = render(request, "connexion.html", None, status=status, csrf_token=token, error=error,
+                      back=request.query_params.get("suite", ""))
+    response.set_cookie(sessions.SIGN_IN_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
+                        path=f"{PREFIX}/connexion", max_age=3600)
+    return response
+
+
+@router.get("/connexion")
+async def sign_in_page(request: Request) -> Response:
+    return _sign_in_form(request)
+
+
+@router.post("/connexion")
+async def sign_in(request: Request) -> Response:
+    try:
+        fields = await read_form(request)
+    except HttpProblem as exc:
+        return error_page(request, None, exc)
+    if not sessions.same_token(fields.get("csrf_token"), request.cookies.get(sessions.SIGN_IN_COOKIE) or "-"):
+        return error_page(request, None, Forbidden("Jeton de formulaire (CSRF) absent ou invalide : rechargez la page "
+                                                   "de connexion.", code="csrf_invalid"))
+    settings = _settings(request)
+    try:
+        token, person = await _database(request).writer.run(lambda session: sessions.sign_in(
+            session, fields.get("api_key", ""), today=_today(request), idle=_idle(request),
+            longest=timedelta(hours=settings.console_max_hours)))
+    except SignInRefused as exc:
+        return _sign_in_form(request, status=401, error=exc.message)
+    back = fields.get("suite", "")
+    target = back if back.startswith(f"{PREFIX}/") and not back.startswith("//") else _home(person.principal.role)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(sessions.COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
+                        path=PREFIX, max_age=settings.console_max_hours * 3600)
+    response.delete_cookie(sessions.SIGN_IN_COOKIE, path=f"{PREFIX}/connexion")
+    return response
+
+
+@router.post("/deconnexion")
+async def sign_out(request: Request) -> Response:
+    async def body(person: SignedIn) -> Response:
+        check_csrf(person, await read_form(request))
+        await _database(request).writer.run(lambda session: sessions.sign_out(session, person))
+        response = RedirectResponse(f"{PREFIX}/connexion", status_code=303)
+        response.delete_cookie(sessions.COOKIE, path=PREFIX)
+        return response
+
+    return await page(request, body)
+
+
+# --- ARS: review ------------------------------------------------------------------------------
+
+@router.get("/examen")
+async def review_queue(request: Request) -> Response:
+    async def body(person: SignedIn) -> Response:
+        queue = await read(request, lambda s: reviews.review_queue(s, person.principal, PAGE, today=_today(request)))
+        return render(request, "examen.html", person, items=queue["items"])
+
+    return await page(request, body)
+
+
+@router.get("/versions/{submission_id}")
+async def version(request: Request, submission_id: str) -> Response:
+    async def body(person: SignedIn) -> Response:
+        def load(session: Session) -> dict[str, Any]:
+            view = submissions.get_submission(session, person.principal, submission_id)
+            case = control.case_of_submission(session, person.principal, submission_id) \
+                if person.principal.role in (Role.CNSA_AUDITOR, Role.ADMIN) else None
+            return {"version": view, "diff": submissions.diff_with_previous(session, person.principal, submission_id),
+                    "case_id": case.id if case else None}
+
+        found = await read(request, load)
+        role = person.principal.role
+        return render(request, "version.html", person, **found, done=request.query_params.get("fait"),
+                      may_review=role in (Role.ARS_REVIEWER, Role.ADMIN),
+                      may_upload=role in (Role.PORTEUR, Role.VENDOR, Role.ADMIN),
+                      decision_choices=[d.value for d in Decision])
+
+    return await page(request, body)
+
+
+@router.post("/versions/{submission_id}/decision")
+async def decide(request: Request, submission_id: str) -> Response:
+    async def body(person: SignedIn) -> Response:
+        fields = await read_form(request)
+        check_csrf(person, fields)
+        decision = {"decision": fields.get("decision") or None, "comment": fields.get("comment") or None}
+        await _database(request).writer.run(
+            lambda session: reviews.record_review(session, person.principal, submission_id, decision))
+        return done(f"{PREFIX}/versions/{submission_id}", "Décision enregistrée.")
+
+    return await page(request, body)
+
+
+@router.get("/versions/{submission_id}/synthese.pdf")
+async def version_report(request: Request, submission_id: str) -> Response:
+    async def body(person: SignedIn) -> Response:
+        database, settings = _database(request), _settings(request)
+
+        def make(session: Session) -> Response:
+            return report_routes.get_report(submission_id, request, person.principal, session, settings, database)
+
+        return await read(request, make)
+
+    return await page(request, body)
+
+
+@router.post("/versions/{submission_id}/preuves")
+async def upload(request: Request, submission_id: str) -> Response:
+    async def body(person: SignedIn) -> Response:
+        await proof_routes.receive_proof(request, person.principal, submission_id, database=_database(request),
+                                         settings=_settings(request), today=_today(request),
+                                         check_fields=lambda fields: check_csrf(person, fields))
+        return done(f"{PREFIX}/versions/{submission_id}", "Preuve déposée.")
+
+    return await page(request, body)
+
+
+# --- CNSA: control ----------------------------------------------------------------------------
+
+@router.get("/controle")
+async def control_queue(request: Request) -> Response:
+    async def body(person: SignedIn) -> Response:
+        queue = await read(request, lambda s: control.control_queue(s, person.principal, PAGE, region_code=None,
+                                                                      milestone=None, status=None))
+        return render(request, "controle.html", person, items=queue["items"])
+
+    return await page(request, body)
+
+
+@router.get("/dossiers/{case_id}")
+async def case(request: Request, case_id: str) -> Response:
+    async def body(person: SignedIn) -> Response:
+        def load(session: Session) -> dict[str, Any]:
+            view = control.get_case(session, person.principal, case_id)
+            rows = submissions.get_submission(session, person.principal, view["submission_id"])["rows"]
+            return {"case": view, "finesses": [(r["finess"], r["raison_sociale"]) for r in rows]}
+
+        found = await read(request, load)
+        now = utcnow()
+        countdowns = {pr["id"]: countdown(pr["due_at"], now) for pr in found["case"]["proof_requests"] or []}
+        return render(request, "dossier.html", person, **found, countdowns=countdowns,
+                      done=request.query_params.get("fait"))
+
+    return await page(request, body)
+
+
+def _case_action(action: Callable[[Session, SignedIn, str, dict[str, str]], Any], message: str) -> Any:
+    async def handler(request: Request, case_id: str) -> Response:
+        async def body(person: SignedIn) -> Response:
+            fields = await read_form(request)
+            check_csrf(person, fields)
+            await _database(request).writer.run(lambda session: action(session, person, case_id, fields))
+            return done(f"{PREFIX}/dossiers/{case_id}", message)
+
+        return await page(request, body)
+
+    return handler
+
+
+router.add_api_route("/dossiers/{case_id}/prise-en-charge", _case_action(
+    lambda s, p, case_id, f: control.claim(s, p.principal, case_id), "Dossier pris en charge."), methods=["POST"])
+router.add_api_route("/dossiers/{case_id}/demandes-de-preuve", _case_action(
+    lambda s, p, case_id, f: control.request_proof(s, p.principal, case_id, {
+        "finess": f.get("finess", ""), "message": f.get("message", "")}, declared_rows),
+    "Preuve demandée : à rendre sous 48 heures."), methods=["POST"])
+router.add_api_route("/dossiers/{case_id}/conclusion", _case_action(
+    lambda s, p, case_id, f: control.record_outcome(s, p.principal, case_id, {
+        "outcome": f.get("outcome") or None, "comment": f.get("comment") or None}),
+    "Conclusion enregistrée : dossier clos."), methods=["POST"])
+
+
+@router.get("/dossiers/{case_id}/dossier-de-preuve.zip")
+async def case_bundle(request: Request, case_id: str) -> Response:
+    async def body(person: SignedIn) -> Response:
+        database, settings = _database(request), _settings(request)
+        return await run_in_threadpool(evidence_routes.get_case_evidence, case_id, request, person.principal,
+                                       database, settings)
+
+    return await page(request, body)
+
+
+# --- porteurs and vendors: obligations, versions ---------------------------------------------------
+
+@router.get("/obligations")
+async def owed(request: Request) -> Response:
+    async def body(person: SignedIn) -> Response:
+        items = await read(request, lambda s: obligations.obligations(s, person.principal, PAGE, today=_today(request),
+                                                                      now=utcnow()))
+        return render(request, "obligations.html", person, items=items["items"])
+
+    return await page(request, body)
+
+
+@router.get("/demandes/{galis_ref}")
+async def versions_of_request(request: Request, galis_ref: str) -> Response:
+    async def body(person: SignedIn) -> Response:
+        listed = await read(request, lambda s: submissions.list_versions(s, person.principal, galis_ref, PAGE,
+                                                                         milestone=None))
+        return render(request, "demande.html", person, galis_ref=galis_ref, items=listed["items"],
+                      milestones={m.value: m.label for m in Milestone})
+
+    return await page(request, body)
+
+
+# --- wiring --------------------------------------------------------------------------------------
+
+@router.get("/{rest:path}")
+async def not_found(request: Request, rest: str) -> Response:
+    return error_page(request, await person_of(request), NotFound("Cette page n'existe pas.", code="page_not_found"))
+
+
+def install_console(app: FastAPI) -> None:
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
+    app.include_router(router)
+
+    async def to_sign_in(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, NeedSignIn)
+        return RedirectResponse(f"{PREFIX}/connexion?suite={quote(exc.back)}", status_code=303)
+
+    app.add_exception_handler(NeedSignIn, to_sign_in)
+
