@@ -47,7 +47,8 @@ PREFIX = "/console"
 MAX_FORM_BYTES = 64 * 1024
 #: How often a session's last use is written (it decides the idle expiry, to this precision).
 TOUCH_EVERY = timedelta(minutes=1)
-PAGE = PageRequest(limit=200, cursor=None)
+#: Items per page of a list; the next page is linked (``?curseur=``, the API's cursor).
+PAGE_SIZE = 50
 T = TypeVar("T")
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
@@ -240,6 +241,14 @@ async def read(request: Request, fn: Callable[[Session], T]) -> T:
     return await run_in_threadpool(run)
 
 
+def page_of(request: Request) -> PageRequest:
+    return PageRequest(limit=PAGE_SIZE, cursor=request.query_params.get("curseur") or None)
+
+
+def next_link(request: Request, cursor: str | None) -> str | None:
+    return f"{request.url.path}?curseur={quote(cursor)}" if cursor else None
+
+
 def done(path: str, message: str) -> RedirectResponse:
     """After a change: back to the page, which says what was done (POST, redirect, GET)."""
     return RedirectResponse(f"{path}?fait={quote(message)}", status_code=303)
@@ -309,8 +318,10 @@ async def sign_out(request: Request) -> Response:
 @router.get("/examen")
 async def review_queue(request: Request) -> Response:
     async def body(person: SignedIn) -> Response:
-        queue = await read(request, lambda s: reviews.review_queue(s, person.principal, PAGE, today=_today(request)))
-        return render(request, "examen.html", person, items=queue["items"])
+        queue = await read(request, lambda s: reviews.review_queue(s, person.principal, page_of(request),
+                                                                   today=_today(request)))
+        return render(request, "examen.html", person, items=queue["items"],
+                      next_page=next_link(request, queue["next_cursor"]))
 
     return await page(request, body)
 
@@ -377,9 +388,10 @@ async def upload(request: Request, submission_id: str) -> Response:
 @router.get("/controle")
 async def control_queue(request: Request) -> Response:
     async def body(person: SignedIn) -> Response:
-        queue = await read(request, lambda s: control.control_queue(s, person.principal, PAGE, region_code=None,
-                                                                      milestone=None, status=None))
-        return render(request, "controle.html", person, items=queue["items"])
+        queue = await read(request, lambda s: control.control_queue(s, person.principal, page_of(request),
+                                                                      region_code=None, milestone=None, status=None))
+        return render(request, "controle.html", person, items=queue["items"],
+                      next_page=next_link(request, queue["next_cursor"]))
 
     return await page(request, body)
 
@@ -439,11 +451,12 @@ async def case_bundle(request: Request, case_id: str) -> Response:
 # --- porteurs and vendors: obligations, versions ---------------------------------------------------
 
 @router.get("/obligations")
-async def owed(request: Request) -> Response:
+async def obligations_page(request: Request) -> Response:
     async def body(person: SignedIn) -> Response:
-        items = await read(request, lambda s: obligations.obligations(s, person.principal, PAGE, today=_today(request),
-                                                                      now=utcnow()))
-        return render(request, "obligations.html", person, items=items["items"])
+        owed = await read(request, lambda s: obligations.obligations(s, person.principal, page_of(request),
+                                                                     today=_today(request), now=utcnow()))
+        return render(request, "obligations.html", person, items=owed["items"],
+                      next_page=next_link(request, owed["next_cursor"]))
 
     return await page(request, body)
 
@@ -451,10 +464,11 @@ async def owed(request: Request) -> Response:
 @router.get("/demandes/{galis_ref}")
 async def versions_of_request(request: Request, galis_ref: str) -> Response:
     async def body(person: SignedIn) -> Response:
-        listed = await read(request, lambda s: submissions.list_versions(s, person.principal, galis_ref, PAGE,
-                                                                         milestone=None))
+        listed = await read(request, lambda s: submissions.list_versions(s, person.principal, galis_ref,
+                                                                         page_of(request), milestone=None))
         return render(request, "demande.html", person, galis_ref=galis_ref, items=listed["items"],
-                      milestones={m.value: m.label for m in Milestone})
+                      milestones={m.value: m.label for m in Milestone},
+                      next_page=next_link(request, listed["next_cursor"]))
 
     return await page(request, body)
 

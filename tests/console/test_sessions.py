@@ -128,3 +128,18 @@ def test_every_page_answers_404_outside_the_scope(console: TestClient) -> None:
     assert console.get(f"/console/dossiers/{case_id}").status_code == 403  # a vendor does not control
     assert console.get("/console/obligations").status_code == 200
     assert req["galis_ref"] not in console.get("/console/obligations").text
+
+
+def test_long_lists_are_paged(console: TestClient) -> None:
+    api = Api(console)
+    req = api.create_request()
+    for n in range(51):
+        assert api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=n)}).status_code == 201
+    sign_in(console, api.admin)
+    first = console.get(f"/console/demandes/{req['galis_ref']}")
+    assert first.text.count(">Version ") == 50
+    link = re.search(r'<a href="([^"]+)" rel="next">Page suivante</a>', first.text)
+    assert link
+    rest = console.get(link.group(1).replace("&amp;", "&"))
+    assert rest.text.count(">Version ") == 1 and 'rel="next"' not in rest.text
+    assert ">Version 1<" in rest.text
