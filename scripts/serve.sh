@@ -10,6 +10,7 @@ port=${PORT:-8000}
 cat <<EON
 
 Service sur http://127.0.0.1:${port} — documentation : http://127.0.0.1:${port}/docs
+Console (connexion avec une clé ci-dessus) : http://127.0.0.1:${port}/console/
 Essai (clé « vendor » ci-dessus) :
   curl -s -X POST http://127.0.0.1:${port}/v1/funding-requests/12345678/submissions \\
     -H "Authorization: Bearer <clé vendor>" -H "Content-Type: application/json" \\
