@@ -192,12 +192,14 @@ def announce_overdue(session: Session, now: datetime) -> int:
     return len(overdue)
 
 
-def case_view(session: Session, case: ControlCase, *, now: datetime, with_requests: bool = True) -> dict[str, Any]:
+def case_view(session: Session, case: ControlCase, *, now: datetime, with_requests: bool = True,
+              labels: dict[int, dict[str, str]] | None = None) -> dict[str, Any]:
     sub = session.get(Submission, case.submission_id)
     req = session.get(FundingRequest, case.request_id)
     assert sub is not None and req is not None
     last = last_version(req, case.milestone)
-    labels = key_labels(session, (case.claimed_by_key_id, case.closed_by_key_id))
+    if labels is None:
+        labels = key_labels(session, (case.claimed_by_key_id, case.closed_by_key_id))
     view: dict[str, Any] = {
         "id": case.id, "submission_id": case.submission_id, "galis_ref": req.galis_ref,
         "region_code": case.region_code, "milestone": case.milestone, "version": case.version,
@@ -243,8 +245,12 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
     more = len(cases) > page.limit
     cases = cases[: page.limit]
     now = utcnow()
+    # One query per table for the page (the views then find them in the session), not two per case.
+    list(session.exec(select(Submission).where(Submission.id.in_([c.submission_id for c in cases]))))  # type: ignore[attr-defined]
+    list(session.exec(select(FundingRequest).where(FundingRequest.id.in_({c.request_id for c in cases}))))  # type: ignore[union-attr]
+    labels = key_labels(session, [k for c in cases for k in (c.claimed_by_key_id, c.closed_by_key_id)])
     return {
-        "items": [case_view(session, c, now=now, with_requests=False) for c in cases],
+        "items": [case_view(session, c, now=now, with_requests=False, labels=labels) for c in cases],
         "next_cursor": encode_cursor({"score": cases[-1].score, "at": cases[-1].opened_at.isoformat(),
                                       "id": cases[-1].id}) if more and cases else None,
     }

@@ -236,7 +236,10 @@ class ControlCase(SQLModel, table=True):
     """The CNSA control of one version, opened when the version is stored."""
 
     __tablename__ = "control_case"
-    __table_args__ = (sa.Index("ix_control_case_status_score", "status", "score"),)
+    #: The queue's order (highest score first, then oldest), whole and by status: a page is the
+    #: first rows of an index, not a sort of every case.
+    __table_args__ = (sa.Index("ix_control_case_queue", sa.text("score DESC"), "opened_at", "id"),
+                      sa.Index("ix_control_case_status_queue", "status", sa.text("score DESC"), "opened_at", "id"))
 
     id: str = Field(primary_key=True, max_length=36)
     submission_id: str = Field(foreign_key="submission.id", max_length=36, unique=True)

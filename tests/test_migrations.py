@@ -27,6 +27,25 @@ def test_models_and_migrations_agree(fresh_url: str) -> None:
     command.check(config)  # raises when autogenerate would find a difference
 
 
+def test_the_descending_indexes_are_as_the_models_say(fresh_url: str) -> None:
+    """What autogenerate cannot compare (``migrations/env.py``), compared here."""
+    import sqlalchemy as sa
+
+    command.upgrade(alembic_config(fresh_url), "head")
+    engine = sa.create_engine(fresh_url)
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            defs = dict(conn.execute(sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = "
+                                             "'control_case'")).all())
+        else:
+            defs = dict(conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND "
+                                             "tbl_name = 'control_case'")).all())
+    engine.dispose()
+    assert "score DESC, opened_at, id" in defs["ix_control_case_queue"].replace('"', "")
+    assert "status, score DESC, opened_at, id" in defs["ix_control_case_status_queue"].replace('"', "")
+    assert "ix_control_case_status_score" not in defs
+
+
 def test_stairway_every_revision_upgrades_downgrades_and_upgrades_again(fresh_url: str) -> None:
     config = alembic_config(fresh_url)
     revisions = list(ScriptDirectory.from_config(config).walk_revisions("base", "heads"))
