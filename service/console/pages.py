@@ -249,6 +249,17 @@ def next_link(request: Request, cursor: str | None) -> str | None:
     return f"{request.url.path}?curseur={quote(cursor)}" if cursor else None
 
 
+async def list_page(request: Request, template: str,
+                    fetch: Callable[[Session, SignedIn, PageRequest], dict[str, Any]], **context: Any) -> Response:
+    """A page of a list (a use case answering ``items`` and ``next_cursor``), linked to the next."""
+    async def body(person: SignedIn) -> Response:
+        listed = await read(request, lambda s: fetch(s, person, page_of(request)))
+        return render(request, template, person, items=listed["items"],
+                      next_page=next_link(request, listed["next_cursor"]), **context)
+
+    return await page(request, body)
+
+
 def done(path: str, message: str) -> RedirectResponse:
     """After a change: back to the page, which says what was done (POST, redirect, GET)."""
     return RedirectResponse(f"{path}?fait={quote(message)}", status_code=303)
@@ -317,13 +328,8 @@ async def sign_out(request: Request) -> Response:
 
 @router.get("/examen")
 async def review_queue(request: Request) -> Response:
-    async def body(person: SignedIn) -> Response:
-        queue = await read(request, lambda s: reviews.review_queue(s, person.principal, page_of(request),
-                                                                   today=_today(request)))
-        return render(request, "examen.html", person, items=queue["items"],
-                      next_page=next_link(request, queue["next_cursor"]))
-
-    return await page(request, body)
+    return await list_page(request, "examen.html", lambda s, person, at: reviews.review_queue(
+        s, person.principal, at, today=_today(request)))
 
 
 @router.get("/versions/{submission_id}")
@@ -387,13 +393,8 @@ async def upload(request: Request, submission_id: str) -> Response:
 
 @router.get("/controle")
 async def control_queue(request: Request) -> Response:
-    async def body(person: SignedIn) -> Response:
-        queue = await read(request, lambda s: control.control_queue(s, person.principal, page_of(request),
-                                                                      region_code=None, milestone=None, status=None))
-        return render(request, "controle.html", person, items=queue["items"],
-                      next_page=next_link(request, queue["next_cursor"]))
-
-    return await page(request, body)
+    return await list_page(request, "controle.html", lambda s, person, at: control.control_queue(
+        s, person.principal, at, region_code=None, milestone=None, status=None))
 
 
 @router.get("/dossiers/{case_id}")
@@ -452,25 +453,15 @@ async def case_bundle(request: Request, case_id: str) -> Response:
 
 @router.get("/obligations")
 async def obligations_page(request: Request) -> Response:
-    async def body(person: SignedIn) -> Response:
-        owed = await read(request, lambda s: obligations.obligations(s, person.principal, page_of(request),
-                                                                     today=_today(request), now=utcnow()))
-        return render(request, "obligations.html", person, items=owed["items"],
-                      next_page=next_link(request, owed["next_cursor"]))
-
-    return await page(request, body)
+    return await list_page(request, "obligations.html", lambda s, person, at: obligations.obligations(
+        s, person.principal, at, today=_today(request), now=utcnow()))
 
 
 @router.get("/demandes/{galis_ref}")
 async def versions_of_request(request: Request, galis_ref: str) -> Response:
-    async def body(person: SignedIn) -> Response:
-        listed = await read(request, lambda s: submissions.list_versions(s, person.principal, galis_ref,
-                                                                         page_of(request), milestone=None))
-        return render(request, "demande.html", person, galis_ref=galis_ref, items=listed["items"],
-                      milestones={m.value: m.label for m in Milestone},
-                      next_page=next_link(request, listed["next_cursor"]))
-
-    return await page(request, body)
+    return await list_page(request, "demande.html", lambda s, person, at: submissions.list_versions(
+        s, person.principal, galis_ref, at, milestone=None), galis_ref=galis_ref,
+        milestones={m.value: m.label for m in Milestone})
 
 
 # --- wiring --------------------------------------------------------------------------------------

@@ -27,6 +27,13 @@ def subscribe(api: Api, key: str, url: str, events: list[str], **extra: Any) -> 
     return response.json()  # type: ignore[no-any-return]
 
 
+def porteur_listening(api: Api, receiver: Receiver) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """A request, its porteur's key and that key's subscription to ``submission.stored``."""
+    req = api.create_request()
+    porteur = api.key("porteur", siret=req["siret"])
+    return req, porteur, subscribe(api, porteur, receiver.url(), ["submission.stored"])
+
+
 def deliver(api: Api) -> int:
     return api.client.app.state.deliverer.run_once()  # type: ignore[attr-defined, no-any-return]
 
@@ -81,9 +88,7 @@ def test_a_failed_delivery_is_retried_with_the_same_webhook_id(database_url: str
     settings = make_settings(database_url, webhooks_retry_schedule="0,0")
     with TestClient(create_app(settings)) as client:
         api = Api(client)
-        req = api.create_request()
-        porteur = api.key("porteur", siret=req["siret"])
-        sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+        req, porteur, sub = porteur_listening(api, receiver)
         receiver.script["/hook"] = [500, 503, 500]
         api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}, key=porteur)
         assert deliver(api) == 1
@@ -111,9 +116,7 @@ def test_a_failed_delivery_is_retried_with_the_same_webhook_id(database_url: str
 
 
 def test_the_default_schedule_waits_before_a_new_attempt(api: Api, receiver: Receiver) -> None:
-    req = api.create_request()
-    porteur = api.key("porteur", siret=req["siret"])
-    sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+    req, porteur, sub = porteur_listening(api, receiver)
     receiver.default_status = 500
     api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}, key=porteur)
     assert deliver(api) == 1
@@ -127,9 +130,7 @@ def test_the_default_schedule_waits_before_a_new_attempt(api: Api, receiver: Rec
 
 
 def test_a_410_disables_the_subscription(api: Api, receiver: Receiver) -> None:
-    req = api.create_request()
-    porteur = api.key("porteur", siret=req["siret"])
-    sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+    req, porteur, sub = porteur_listening(api, receiver)
     receiver.script["/hook"] = [410, 410]
     for n in (1, 2):
         assert api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=n)},
@@ -151,9 +152,7 @@ def test_a_410_disables_the_subscription(api: Api, receiver: Receiver) -> None:
 
 
 def test_a_redirect_is_not_followed(api: Api, receiver: Receiver) -> None:
-    req = api.create_request()
-    porteur = api.key("porteur", siret=req["siret"])
-    sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+    req, porteur, sub = porteur_listening(api, receiver)
     receiver.script["/hook"] = [307]
     api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}, key=porteur)
     deliver(api)
@@ -275,9 +274,7 @@ def test_each_delivery_checks_the_address_again(database_url: str, receiver: Rec
     """A receiver registered while loopback was allowed is not called once it is not."""
     with TestClient(create_app(make_settings(database_url))) as client:
         api = Api(client)
-        req = api.create_request()
-        porteur = api.key("porteur", siret=req["siret"])
-        sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+        req, porteur, sub = porteur_listening(api, receiver)
         api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}, key=porteur)
     strict = make_settings(database_url, webhooks_loopback_only=False, webhooks_allow_loopback=False)
     with TestClient(create_app(strict)) as client:
@@ -349,9 +346,7 @@ def test_the_subscription_limit_and_the_events_are_checked(database_url: str, re
 
 
 def test_the_delivery_log_is_paged(api: Api, receiver: Receiver) -> None:
-    req = api.create_request()
-    porteur = api.key("porteur", siret=req["siret"])
-    sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+    req, porteur, sub = porteur_listening(api, receiver)
     for n in range(5):
         assert api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=n + 1)},
                         key=porteur).status_code == 201
@@ -374,9 +369,7 @@ def test_the_background_deliverer_sends_without_being_asked(database_url: str, r
     settings = make_settings(database_url, webhooks_deliverer="thread", webhooks_poll_ms=20)
     with TestClient(create_app(settings)) as client:
         api = Api(client)
-        req = api.create_request()
-        porteur = api.key("porteur", siret=req["siret"])
-        sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+        req, porteur, sub = porteur_listening(api, receiver)
         api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}, key=porteur)
         [got] = receiver.wait_for(1)
         assert verified(sub["secret"], got)["type"] == "submission.stored"
@@ -425,9 +418,7 @@ def test_the_default_deliverer_is_a_child_process(tmp_path: Any, receiver: Recei
     settings = make_settings(url, webhooks_deliverer="process", webhooks_poll_ms=20)
     with TestClient(create_app(settings)) as client:
         api = Api(client)
-        req = api.create_request()
-        porteur = api.key("porteur", siret=req["siret"])
-        sub = subscribe(api, porteur, receiver.url(), ["submission.stored"])
+        req, porteur, sub = porteur_listening(api, receiver)
         api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}, key=porteur)
         [got] = receiver.wait_for(1, timeout=30)
         assert verified(sub["secret"], got)["data"]["galis_ref"] == req["galis_ref"]
