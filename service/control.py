@@ -246,11 +246,14 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
     cases = cases[: page.limit]
     now = utcnow()
     # One query per table for the page (the views then find them in the session), not two per case.
-    list(session.exec(select(Submission).where(Submission.id.in_([c.submission_id for c in cases]))))  # type: ignore[attr-defined]
-    list(session.exec(select(FundingRequest).where(FundingRequest.id.in_({c.request_id for c in cases}))))  # type: ignore[union-attr]
+    # (the identity map holds them weakly: kept here for as long as the views are built)
+    loaded = [*session.exec(select(Submission).where(Submission.id.in_([c.submission_id for c in cases]))),  # type: ignore[attr-defined]
+              *session.exec(select(FundingRequest).where(FundingRequest.id.in_({c.request_id for c in cases})))]  # type: ignore[union-attr]
     labels = key_labels(session, [k for c in cases for k in (c.claimed_by_key_id, c.closed_by_key_id)])
+    items = [case_view(session, c, now=now, with_requests=False, labels=labels) for c in cases]
+    del loaded
     return {
-        "items": [case_view(session, c, now=now, with_requests=False, labels=labels) for c in cases],
+        "items": items,
         "next_cursor": encode_cursor({"score": cases[-1].score, "at": cases[-1].opened_at.isoformat(),
                                       "id": cases[-1].id}) if more and cases else None,
     }

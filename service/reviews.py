@@ -95,14 +95,19 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
     oldest first."""
     if principal.role not in (Role.ARS_REVIEWER, Role.ADMIN):
         access.require_may_review(principal)
-    visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
-    latest = sa.or_(*(sa.and_(Submission.milestone == milestone.value, Submission.version == column)
-                      for milestone, column in LAST_VERSION.items()))
+    # The latest version of each milestone of each open request in scope, as (request, milestone,
+    # version) triples: the join then reads each one off the version's unique index.
+    visible = scoped_requests_query(principal).where(FundingRequest.closed_on.is_(None))  # type: ignore[union-attr]
+    latest = sa.union_all(*(
+        visible.with_only_columns(FundingRequest.id.label("request_id"),  # type: ignore[union-attr]
+                                  sa.literal(milestone.value).label("milestone"), column.label("version"))
+        .where(column > 0)
+        for milestone, column in LAST_VERSION.items())).subquery("latest")
     query = (select(Submission, FundingRequest)
+             .join(latest, sa.and_(latest.c.request_id == Submission.request_id,
+                                   latest.c.milestone == Submission.milestone, latest.c.version == Submission.version))
              .join(FundingRequest, FundingRequest.id == Submission.request_id)  # type: ignore[arg-type]
-             .where(Submission.request_id.in_(visible.scalar_subquery()), latest,  # type: ignore[attr-defined]
-                    FundingRequest.closed_on.is_(None),  # type: ignore[union-attr]
-                    ~sa.exists().where(Review.submission_id == Submission.id)))
+             .where(~sa.exists().where(Review.submission_id == Submission.id)))
     after = decode_cursor(page.cursor)
     if after is not None:
         query = query.where(sa.tuple_(Submission.received_at, Submission.id)
