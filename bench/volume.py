@@ -103,8 +103,9 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                         copy.write_row((n, code, f"ESMS {code}", ("500", "354", "183")[serial % 3]))
             print(f"  requests and establishments: {time.perf_counter() - started:.0f} s", flush=True)
             sub_rows = []
+            undecided = {n for n in range(1, requests + 1) if n % 3 == 0}  # a third wait for the ARS
             with cur.copy("COPY submission (id, request_id, milestone, version, received_at, source, fingerprint, "
-                          "row_count, targets_met, warnings, changed_at) FROM STDIN") as copy:
+                          "row_count, targets_met, warnings, changed_at, awaiting_review) FROM STDIN") as copy:
                 for n in range(1, requests + 1):
                     for m, milestone in enumerate(("va", "fin_projet")):
                         for v in range(1, per_milestone + 1):
@@ -112,7 +113,8 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                                                    minutes=n % 1440)
                             sid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
                             copy.write_row((sid, n, milestone, v, at, "json", f"{rng.getrandbits(256):064x}",
-                                            ESTABLISHMENTS_PER_REQUEST, rng.random() < 0.7, "[]", at))
+                                            ESTABLISHMENTS_PER_REQUEST, rng.random() < 0.7, "[]", at,
+                                            v == per_milestone and n in undecided))
                             sub_rows.append((sid, n, milestone, v, at))
             print(f"  {len(sub_rows)} versions: {time.perf_counter() - started:.0f} s", flush=True)
             with cur.copy("COPY submission_row (submission_id, row_number, finess, raison_sociale, dmp_fed, "
@@ -127,7 +129,6 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                         copy.write_row((sid, k + 1, code, f"ESMS {code}", plan * 7 // 10, plan, active, persons, plan,
                                         agenda, date(at.year, 1, 1), date(at.year, 3, 31), DEFAULT_TARGETS.id))
             print(f"  rows: {time.perf_counter() - started:.0f} s", flush=True)
-            undecided = {n for n in range(1, requests + 1) if n % 3 == 0}  # a third wait for the ARS
             with cur.copy("COPY control_case (id, submission_id, request_id, region_code, milestone, version, score, "
                           "reasons, status, opened_at, outcome, closed_at) FROM STDIN") as c_copy:
                 for sid, n, milestone, v, at in sub_rows:

@@ -130,7 +130,9 @@ class Submission(SQLModel, table=True):
 
     __tablename__ = "submission"
     __table_args__ = (sa.UniqueConstraint("request_id", "milestone", "version"),
-                      sa.Index("ix_submission_changed_at_id", "changed_at", "id"))
+                      sa.Index("ix_submission_changed_at_id", "changed_at", "id"),
+                      sa.Index("ix_submission_awaiting_review", "received_at", "id",
+                               postgresql_where=sa.text("awaiting_review"), sqlite_where=sa.text("awaiting_review")))
 
     id: str = Field(primary_key=True, max_length=36)
     request_id: int = Field(foreign_key="funding_request.id")
@@ -148,6 +150,10 @@ class Submission(SQLModel, table=True):
     software_name: str | None = Field(default=None, max_length=100)
     software_version: str | None = Field(default=None, max_length=100)
     extracted_at: datetime | None = _ts(default=None)
+    #: The latest version of its milestone with no decision yet: what the review queue lists, read
+    #: off a partial index in reception order. Kept under the request's row lock by the push (the
+    #: version it replaces) and the decision.
+    awaiting_review: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class SubmissionRow(SQLModel, table=True):

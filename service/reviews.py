@@ -16,7 +16,6 @@ from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, check_review, parse_comment
 from service.funding_requests import (
-    LAST_VERSION,
     last_version,
     lifecycle_state,
     load_request,
@@ -68,6 +67,7 @@ def record_review(session: Session, principal: Principal, submission_id: str, pa
                     decided_by_key_id=principal.key_id or None)
     session.add(review)
     sub.changed_at = review.decided_at  # the auditors' feed brings it up again
+    sub.awaiting_review = False
     session.flush()
     audit.record(session, principal, "review_recorded", "submission", sub.id, request_id=sub.request_id,
                  galis_ref=req.galis_ref, payload={"milestone": sub.milestone, "version": sub.version,
@@ -95,19 +95,13 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
     oldest first."""
     if principal.role not in (Role.ARS_REVIEWER, Role.ADMIN):
         access.require_may_review(principal)
-    # The latest version of each milestone of each open request in scope, as (request, milestone,
-    # version) triples: the join then reads each one off the version's unique index.
-    visible = scoped_requests_query(principal).where(FundingRequest.closed_on.is_(None))  # type: ignore[union-attr]
-    latest = sa.union_all(*(
-        visible.with_only_columns(FundingRequest.id.label("request_id"),  # type: ignore[union-attr]
-                                  sa.literal(milestone.value).label("milestone"), column.label("version"))
-        .where(column > 0)
-        for milestone, column in LAST_VERSION.items())).subquery("latest")
+    # Read off the partial index of the versions awaiting a decision, in reception order.
+    visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
     query = (select(Submission, FundingRequest)
-             .join(latest, sa.and_(latest.c.request_id == Submission.request_id,
-                                   latest.c.milestone == Submission.milestone, latest.c.version == Submission.version))
              .join(FundingRequest, FundingRequest.id == Submission.request_id)  # type: ignore[arg-type]
-             .where(~sa.exists().where(Review.submission_id == Submission.id)))
+             .where(Submission.awaiting_review.is_(True),  # type: ignore[attr-defined]
+                    Submission.request_id.in_(visible.scalar_subquery()),  # type: ignore[attr-defined]
+                    FundingRequest.closed_on.is_(None)))  # type: ignore[union-attr]
     after = decode_cursor(page.cursor)
     if after is not None:
         query = query.where(sa.tuple_(Submission.received_at, Submission.id)

@@ -77,6 +77,11 @@ _ROWS_FOR_DIFF = (
            Submission.version == sa.bindparam("version"))
 )
 _INSERT_SUBMISSION = sa.insert(Submission.__table__)  # type: ignore[attr-defined]
+_SUPERSEDED = (sa.update(Submission.__table__)  # type: ignore[attr-defined]
+               .where(Submission.request_id == sa.bindparam("b_request_id"),
+                      Submission.milestone == sa.bindparam("b_milestone"),
+                      Submission.version < sa.bindparam("b_version"), Submission.awaiting_review.is_(True))
+               .values(awaiting_review=False))
 _INSERT_IDEMPOTENCY = sa.insert(IdempotencyRecord.__table__)  # type: ignore[attr-defined]
 
 
@@ -205,7 +210,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         "id": submission_id, "request_id": req.id, "milestone": milestone.value, "version": version,
         "received_at": utcnow(), "received_by_key_id": principal.key_id, "source": options.source,
         "fingerprint": fingerprint(req.galis_ref, milestone, parsed.rows), "row_count": len(parsed.rows),
-        "targets_met": evaluated.targets_met, "warnings": stored_warnings,
+        "targets_met": evaluated.targets_met, "warnings": stored_warnings, "awaiting_review": True,
     }
     values["changed_at"] = values["received_at"]
     provenance = parsed.provenance
@@ -221,6 +226,8 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         return PushResult(body=body, created=False)
 
     conn.execute(_INSERT_SUBMISSION, values)
+    if version > 1:  # the version it replaces no longer waits for a decision (under the request's lock)
+        conn.execute(_SUPERSEDED, {"b_request_id": req.id, "b_milestone": milestone.value, "b_version": version})
     insert_many(conn, _ROW_TABLE, [
         {"submission_id": submission_id, "row_number": e.row.row, "finess": e.row.finess,
          "raison_sociale": e.row.raison_sociale, "period_start": e.row.period_start,
