@@ -45,8 +45,10 @@ from sqlmodel import Session  # noqa: E402
 from stdnum import luhn  # noqa: E402
 
 from service import control, reviews  # noqa: E402
+from service import statistics as peer_statistics  # noqa: E402
 from service.domain.access import Principal, Role  # noqa: E402
 from service.domain.identifiers import DEPARTMENT_REGION  # noqa: E402
+from service.domain.lifecycle import Milestone  # noqa: E402
 from service.domain.targets import DEFAULT_TARGETS  # noqa: E402
 from service.pagination import PageRequest  # noqa: E402
 from tests.factories import finess  # noqa: E402
@@ -105,7 +107,8 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
             sub_rows = []
             undecided = {n for n in range(1, requests + 1) if n % 3 == 0}  # a third wait for the ARS
             with cur.copy("COPY submission (id, request_id, milestone, version, received_at, source, fingerprint, "
-                          "row_count, targets_met, warnings, changed_at, awaiting_review) FROM STDIN") as copy:
+                          "row_count, targets_met, warnings, changed_at, awaiting_review, is_latest) FROM STDIN"
+                          ) as copy:
                 for n in range(1, requests + 1):
                     for m, milestone in enumerate(("va", "fin_projet")):
                         for v in range(1, per_milestone + 1):
@@ -114,7 +117,7 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                             sid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
                             copy.write_row((sid, n, milestone, v, at, "json", f"{rng.getrandbits(256):064x}",
                                             ESTABLISHMENTS_PER_REQUEST, rng.random() < 0.7, "[]", at,
-                                            v == per_milestone and n in undecided))
+                                            v == per_milestone and n in undecided, v == per_milestone))
                             sub_rows.append((sid, n, milestone, v, at))
             print(f"  {len(sub_rows)} versions: {time.perf_counter() - started:.0f} s", flush=True)
             with cur.copy("COPY submission_row (submission_id, row_number, finess, raison_sociale, dmp_fed, "
@@ -243,6 +246,8 @@ def main() -> int:
                 s, ars_principal, PageRequest(50, None), today=date.today())),
             explain(url, "control queue (national)", lambda s: control.control_queue(
                 s, cnsa_principal, PageRequest(50, None), region_code=None, milestone=None, status=None)),
+            explain(url, "national statistics (fin de projet)", lambda s: peer_statistics.indicator_statistics(
+                s, cnsa_principal, milestone=Milestone.FIN_PROJET, group_by="region")),
         ]
         keys = {role: cli_key(env, "--role", role, *scope) for role, scope in (
             ("ars_reviewer", ("--region", REGION)), ("cnsa_auditor", ()), ("porteur", ("--siret", facts["siret"])))}

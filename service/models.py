@@ -132,7 +132,9 @@ class Submission(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("request_id", "milestone", "version"),
                       sa.Index("ix_submission_changed_at_id", "changed_at", "id"),
                       sa.Index("ix_submission_awaiting_review", "received_at", "id",
-                               postgresql_where=sa.text("awaiting_review"), sqlite_where=sa.text("awaiting_review")))
+                               postgresql_where=sa.text("awaiting_review"), sqlite_where=sa.text("awaiting_review")),
+                      sa.Index("ix_submission_latest", "milestone", "request_id",
+                               postgresql_where=sa.text("is_latest"), sqlite_where=sa.text("is_latest")))
 
     id: str = Field(primary_key=True, max_length=36)
     request_id: int = Field(foreign_key="funding_request.id")
@@ -154,6 +156,8 @@ class Submission(SQLModel, table=True):
     #: off a partial index in reception order. Kept under the request's row lock by the push (the
     #: version it replaces) and the decision.
     awaiting_review: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    #: The latest version of its milestone (the one the statistics read), kept by the push.
+    is_latest: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
 
 class SubmissionRow(SQLModel, table=True):

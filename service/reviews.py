@@ -99,7 +99,7 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
     visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
     query = (select(Submission, FundingRequest)
              .join(FundingRequest, FundingRequest.id == Submission.request_id)  # type: ignore[arg-type]
-             .where(Submission.awaiting_review.is_(True),  # type: ignore[attr-defined]
+             .where(Submission.awaiting_review,  # the partial index's own predicate  # type: ignore[arg-type]
                     Submission.request_id.in_(visible.scalar_subquery()),  # type: ignore[attr-defined]
                     FundingRequest.closed_on.is_(None)))  # type: ignore[union-attr]
     after = decode_cursor(page.cursor)

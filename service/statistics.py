@@ -45,7 +45,7 @@ def _latest_rows(session: Session, milestone: Milestone) -> Iterable[Any]:
                        _EST.c.category, _SUB.c.version)
              .select_from(_ROW.join(_SUB).join(_REQ))
              .outerjoin(_EST, sa.and_(_EST.c.finess == _ROW.c.finess, _EST.c.request_id == _REQ.c.id))
-             .where(_SUB.c.milestone == milestone.value, _SUB.c.version == LAST_VERSION[milestone]))
+             .where(_SUB.c.is_latest, _SUB.c.milestone == milestone.value))  # the partial index ix_submission_latest
     return session.connection().execution_options(yield_per=5_000).execute(query)
 
 

@@ -80,8 +80,8 @@ _INSERT_SUBMISSION = sa.insert(Submission.__table__)  # type: ignore[attr-define
 _SUPERSEDED = (sa.update(Submission.__table__)  # type: ignore[attr-defined]
                .where(Submission.request_id == sa.bindparam("b_request_id"),
                       Submission.milestone == sa.bindparam("b_milestone"),
-                      Submission.version < sa.bindparam("b_version"), Submission.awaiting_review.is_(True))
-               .values(awaiting_review=False))
+                      Submission.version < sa.bindparam("b_version"), Submission.is_latest.is_(True))
+               .values(awaiting_review=False, is_latest=False))
 _INSERT_IDEMPOTENCY = sa.insert(IdempotencyRecord.__table__)  # type: ignore[attr-defined]
 
 
@@ -211,6 +211,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         "received_at": utcnow(), "received_by_key_id": principal.key_id, "source": options.source,
         "fingerprint": fingerprint(req.galis_ref, milestone, parsed.rows), "row_count": len(parsed.rows),
         "targets_met": evaluated.targets_met, "warnings": stored_warnings, "awaiting_review": True,
+        "is_latest": True,
     }
     values["changed_at"] = values["received_at"]
     provenance = parsed.provenance
@@ -226,7 +227,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         return PushResult(body=body, created=False)
 
     conn.execute(_INSERT_SUBMISSION, values)
-    if version > 1:  # the version it replaces no longer waits for a decision (under the request's lock)
+    if version > 1:  # the version it replaces is no longer the latest, nor waits for a decision (request locked)
         conn.execute(_SUPERSEDED, {"b_request_id": req.id, "b_milestone": milestone.value, "b_version": version})
     insert_many(conn, _ROW_TABLE, [
         {"submission_id": submission_id, "row_number": e.row.row, "finess": e.row.finess,
