@@ -242,6 +242,7 @@ class Deliverer:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="webhook-deliverer", daemon=True)
         self._lease_until = self._next_try = 0.0
+        self._held = False
         self._last_housekeeping = float("-inf")
 
     # --- one attempt ----------------------------------------------------------------------
@@ -287,6 +288,7 @@ class Deliverer:
         taken = self.database.writer.run_sync(
             lambda session: take_lease(session, self.holder, seconds=self.lease_seconds, now=utcnow()))
         self._lease_until = now + self.lease_seconds if taken else 0.0
+        self._held = self._held or taken
         self._next_try = now + min(self.lease_seconds / 4, 2.0)
         return taken
 
@@ -359,7 +361,8 @@ class Deliverer:
             self._thread.join(timeout=30)
         self._pool.shutdown(wait=True, cancel_futures=True)
         try:
-            self.database.writer.run_sync(lambda session: release_lease(session, self.holder))
+            if self._held:  # a deliverer that never delivered has no lease to give back
+                self.database.writer.run_sync(lambda session: release_lease(session, self.holder))
         except Exception:  # the database may be gone at shutdown: the lease expires by itself
             log.warning("webhook deliverer: lease not released")
         self._client.close()

@@ -12,6 +12,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from service.api_keys import create_api_key, find_principal, hash_key
+from service.domain.access import Role
+from service.webhooks.subscriptions import create_subscription
 from tests import factories, proof_files, template_files
 from tests.conftest import Api, rows_for
 from tests.registry import extracts
@@ -43,20 +46,22 @@ class World:
 def world(api: Api) -> World:
     inside = api.create_request(establishments=[{"finess": factories.finess("24"), "name": "EHPAD A"}])
     outside = api.create_request(establishments=[{"finess": factories.finess("2A"), "name": "EHPAD B"}])
-    keys = {
-        "admin": api.admin,
-        "ars_reviewer": api.key("ars_reviewer", region_code="75"),
-        "cnsa_auditor": api.key("cnsa_auditor"),
-        "porteur": api.key("porteur", siret=inside["siret"]),
-        "vendor": api.key("vendor", galis_refs=[inside["galis_ref"]]),
-        "other": api.key("cnsa_auditor", label="une autre clé"),
-    }
-    webhooks = {}  # each key's subscription, told of the pushes below (nothing listens: they stay pending)
-    for role, key in keys.items():
-        created = api.client.post("/v1/webhooks", headers=api.auth(key), json={
-            "url": "http://127.0.0.1:9/hook", "events": ["submission.stored"]})
-        assert created.status_code == 201, created.text
-        webhooks[role] = created.json()["id"]
+    scopes = {"ars_reviewer": {"region_code": "75"}, "cnsa_auditor": {}, "porteur": {"siret": inside["siret"]},
+              "vendor": {"galis_refs": [inside["galis_ref"]]}, "other": {"label": "une autre clé"},
+              "spare": {"label": "clé à révoquer"}}
+    roles = {"other": "cnsa_auditor", "spare": "vendor"}
+    keys = {"admin": api.admin, **api.database.writer.run_sync(lambda session: {  # one transaction for them all
+        name: create_api_key(session, role=Role(roles.get(name, name)), **scope)[1] for name, scope in scopes.items()})}
+    spare = keys.pop("spare")
+
+    def subscribe_all(session: Any) -> dict[str, str]:  # one transaction for the six
+        return {role: create_subscription(session, found.principal, {
+            "url": "http://127.0.0.1:9/hook", "events": ["submission.stored"]}, max_per_key=20)["id"]
+            for role, key in keys.items() if (found := find_principal(session, hash_key(key))) is not None}
+
+    # each key's subscription, told of the pushes below (nothing listens: they stay pending)
+    webhooks = api.database.writer.run_sync(subscribe_all)
+    assert len(webhooks) == len(keys)
     submissions, proofs = {}, {}
     for scope, req in (("in", inside), ("out", outside)):
         pushed = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)})
@@ -71,7 +76,7 @@ def world(api: Api) -> World:
         deliveries = {role: conn.execute(sa.text("SELECT min(id) FROM webhook_delivery WHERE subscription_id = :s"),
                                          {"s": sub}).scalar_one() for role, sub in webhooks.items()}
     return World(api, keys, {"in": inside, "out": outside}, submissions, proofs, cases,
-                 api.key("vendor", label="clé à révoquer"),
+                 spare,
                  {role: (sub, deliveries[role]) for role, sub in webhooks.items()})
 
 
