@@ -234,9 +234,9 @@ class Deliverer:
         self.poll = settings.webhooks_poll_ms / 1000
         self.concurrency = settings.webhooks_concurrency
         self.holder = holder or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._client = httpx.Client(timeout=httpx.Timeout(settings.webhooks_timeout_s), follow_redirects=False,
-                                    trust_env=False, headers={"user-agent": USER_AGENT},
-                                    limits=httpx.Limits(max_connections=self.concurrency * 2))
+        self.timeout = settings.webhooks_timeout_s
+        self._client: httpx.Client | None = None  # made at the first attempt (its TLS set-up costs ~35 ms)
+        self._client_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="webhook-attempt")
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -246,6 +246,15 @@ class Deliverer:
         self._last_housekeeping = float("-inf")
 
     # --- one attempt ----------------------------------------------------------------------
+
+    @property
+    def client(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), follow_redirects=False,
+                                            trust_env=False, headers={"user-agent": USER_AGENT},
+                                            limits=httpx.Limits(max_connections=self.concurrency * 2))
+            return self._client
 
     def attempt(self, due: Due) -> Outcome:
         at = utcnow()
@@ -260,7 +269,7 @@ class Deliverer:
                        "webhook-id": due.id, "webhook-timestamp": str(timestamp),
                        "webhook-signature": signature(due.secret, due.id, timestamp, due.body)}
             extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-            with self._client.stream("POST", url, content=due.body.encode("utf-8"), headers=headers,
+            with self.client.stream("POST", url, content=due.body.encode("utf-8"), headers=headers,
                                      extensions=extensions) as response:
                 code = response.status_code
                 _drain(response)
@@ -365,4 +374,5 @@ class Deliverer:
                 self.database.writer.run_sync(lambda session: release_lease(session, self.holder))
         except Exception:  # the database may be gone at shutdown: the lease expires by itself
             log.warning("webhook deliverer: lease not released")
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
