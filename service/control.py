@@ -193,13 +193,16 @@ def announce_overdue(session: Session, now: datetime) -> int:
 
 
 def case_view(session: Session, case: ControlCase, *, now: datetime, with_requests: bool = True,
-              labels: dict[int, dict[str, str]] | None = None) -> dict[str, Any]:
-    sub = session.get(Submission, case.submission_id)
-    req = session.get(FundingRequest, case.request_id)
-    assert sub is not None and req is not None
-    last = last_version(req, case.milestone)
-    if labels is None:
+              loaded: tuple[Submission, FundingRequest, dict[int, dict[str, str]]] | None = None) -> dict[str, Any]:
+    """A case as the API shows it; ``loaded``: its version, request and key labels, when the caller
+    has read them already (a page of the queue reads them for all its cases at once)."""
+    if loaded is None:
+        sub, req = session.get(Submission, case.submission_id), session.get(FundingRequest, case.request_id)
+        assert sub is not None and req is not None
         labels = key_labels(session, (case.claimed_by_key_id, case.closed_by_key_id))
+    else:
+        sub, req, labels = loaded
+    last = last_version(req, case.milestone)
     view: dict[str, Any] = {
         "id": case.id, "submission_id": case.submission_id, "galis_ref": req.galis_ref,
         "region_code": case.region_code, "milestone": case.milestone, "version": case.version,
@@ -245,15 +248,15 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
     more = len(cases) > page.limit
     cases = cases[: page.limit]
     now = utcnow()
-    # One query per table for the page (the views then find them in the session), not two per case.
-    # (the identity map holds them weakly: kept here for as long as the views are built)
-    loaded = [*session.exec(select(Submission).where(Submission.id.in_([c.submission_id for c in cases]))),  # type: ignore[attr-defined]
-              *session.exec(select(FundingRequest).where(FundingRequest.id.in_({c.request_id for c in cases})))]  # type: ignore[union-attr]
+    # One query per table for the page, not two per case.
+    subs = {s.id: s for s in session.exec(
+        select(Submission).where(Submission.id.in_([c.submission_id for c in cases])))}  # type: ignore[attr-defined]
+    reqs = {r.id: r for r in session.exec(
+        select(FundingRequest).where(FundingRequest.id.in_({c.request_id for c in cases})))}  # type: ignore[union-attr]
     labels = key_labels(session, [k for c in cases for k in (c.claimed_by_key_id, c.closed_by_key_id)])
-    items = [case_view(session, c, now=now, with_requests=False, labels=labels) for c in cases]
-    del loaded
     return {
-        "items": items,
+        "items": [case_view(session, c, now=now, with_requests=False,
+                            loaded=(subs[c.submission_id], reqs[c.request_id], labels)) for c in cases],
         "next_cursor": encode_cursor({"score": cases[-1].score, "at": cases[-1].opened_at.isoformat(),
                                       "id": cases[-1].id}) if more and cases else None,
     }

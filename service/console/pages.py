@@ -260,6 +260,19 @@ async def list_page(request: Request, template: str,
     return await page(request, body)
 
 
+async def form_action(request: Request, back: str, message: str,
+                      action: Callable[[Session, SignedIn, dict[str, str]], Any]) -> Response:
+    """A form that changes something: read (bounded), its CSRF token checked, the use case run
+    through the writer, then back to ``back`` saying ``message``."""
+    async def body(person: SignedIn) -> Response:
+        fields = await read_form(request)
+        check_csrf(person, fields)
+        await _database(request).writer.run(lambda session: action(session, person, fields))
+        return done(back, message)
+
+    return await page(request, body)
+
+
 def done(path: str, message: str) -> RedirectResponse:
     """After a change: back to the page, which says what was done (POST, redirect, GET)."""
     return RedirectResponse(f"{path}?fait={quote(message)}", status_code=303)
@@ -354,15 +367,9 @@ async def version(request: Request, submission_id: str) -> Response:
 
 @router.post("/versions/{submission_id}/decision")
 async def decide(request: Request, submission_id: str) -> Response:
-    async def body(person: SignedIn) -> Response:
-        fields = await read_form(request)
-        check_csrf(person, fields)
-        decision = {"decision": fields.get("decision") or None, "comment": fields.get("comment") or None}
-        await _database(request).writer.run(
-            lambda session: reviews.record_review(session, person.principal, submission_id, decision))
-        return done(f"{PREFIX}/versions/{submission_id}", "Décision enregistrée.")
-
-    return await page(request, body)
+    return await form_action(request, f"{PREFIX}/versions/{submission_id}", "Décision enregistrée.",
+                             lambda s, person, f: reviews.record_review(s, person.principal, submission_id, {
+                                 "decision": f.get("decision") or None, "comment": f.get("comment") or None}))
 
 
 @router.get("/versions/{submission_id}/synthese.pdf")
@@ -416,13 +423,8 @@ async def case(request: Request, case_id: str) -> Response:
 
 def _case_action(action: Callable[[Session, SignedIn, str, dict[str, str]], Any], message: str) -> Any:
     async def handler(request: Request, case_id: str) -> Response:
-        async def body(person: SignedIn) -> Response:
-            fields = await read_form(request)
-            check_csrf(person, fields)
-            await _database(request).writer.run(lambda session: action(session, person, case_id, fields))
-            return done(f"{PREFIX}/dossiers/{case_id}", message)
-
-        return await page(request, body)
+        return await form_action(request, f"{PREFIX}/dossiers/{case_id}", message,
+                                 lambda s, person, fields: action(s, person, case_id, fields))
 
     return handler
 

@@ -50,6 +50,7 @@ from service.models import (
 )
 from service.settings import Settings
 from service.webhooks.messages import signature
+from service.webhooks.outbox import cancel_pending
 from service.webhooks.targets import TargetPolicy, TargetRefused, resolve
 
 log = logging.getLogger(__name__)
@@ -176,9 +177,7 @@ def disable(session: Session, subscription_id: str, reason: str, *, at: datetime
                            .values(status="disabled", disabled_at=at, disabled_reason=reason[:300])).rowcount
     if not changed:
         return False
-    conn.execute(sa.update(_DELIVERY).where(_DELIVERY.c.subscription_id == subscription_id,
-                                            _DELIVERY.c.status == "pending")
-                 .values(status="cancelled", next_attempt_at=None))
+    cancel_pending(conn, subscription_id)
     audit.record(session, DELIVERER, "webhook_disabled", "webhook_subscription", subscription_id,
                  payload={"reason": reason})
     return True

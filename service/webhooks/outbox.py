@@ -53,3 +53,10 @@ def emit(session: Session, event_type: str, *, request_id: int, data: dict[str, 
          "created_at": now, "status": "pending", "attempts": 0, "next_attempt_at": now}
         for sub_id in audience])
     return len(audience)
+
+
+def cancel_pending(conn: sa.Connection, subscription_id: str) -> None:
+    """What a subscription still had to receive is dropped (it was disabled or deleted)."""
+    conn.execute(sa.update(_DELIVERY).where(_DELIVERY.c.subscription_id == subscription_id,
+                                            _DELIVERY.c.status == "pending")
+                 .values(status="cancelled", next_attempt_at=None))

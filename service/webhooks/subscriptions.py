@@ -20,6 +20,7 @@ from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
 from service.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, iso_z, utcnow
 from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.webhooks.messages import EVENT_TYPES, new_secret
+from service.webhooks.outbox import cancel_pending
 
 _DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
 _ATTEMPT = WebhookAttempt.__table__  # type: ignore[attr-defined]
@@ -96,9 +97,7 @@ def delete_subscription(session: Session, principal: Principal, subscription_id:
     sub.status, sub.deleted_at = "deleted", now
     session.add(sub)
     session.flush()
-    session.connection().execute(sa.update(_DELIVERY).where(_DELIVERY.c.subscription_id == sub.id,
-                                                            _DELIVERY.c.status == "pending")
-                                 .values(status="cancelled", next_attempt_at=None))
+    cancel_pending(session.connection(), sub.id)
     audit.record(session, principal, "webhook_deleted", "webhook_subscription", sub.id, payload={"url": sub.url})
 
 
