@@ -5,7 +5,8 @@ in the same run (the framework's own round trip):
 
 * the review queue of one ARS and the CNSA's control queue (first page of 50), with the
   ``EXPLAIN (ANALYZE, BUFFERS)`` of their main statement;
-* the national statistics of a milestone and one région's follow-up export (the server's
+* the national statistics of a milestone (read off the maintained ``latest_rate`` table), one
+  establishment against its peers, and one région's follow-up export (the server's
   resident memory sampled during the download);
 * the console's pages (review queue, version, control queue, case, obligations): each under
   50 ms is the goal.
@@ -46,6 +47,7 @@ from stdnum import luhn  # noqa: E402
 
 from service import control, reviews  # noqa: E402
 from service import statistics as peer_statistics  # noqa: E402
+from service.domain import indicators  # noqa: E402
 from service.domain.access import Principal, Role  # noqa: E402
 from service.domain.identifiers import DEPARTMENT_REGION  # noqa: E402
 from service.domain.lifecycle import Milestone  # noqa: E402
@@ -94,6 +96,7 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
             serial = 0
             with cur.copy("COPY establishment (request_id, finess, name, category) FROM STDIN") as copy:
                 codes: dict[int, list[str]] = {}
+                category_of: dict[str, str] = {}
                 for n in range(1, requests + 1):
                     region = region_codes[n % len(region_codes)]
                     department = regions[region][n % len(regions[region])]
@@ -102,7 +105,8 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                         serial += 1
                         code = finess(department, serial)
                         codes[n].append(code)
-                        copy.write_row((n, code, f"ESMS {code}", ("500", "354", "183")[serial % 3]))
+                        category_of[code] = ("500", "354", "183")[serial % 3]
+                        copy.write_row((n, code, f"ESMS {code}", category_of[code]))
             print(f"  requests and establishments: {time.perf_counter() - started:.0f} s", flush=True)
             sub_rows = []
             undecided = {n for n in range(1, requests + 1) if n % 3 == 0}  # a third wait for the ARS
@@ -120,6 +124,7 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                                             v == per_milestone and n in undecided, v == per_milestone))
                             sub_rows.append((sid, n, milestone, v, at))
             print(f"  {len(sub_rows)} versions: {time.perf_counter() - started:.0f} s", flush=True)
+            latest: list[dict[str, Any]] = []
             with cur.copy("COPY submission_row (submission_id, row_number, finess, raison_sociale, dmp_fed, "
                           "mss_messages_sent, active_dui, persons_accompanied, dui_with_personal_plan, "
                           "dui_with_agenda_event, period_start, period_end, target_set_id) FROM STDIN") as copy:
@@ -131,6 +136,17 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                         agenda = active - (n + k) % 6
                         copy.write_row((sid, k + 1, code, f"ESMS {code}", plan * 7 // 10, plan, active, persons, plan,
                                         agenda, date(at.year, 1, 1), date(at.year, 3, 31), DEFAULT_TARGETS.id))
+                        if v == per_milestone:  # what the push keeps for the statistics
+                            counts = {"dmp_fed": plan * 7 // 10, "mss_messages_sent": plan, "active_dui": active,
+                                      "persons_accompanied": persons, "dui_with_personal_plan": plan,
+                                      "dui_with_agenda_event": agenda}
+                            latest.append(peer_statistics.latest_rate_row(
+                                request_id=n, region_code=region_codes[n % len(region_codes)],
+                                milestone=Milestone(_milestone), submission_id=sid, version=v, finess=code,
+                                category=category_of[code], evaluation=indicators.evaluate(counts, DEFAULT_TARGETS)))
+            with cur.copy(f"COPY latest_rate ({', '.join(latest[0])}) FROM STDIN") as copy:
+                for values in latest:
+                    copy.write_row(list(values.values()))
             print(f"  rows: {time.perf_counter() - started:.0f} s", flush=True)
             with cur.copy("COPY control_case (id, submission_id, request_id, region_code, milestone, version, score, "
                           "reasons, status, opened_at, outcome, closed_at) FROM STDIN") as c_copy:
@@ -154,6 +170,7 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                                     if region_codes[n % len(region_codes)] == REGION and v == per_milestone
                                     and n in undecided)
             facts["siret"] = siret(3)
+            facts["finess"] = codes[3][0]
             facts["porteur_ref"] = "10000003"
         conn.commit()
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -262,8 +279,11 @@ def main() -> int:
                 timings["control queue, national"] = timed(client, "/v1/control-queue", args.runs, headers=cnsa)
                 case_id = client.get("/v1/control-queue", headers=cnsa).json()["items"][0]["id"]
                 timings["national statistics (fin de projet)"] = timed(
-                    client, "/v1/statistics/indicators", 3, headers=cnsa,
+                    client, "/v1/statistics/indicators", args.runs, headers=cnsa,
                     params={"milestone": "fin_projet", "group_by": "region"})
+                timings["an establishment against its peers"] = timed(
+                    client, f"/v1/establishments/{facts['finess']}/comparison", args.runs, headers=cnsa,
+                    params={"milestone": "fin_projet"})
                 before = rss_kib(proc.pid)
                 peak = [before]
                 sampling = threading.Event()

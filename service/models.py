@@ -182,6 +182,35 @@ class SubmissionRow(SQLModel, table=True):
     target_set_id: str = Field(max_length=40)
 
 
+class LatestRate(SQLModel, table=True):
+    """One establishment's rates in the latest version of a request's milestone: the peer
+    statistics' maintained aggregate, one narrow row per establishment and milestone instead of
+    every version's rows. Replaced by each push under the request's row lock; region and category
+    never change once a request is registered."""
+
+    __tablename__ = "latest_rate"
+    __table_args__ = (sa.Index("ix_latest_rate_peers", "milestone", "category"),)
+
+    request_id: int = Field(foreign_key="funding_request.id", primary_key=True)
+    milestone: str = Field(primary_key=True, max_length=12)
+    finess: str = Field(primary_key=True, max_length=9)
+    submission_id: str = Field(foreign_key="submission.id", max_length=36)
+    version: int
+    region_code: str = Field(max_length=2)
+    category: str | None = Field(default=None, max_length=3)
+    #: Each indicator's rate (None: not computable) and whether its target was met.
+    active_files_rate: float | None = None
+    active_files_met: bool | None = None
+    personal_plan_rate: float | None = None
+    personal_plan_met: bool | None = None
+    agenda_rate: float | None = None
+    agenda_met: bool | None = None
+    mssante_rate: float | None = None
+    mssante_met: bool | None = None
+    dmp_rate: float | None = None
+    dmp_met: bool | None = None
+
+
 class IdempotencyRecord(SQLModel, table=True):
     """A push made with an ``Idempotency-Key``: the same key and body replays its version."""
 

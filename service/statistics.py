@@ -8,7 +8,7 @@ group. Groups of fewer than three establishments are suppressed (``service.domai
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,15 +17,25 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service import targets as target_sets
+from service.db import insert_many
 from service.domain import access, indicators
 from service.domain import statistics as stats
 from service.domain.access import Principal, Role
-from service.domain.declaration import COUNT_FIELDS
+from service.domain.declaration import COUNT_FIELDS, EvaluatedRow
 from service.domain.errors import NotFound
 from service.domain.lifecycle import Milestone
-from service.domain.targets import INDICATOR_KEYS, TargetSet
-from service.funding_requests import LAST_VERSION, scope_of
-from service.models import ApiKey, ControlCase, Establishment, FundingRequest, Review, Submission, SubmissionRow
+from service.domain.targets import INDICATOR_KEYS
+from service.funding_requests import scope_of
+from service.models import (
+    ApiKey,
+    ControlCase,
+    Establishment,
+    FundingRequest,
+    LatestRate,
+    Review,
+    Submission,
+    SubmissionRow,
+)
 
 _ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
 _SUB = Submission.__table__  # type: ignore[attr-defined]
@@ -40,44 +50,77 @@ def department_of(finess: str) -> str:
     return _OVERSEAS.get(finess[:4], finess[:3]) if finess.startswith(("97", "98")) else finess[:2]
 
 
-def _latest_rows(session: Session, milestone: Milestone) -> Iterable[Any]:
-    query = (sa.select(_ROW.c.finess, _ROW.c.target_set_id, *(_ROW.c[f] for f in COUNT_FIELDS), _REQ.c.region_code,
-                       _EST.c.category, _SUB.c.version)
-             .select_from(_ROW.join(_SUB).join(_REQ))
-             .outerjoin(_EST, sa.and_(_EST.c.finess == _ROW.c.finess, _EST.c.request_id == _REQ.c.id))
-             .where(_SUB.c.is_latest, _SUB.c.milestone == milestone.value))  # the partial index ix_submission_latest
-    return session.connection().execution_options(yield_per=5_000).execute(query)
+_RATE = LatestRate.__table__  # type: ignore[attr-defined]
+#: Per indicator, its rate and met columns in the maintained table.
+_RATE_COLUMNS = tuple((_RATE.c[f"{key}_rate"], _RATE.c[f"{key}_met"]) for key in INDICATOR_KEYS)
+_FORGET_RATES = sa.delete(_RATE).where(_RATE.c.request_id == sa.bindparam("request_id"),
+                                       _RATE.c.milestone == sa.bindparam("milestone"))
+_PEER_RATES = sa.select(_RATE.c.finess, _RATE.c.region_code, _RATE.c.category,
+                        *(c for pair in _RATE_COLUMNS for c in pair))
 
 
-def _evaluation(r: Any, sets: Mapping[str, TargetSet]) -> dict[str, indicators.Indicator]:
-    """The indicators of one stored row, against the set it was evaluated with."""
-    return indicators.evaluate({f: getattr(r, f) for f in COUNT_FIELDS}, sets[r.target_set_id])
+def replace_latest_rates(conn: sa.Connection, *, request_id: int, region_code: str, milestone: Milestone,
+                         submission_id: str, version: int, rows: Sequence[EvaluatedRow],
+                         categories: Mapping[str, str | None]) -> None:
+    """Make a version's rates the ones its request's milestone is counted with: called by the
+    push that stores it, under the request's row lock, in the same transaction."""
+    if version > 1:
+        conn.execute(_FORGET_RATES, {"request_id": request_id, "milestone": milestone.value})
+    insert_many(conn, _RATE, [latest_rate_row(
+        request_id=request_id, region_code=region_code, milestone=milestone, submission_id=submission_id,
+        version=version, finess=e.row.finess, category=categories.get(e.row.finess), evaluation=e.indicators)
+        for e in rows])
 
 
-def _summaries(evaluated: Sequence[dict[str, indicators.Indicator]]) -> dict[str, Any]:
-    found = {}
+def latest_rate_row(*, request_id: int, region_code: str, milestone: Milestone, submission_id: str, version: int,
+                    finess: str, category: str | None, evaluation: Mapping[str, indicators.Indicator],
+                    ) -> dict[str, Any]:
+    """One row of ``latest_rate`` for an establishment's evaluated counts."""
+    row: dict[str, Any] = {"request_id": request_id, "milestone": milestone.value, "finess": finess,
+                           "submission_id": submission_id, "version": version, "region_code": region_code,
+                           "category": category}
     for key in INDICATOR_KEYS:
-        rates = [e[key].rate for e in evaluated if e[key].rate is not None]
-        met = [bool(e[key].met) for e in evaluated if e[key].met is not None]
-        summary = stats.summarize(rates, met)  # type: ignore[arg-type]
+        row[f"{key}_rate"], row[f"{key}_met"] = evaluation[key].rate, evaluation[key].met
+    return row
+
+
+def _peer_rates(conn: sa.Connection, milestone: Milestone, *, category: str | None = None,
+                only_category: bool = False) -> list[Any]:
+    """(finess, région, category, then rate and met of each indicator) per establishment."""
+    query = _PEER_RATES.where(_RATE.c.milestone == milestone.value)
+    if only_category:
+        query = query.where(_RATE.c.category.is_(None) if category is None else _RATE.c.category == category)
+    return conn.execute(query).all()  # narrow rows, one per establishment: 30 000 nationally
+
+
+def _summaries(members: Sequence[Sequence[Any]]) -> dict[str, Any]:
+    """Each indicator's summary over ``members`` (rows of ``_peer_rates``)."""
+    found = {}
+    for i, key in enumerate(INDICATOR_KEYS):
+        met_at = 4 + 2 * i
+        summary = stats.summarize(_rates(members, i), [r[met_at] for r in members if r[met_at] is not None])
         found[key] = summary.as_dict() if summary else None
     return found
+
+
+def _rates(members: Sequence[Sequence[Any]], i: int) -> list[float]:
+    """The computable rates of the ``i``-th indicator among ``members``."""
+    rate_at = 3 + 2 * i
+    return [r[rate_at] for r in members if r[rate_at] is not None]
 
 
 def indicator_statistics(session: Session, principal: Principal, *, milestone: Milestone,
                          group_by: str) -> dict[str, Any]:
     access.require_may_see_statistics(principal)
     fields = group_by.split(",")
-    everyone: list[dict[str, indicators.Indicator]] = []
-    groups: dict[tuple[str | None, ...], list[dict[str, indicators.Indicator]]] = defaultdict(list)
-    sets = target_sets.every_set(session.connection())  # read before the rows stream on the same connection
-    for r in _latest_rows(session, milestone):
-        evaluation = _evaluation(r, sets)
-        everyone.append(evaluation)
-        if principal.role is Role.ARS_REVIEWER and r.region_code != principal.region_code:
+    groups: dict[tuple[str | None, ...], list[Any]] = defaultdict(list)
+    attribute = {"category": 2, "region": 1}
+    ars_region = principal.region_code if principal.role is Role.ARS_REVIEWER else None
+    everyone = _peer_rates(session.connection(), milestone)
+    for r in everyone:
+        if ars_region is not None and r[1] != ars_region:
             continue
-        attributes = {"category": r.category, "region": r.region_code, "department": department_of(r.finess)}
-        groups[tuple(attributes[f] for f in fields)].append(evaluation)
+        groups[tuple(department_of(r[0]) if f == "department" else r[attribute[f]] for f in fields)].append(r)
     items = []
     for key in sorted(groups, key=lambda k: tuple(v or "" for v in k)):
         members = groups[key]
@@ -90,8 +133,7 @@ def indicator_statistics(session: Session, principal: Principal, *, milestone: M
     national_suppressed = stats.suppressed(len(everyone))
     return {
         "milestone": milestone.value, "group_by": fields, "quantile_method": stats.QUANTILE_METHOD,
-        "suppression_threshold": stats.SUPPRESSION_THRESHOLD,
-        "scope": principal.region_code if principal.role is Role.ARS_REVIEWER else None,
+        "suppression_threshold": stats.SUPPRESSION_THRESHOLD, "scope": ars_region,
         "national": {"suppressed": national_suppressed,
                      "establishments": None if national_suppressed else len(everyone),
                      "indicators": None if national_suppressed else _summaries(everyone)},
@@ -99,41 +141,43 @@ def indicator_statistics(session: Session, principal: Principal, *, milestone: M
     }
 
 
+_OWN_LATEST_ROW = (
+    sa.select(_ROW.c.target_set_id, *(_ROW.c[f] for f in COUNT_FIELDS), _SUB.c.version)
+    .select_from(_ROW.join(_SUB))
+    .where(_SUB.c.request_id == sa.bindparam("request_id"), _SUB.c.milestone == sa.bindparam("milestone"),
+           _SUB.c.is_latest, _ROW.c.finess == sa.bindparam("finess")))
+
 
 def comparison(session: Session, principal: Principal, finess: str, *, milestone: Milestone) -> dict[str, Any]:
     """An establishment's latest rates and where they stand among the establishments of its
     category, nationally and in its région (percentile rank: share of peers below, half the equal
     ones counted; withheld for fewer than three peers)."""
     conn = session.connection()
-    own = conn.execute(sa.select(_EST.c.finess, _EST.c.category, _REQ.c.galis_ref, _REQ.c.region_code, _REQ.c.siret)
+    own = conn.execute(sa.select(_EST.c.finess, _EST.c.category, _EST.c.request_id, _REQ.c.galis_ref,
+                                 _REQ.c.region_code, _REQ.c.siret)
                        .join(_REQ, _REQ.c.id == _EST.c.request_id).where(_EST.c.finess == finess)).one_or_none()
     if own is None or not access.sees_request(principal, scope_of(own)):
         raise NotFound(f"Établissement {finess} introuvable.", code="establishment_not_found")
-    sets = target_sets.every_set(conn)
-    mine: dict[str, indicators.Indicator] | None = None
-    version = None
-    peers: list[tuple[str, dict[str, indicators.Indicator]]] = []
-    for r in _latest_rows(session, milestone):
-        if r.category != own.category:
-            continue
-        evaluation = _evaluation(r, sets)
-        peers.append((r.region_code, evaluation))
-        if r.finess == finess:
-            mine, version = evaluation, r.version
     result: dict[str, Any] = {"finess": finess, "galis_ref": own.galis_ref, "category": own.category,
-                              "region_code": own.region_code, "milestone": milestone.value, "version": version,
+                              "region_code": own.region_code, "milestone": milestone.value, "version": None,
                               "suppression_threshold": stats.SUPPRESSION_THRESHOLD, "indicators": None}
-    if mine is None:
-        return result  # no version of this milestone yet
+    stored = conn.execute(_OWN_LATEST_ROW, {"request_id": own.request_id, "milestone": milestone.value,
+                                            "finess": finess}).one_or_none()
+    if stored is None:
+        return result  # no version of this milestone yet, or the latest one leaves it out
+    mine = indicators.evaluate({f: getattr(stored, f) for f in COUNT_FIELDS},
+                               target_sets.by_id(conn, stored.target_set_id))
+    national = _peer_rates(conn, milestone, category=own.category, only_category=True)
+    regional = [r for r in national if r[1] == own.region_code]
+    result["version"] = stored.version
     result["indicators"] = {key: {**mine[key].as_dict(), **{
-        level: _standing(mine[key].rate, [e[key].rate for region, e in peers if level == "national"
-                                           or region == own.region_code])
-        for level in ("national", "region")}} for key in INDICATOR_KEYS}
+        level: _standing(mine[key].rate, _rates(group, i)) for level, group in (("national", national),
+                                                                                ("region", regional))}}
+        for i, key in enumerate(INDICATOR_KEYS)}
     return result
 
 
-def _standing(rate: float | None, rates: list[float | None]) -> dict[str, Any]:
-    known = [r for r in rates if r is not None]
+def _standing(rate: float | None, known: list[float]) -> dict[str, Any]:
     if stats.suppressed(len(known)):
         return {"peers": None, "percentile_rank": None, "median": None, "suppressed": True}
     return {"peers": len(known), "percentile_rank": None if rate is None else stats.percentile_rank(rate, known),
@@ -156,8 +200,7 @@ def reporting(session: Session, principal: Principal, *, milestone: Milestone, g
     deadline), the ARS's decision on the latest version, and whether its proofs are complete (no
     ``proofs_missing`` reason left in its control case)."""
     access.require_may_see_statistics(principal)
-    latest = sa.and_(_SUB.c.request_id == _REQ.c.id, _SUB.c.milestone == milestone.value,
-                     _SUB.c.version == LAST_VERSION[milestone])
+    latest = sa.and_(_SUB.c.request_id == _REQ.c.id, _SUB.c.milestone == milestone.value, _SUB.c.is_latest)
     query = (sa.select(_REQ.c.region_code, _OPENED[milestone].label("opened_on"), _REQ.c.closed_on,
                        _REQ.c.fin_projet_due_on, _SUB.c.received_at, _REVIEW.c.decision, _CASE.c.reasons,
                        _KEY.c.role.label("pusher_role"), _KEY.c.label.label("pusher"))

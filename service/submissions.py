@@ -18,7 +18,7 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import audit, control
+from service import audit, control, statistics
 from service import targets as target_sets
 from service.cache import BoundedCache
 from service.db import insert_many
@@ -235,6 +235,9 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
          "period_end": e.row.period_end, "target_set_id": e.target_set.id, **e.counts}
         for e in evaluated.rows
     ])
+    statistics.replace_latest_rates(conn, request_id=req.id, region_code=req.region_code, milestone=milestone,
+                                    submission_id=submission_id, version=version, rows=evaluated.rows,
+                                    categories=req.categories)
     if options.idempotency_key is not None:
         conn.execute(_INSERT_IDEMPOTENCY, [{
             "api_key_id": principal.key_id, "key": options.idempotency_key, "request_hash": digest,

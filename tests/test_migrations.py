@@ -109,3 +109,40 @@ def test_the_chain_of_an_existing_database_still_verifies_after_the_log_takes_ov
         assert count == 1 and broken is not None and broken.seq == 2
     finally:
         engine.dispose()
+
+
+def test_the_migration_fills_the_latest_rates_as_the_push_keeps_them(fresh_url: str) -> None:
+    """The maintained rates of a database that had versions before the table existed are the ones
+    the pushes would have written: same rows, same rates and flags."""
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from tests import factories
+    from tests.conftest import Api, make_settings, rows_for
+
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "head")
+    with TestClient(create_app(make_settings(fresh_url))) as client:
+        api = Api(client)
+        for department, categories, dmp in (("33", ("500", "354"), (10, 70)), ("2A", ("500",), (95,))):
+            req = api.create_request(establishments=[{"finess": factories.finess(department), "name": "ESMS",
+                                                      "category": c} for c in categories])
+            for fed in dmp:
+                assert api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=fed)}
+                                ).status_code == 201
+
+    engine = sa.create_engine(fresh_url)
+
+    def kept() -> list[tuple[object, ...]]:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text("SELECT * FROM latest_rate ORDER BY finess, milestone"))]
+
+    try:
+        pushed = kept()
+        assert len(pushed) == 3 and {r[4] for r in pushed} == {1, 2}  # the version column
+        command.downgrade(config, "8a3b5d7f9c20")
+        command.upgrade(config, "head")
+        assert kept() == pushed
+    finally:
+        engine.dispose()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+import sqlalchemy as sa
+
 from tests import factories
 from tests.conftest import Api, rows_for
 
@@ -121,3 +123,31 @@ def test_reporting_by_region_and_by_vendor(api: Api) -> None:
     fin = report(cnsa, milestone="fin_projet", group_by="region")
     assert fin["75"]["late"] == 1 and fin["75"]["milestone_open"] == 1
 
+
+
+def latest_rates(api: Api) -> list[tuple[Any, ...]]:
+    with api.database.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.text(
+            "SELECT finess, milestone, version, dmp_rate, dmp_met, active_files_rate FROM latest_rate "
+            "ORDER BY finess, milestone"))]
+
+
+def test_the_statistics_count_each_establishment_once_with_its_latest_version(api: Api) -> None:
+    """The maintained rates follow the pushes: a new version replaces its request's rates, a dry
+    run or a refused push leaves them, the other milestone keeps its own."""
+    req = api.create_request(establishments=[{"finess": factories.finess("33"), "name": f"ESMS {n}",
+                                              "category": "500"} for n in range(3)])
+    ref = req["galis_ref"]
+    assert api.push(ref, {"milestone": "va", "rows": rows_for(req, dmp_fed=10)}).status_code == 201
+    second = api.push(ref, {"milestone": "va", "rows": rows_for(req, dmp_fed=80)})
+    assert second.status_code == 201
+    cnsa = api.key("cnsa_auditor")
+    dmp = stats(api, cnsa)["national"]["indicators"]["dmp"]
+    shown = second.json()["rows"][0]["indicators"]["dmp"]
+    assert dmp["n"] == 3 and dmp["median"] == shown["rate"] and dmp["met_share"] == (100.0 if shown["met"] else 0.0)
+    before = latest_rates(api)
+    assert [(r[1], r[2], r[3]) for r in before] == [("va", 2, shown["rate"])] * 3
+    assert api.push(ref, {"milestone": "va", "rows": rows_for(req, dmp_fed=5)}, dry_run="true").status_code == 200
+    assert api.push(ref, {"milestone": "va", "rows": rows_for(req, dmp_fed=-1)}).status_code == 422
+    assert latest_rates(api) == before
+    assert stats(api, cnsa, milestone="fin_projet")["national"]["establishments"] is None  # suppressed: none
