@@ -422,14 +422,16 @@ class RegistryEstablishment(SQLModel, table=True):
     name: str = Field(max_length=300)
     long_name: str | None = Field(default=None, max_length=300)
     department: str = Field(max_length=2)
-    region_code: str | None = Field(default=None, max_length=2, index=True)
+    region_code: str | None = Field(default=None, max_length=2)
     category_code: str | None = Field(default=None, max_length=3)
     category_label: str | None = Field(default=None, max_length=200)
     siret: str | None = Field(default=None, max_length=14)
     opened_on: date | None = None
     updated_on: date | None = None
     first_snapshot_id: int = Field(foreign_key="finess_snapshot.id")
-    last_seen_snapshot_id: int = Field(foreign_key="finess_snapshot.id", index=True)
+    #: Not indexed: the import compares it with the new snapshot's id for every row, and an index
+    #: would be rewritten for every row of every import.
+    last_seen_snapshot_id: int = Field(foreign_key="finess_snapshot.id")
     closed_on: date | None = None
     closed_snapshot_id: int | None = Field(default=None, foreign_key="finess_snapshot.id")
 

@@ -45,6 +45,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.identifiers import DEPARTMENT_REGION, OVERSEAS_PREFIX_REGION
@@ -64,9 +65,8 @@ class ExtractHeader:
     extracted_on: date
 
 
-@dataclass(frozen=True, slots=True)
-class Establishment:
-    """What the registry keeps of a ``structureet`` record."""
+class Establishment(NamedTuple):
+    """What the registry keeps of a ``structureet`` record (a tuple: built for every record)."""
 
     finess: str
     finess_ej: str | None
@@ -148,14 +148,18 @@ def _problem(fields: list[str]) -> str | None:
 
 
 def _establishment(fields: list[str]) -> Establishment:
-    def text(index: int, longest: int = 300) -> str | None:
-        return fields[index].strip()[:longest] or None
-
-    department, siret = fields[13], fields[22].strip()
+    # Runs for each of the extract's 100 000 records: inlined, no helper per field.
+    department, finess_ej, siret = fields[13], fields[2], fields[22].strip()
+    short, long_name = fields[3].strip()[:300], fields[4].strip()[:300]
     return Establishment(
-        finess=fields[1], finess_ej=fields[2] if _FINESS.match(fields[2]) else None,
-        name=text(3) or text(4) or fields[1], long_name=text(4), department=department,
-        region_code=region_of_department(department), category_code=text(18, 3), category_label=text(19, 200),
-        siret=siret if siret.isdigit() and len(siret) == 14 else None,
+        finess=fields[1], finess_ej=finess_ej if _FINESS.match(finess_ej) else None,
+        name=short or long_name or fields[1], long_name=long_name or None, department=department,
+        region_code=_REGIONS.get(department), category_code=fields[18].strip()[:3] or None,
+        category_label=fields[19].strip()[:200] or None,
+        siret=siret if len(siret) == 14 and siret.isdigit() else None,
         opened_on=_day(fields[28]), updated_on=_day(fields[30]),
     )
+
+
+#: The région of every département an extract may name (``region_of_department``), computed once.
+_REGIONS = {d: region_of_department(d) for d in (*DEPARTMENT_REGION, *OVERSEAS_DEPARTMENTS)}

@@ -133,7 +133,8 @@ def _store(conn: sa.Connection, batch: dict[str, Establishment], snapshot_id: in
         conn.exec_driver_sql(_SQLITE_UPSERT, [(
             r.finess, r.finess_ej, r.name, r.long_name, r.department, r.region_code, r.category_code,
             r.category_label, r.siret, r.opened_on.isoformat() if r.opened_on else None,
-            r.updated_on.isoformat() if r.updated_on else None, snapshot_id, snapshot_id) for r in batch.values()])
+            r.updated_on.isoformat() if r.updated_on else None, snapshot_id, snapshot_id)
+            for r in sorted(batch.values())])  # in key order: the primary key index is written page by page
     else:
         conn.execute(_UPSERT["postgresql"], [{
             "finess": r.finess, **{name: getattr(r, name) for name in _FROM_RECORD},
