@@ -124,7 +124,7 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                                             v == per_milestone and n in undecided, v == per_milestone))
                             sub_rows.append((sid, n, milestone, v, at))
             print(f"  {len(sub_rows)} versions: {time.perf_counter() - started:.0f} s", flush=True)
-            latest: list[dict[str, Any]] = []
+            latest: list[tuple[Any, ...]] = []
             with cur.copy("COPY submission_row (submission_id, row_number, finess, raison_sociale, dmp_fed, "
                           "mss_messages_sent, active_dui, persons_accompanied, dui_with_personal_plan, "
                           "dui_with_agenda_event, period_start, period_end, target_set_id) FROM STDIN") as copy:
@@ -140,13 +140,13 @@ def build(url: str, requests: int, versions: int) -> dict[str, Any]:
                             counts = {"dmp_fed": plan * 7 // 10, "mss_messages_sent": plan, "active_dui": active,
                                       "persons_accompanied": persons, "dui_with_personal_plan": plan,
                                       "dui_with_agenda_event": agenda}
-                            latest.append(peer_statistics.latest_rate_row(
+                            latest.append(peer_statistics.rate_values(
                                 request_id=n, region_code=region_codes[n % len(region_codes)],
                                 milestone=Milestone(_milestone), submission_id=sid, version=v, finess=code,
                                 category=category_of[code], evaluation=indicators.evaluate(counts, DEFAULT_TARGETS)))
-            with cur.copy(f"COPY latest_rate ({', '.join(latest[0])}) FROM STDIN") as copy:
+            with cur.copy(f"COPY latest_rate ({', '.join(peer_statistics.RATE_NAMES)}) FROM STDIN") as copy:
                 for values in latest:
-                    copy.write_row(list(values.values()))
+                    copy.write_row(values)
             print(f"  rows: {time.perf_counter() - started:.0f} s", flush=True)
             with cur.copy("COPY control_case (id, submission_id, request_id, region_code, milestone, version, score, "
                           "reasons, status, opened_at, outcome, closed_at) FROM STDIN") as c_copy:

@@ -56,18 +56,18 @@ _PEER_RATES = sa.select(_RATE.c.finess, _RATE.c.region_code, _RATE.c.category,
                         *(c for pair in _RATE_COLUMNS for c in pair))
 #: The maintained row's columns, in the order of the upserts below; region and category are set
 #: once (a registered request's never change), the rest replaced by each version.
-_RATE_NAMES = ("request_id", "milestone", "finess", "region_code", "category", "submission_id", "version",
+RATE_NAMES = ("request_id", "milestone", "finess", "region_code", "category", "submission_id", "version",
                *(c.name for pair in _RATE_COLUMNS for c in pair))
-_REPLACED = ", ".join(f"{name} = excluded.{name}" for name in _RATE_NAMES[5:])
+_REPLACED = ", ".join(f"{name} = excluded.{name}" for name in RATE_NAMES[5:])
 _ON_CONFLICT = f"ON CONFLICT (request_id, milestone, finess) DO UPDATE SET {_REPLACED}"
-_SQLITE_UPSERT = (f"INSERT INTO latest_rate ({', '.join(_RATE_NAMES)}) VALUES ({', '.join('?' * len(_RATE_NAMES))}) "
+_SQLITE_UPSERT = (f"INSERT INTO latest_rate ({', '.join(RATE_NAMES)}) VALUES ({', '.join('?' * len(RATE_NAMES))}) "
                   + _ON_CONFLICT)
 # One statement whatever the number of rows: the values go as one array per column. An update in
 # place (no indexed column changes) rather than a delete and an insert: no dead index entries for
 # the same key at every push.
 _PG_TYPES = ("integer", "text", "text", "text", "text", "text", "integer",
              *(t for _ in INDICATOR_KEYS for t in ("double precision", "boolean")))
-_PG_UPSERT = (f"INSERT INTO latest_rate ({', '.join(_RATE_NAMES)}) SELECT * FROM unnest("
+_PG_UPSERT = (f"INSERT INTO latest_rate ({', '.join(RATE_NAMES)}) SELECT * FROM unnest("
               + ", ".join(f"%s::{t}[]" for t in _PG_TYPES) + ") " + _ON_CONFLICT)
 
 
@@ -78,26 +78,20 @@ def replace_latest_rates(conn: sa.Connection, *, request_id: int, region_code: s
     push that stores it, under the request's row lock, in the same transaction. Every version
     declares exactly its request's establishments (``declaration.check_coverage``), so each one
     replaces the rows of the version before it, FINESS for FINESS."""
-    values = [(request_id, milestone.value, e.row.finess, region_code, categories.get(e.row.finess),
-               submission_id, version, *(v for key in INDICATOR_KEYS
-                                         for v in (e.indicators[key].rate, e.indicators[key].met)))
-              for e in rows]
+    values = [rate_values(request_id=request_id, milestone=milestone, finess=e.row.finess, region_code=region_code,
+                          category=categories.get(e.row.finess), submission_id=submission_id, version=version,
+                          evaluation=e.indicators) for e in rows]
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(_PG_UPSERT, tuple(list(column) for column in zip(*values, strict=True)))
     else:
         conn.exec_driver_sql(_SQLITE_UPSERT, values)
 
 
-def latest_rate_row(*, request_id: int, region_code: str, milestone: Milestone, submission_id: str, version: int,
-                    finess: str, category: str | None, evaluation: Mapping[str, indicators.Indicator],
-                    ) -> dict[str, Any]:
-    """One row of ``latest_rate`` for an establishment's evaluated counts (as a bulk load writes it)."""
-    row: dict[str, Any] = {"request_id": request_id, "milestone": milestone.value, "finess": finess,
-                           "submission_id": submission_id, "version": version, "region_code": region_code,
-                           "category": category}
-    for key in INDICATOR_KEYS:
-        row[f"{key}_rate"], row[f"{key}_met"] = evaluation[key].rate, evaluation[key].met
-    return row
+def rate_values(*, request_id: int, milestone: Milestone, finess: str, region_code: str, category: str | None,
+                submission_id: str, version: int, evaluation: Mapping[str, indicators.Indicator]) -> tuple[Any, ...]:
+    """One row of ``latest_rate`` for an establishment's evaluated counts, in ``RATE_NAMES`` order."""
+    return (request_id, milestone.value, finess, region_code, category, submission_id, version,
+            *(v for key in INDICATOR_KEYS for v in (evaluation[key].rate, evaluation[key].met)))
 
 
 def _peer_rates(conn: sa.Connection, milestone: Milestone, *, category: str | None = None,
