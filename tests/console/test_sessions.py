@@ -54,8 +54,8 @@ def test_a_form_without_its_csrf_token_changes_nothing(console: TestClient) -> N
     version = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}).json()["id"]
     sign_in(console, api.admin)
     before = {t: api.count(t) for t in ("review", "proof", "proof_request", "audit_event", "control_case")}
-    case_id = console.app.state.database.engine.connect().execute(  # type: ignore[attr-defined]
-        sa.text("SELECT id FROM control_case")).scalar_one()
+    with api.database.engine.connect() as conn:  # closed at once: left open, it holds a lock the next test waits for
+        case_id = conn.execute(sa.text("SELECT id FROM control_case")).scalar_one()
     finess = req["establishments"][0]["finess"]
     for token in (None, "pas-le-bon-jeton"):
         extra = {"csrf_token": token} if token else {}
