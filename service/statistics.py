@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from service import targets as target_sets
@@ -65,10 +66,9 @@ _SQLITE_UPSERT = (f"INSERT INTO latest_rate ({', '.join(RATE_NAMES)}) VALUES ({'
 # One statement whatever the number of rows: the values go as one array per column. An update in
 # place (no indexed column changes) rather than a delete and an insert: no dead index entries for
 # the same key at every push.
-_PG_TYPES = ("integer", "text", "text", "text", "text", "text", "integer",
-             *(t for _ in INDICATOR_KEYS for t in ("double precision", "boolean")))
 _PG_UPSERT = (f"INSERT INTO latest_rate ({', '.join(RATE_NAMES)}) SELECT * FROM unnest("
-              + ", ".join(f"%s::{t}[]" for t in _PG_TYPES) + ") " + _ON_CONFLICT)
+              + ", ".join(f"%s::{_RATE.c[name].type.compile(dialect=postgresql.dialect())}[]" for name in RATE_NAMES)
+              + ") " + _ON_CONFLICT)
 
 
 def replace_latest_rates(conn: sa.Connection, *, request_id: int, region_code: str, milestone: Milestone,
@@ -174,7 +174,7 @@ def comparison(session: Session, principal: Principal, finess: str, *, milestone
     stored = conn.execute(_OWN_LATEST_ROW, {"request_id": own.request_id, "milestone": milestone.value,
                                             "finess": finess}).one_or_none()
     if stored is None:
-        return result  # no version of this milestone yet, or the latest one leaves it out
+        return result  # no version of this milestone yet
     mine = indicators.evaluate({f: getattr(stored, f) for f in COUNT_FIELDS},
                                target_sets.by_id(conn, stored.target_set_id))
     national = _peer_rates(conn, milestone, category=own.category, only_category=True)
