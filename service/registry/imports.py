@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +27,15 @@ from service import audit, control
 from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Conflict
-from service.domain.finess_extract import Establishment, parse_header, parse_records
+from service.domain.finess_extract import DAYS_KEPT, Establishment, parse_header, parse_records
 from service.models import FinessSnapshot, RegistryEstablishment, utcnow
 from service.registry.finess import snapshot_view
 
 _SNAPSHOT = FinessSnapshot.__table__  # type: ignore[attr-defined]
 _ET = RegistryEstablishment.__table__  # type: ignore[attr-defined]
 _BATCH = 2_000
-_FROM_RECORD = ("finess_ej", "name", "long_name", "department", "region_code", "category_code", "category_label",
-                "siret", "opened_on", "updated_on")
+#: The columns an extract's record fills, in the order of ``Establishment`` (after the FINESS).
+_FROM_RECORD = Establishment._fields[1:]
 
 
 def _upsert_statement(dialect: str) -> Any:
@@ -52,6 +53,18 @@ _SQLITE_UPSERT = (
     "ON CONFLICT (finess) DO UPDATE SET "
     + ", ".join(f"{name} = excluded.{name}" for name in (*_FROM_RECORD, "last_seen_snapshot_id"))
     + ", closed_on = NULL, closed_snapshot_id = NULL")
+
+
+class _IsoDays(dict[date | None, str | None]):
+    """The ISO text of each day met, computed once (an extract holds a few thousand); emptied
+    when it reaches ``DAYS_KEPT``, so that memory stays flat whatever the file holds."""
+
+    def __missing__(self, day: date | None) -> str | None:
+        if len(self) >= DAYS_KEPT:
+            self.clear()
+        text = self[day] = day.isoformat() if day else None
+        return text
+
 
 
 def detect_encoding(path: Path) -> str:
@@ -99,13 +112,14 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
         closed_before = set(conn.execute(sa.select(_ET.c.finess).where(_ET.c.closed_on.is_not(None))).scalars())
         reopened: set[str] = set()
         batch: dict[str, Establishment] = {}
+        days = _IsoDays()
         for record in parse_records(lines):
             batch[record.finess] = record  # a FINESS twice in the file: its last record
             if len(batch) >= _BATCH:
-                _store(conn, batch, snapshot_id, counts)
+                _store(conn, batch, snapshot_id, counts, days)
                 reopened |= closed_before.intersection(batch)
                 batch = {}
-        _store(conn, batch, snapshot_id, counts)
+        _store(conn, batch, snapshot_id, counts, days)
         reopened |= closed_before.intersection(batch)
         counts["added"] = conn.execute(sa.select(sa.func.count()).select_from(_ET).where(
             _ET.c.first_snapshot_id == snapshot_id)).scalar_one()
@@ -123,18 +137,18 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
     return view, True
 
 
-def _store(conn: sa.Connection, batch: dict[str, Establishment], snapshot_id: int, counts: dict[str, int]) -> None:
+def _store(conn: sa.Connection, batch: dict[str, Establishment], snapshot_id: int, counts: dict[str, int],
+           days: _IsoDays) -> None:
     if not batch:
         return
     counts["establishments"] += len(batch)
     if conn.dialect.name == "sqlite":
         # Straight to the driver: SQLAlchemy's per-row processing costs more than the upsert itself
         # (bench/finess_import.py); dates as SQLAlchemy writes them on SQLite (ISO text).
-        conn.exec_driver_sql(_SQLITE_UPSERT, [(
-            r.finess, r.finess_ej, r.name, r.long_name, r.department, r.region_code, r.category_code,
-            r.category_label, r.siret, r.opened_on.isoformat() if r.opened_on else None,
-            r.updated_on.isoformat() if r.updated_on else None, snapshot_id, snapshot_id)
-            for r in sorted(batch.values())])  # in key order: the primary key index is written page by page
+        ids = (snapshot_id, snapshot_id)
+        conn.exec_driver_sql(_SQLITE_UPSERT, [
+            r[:9] + (days[r.opened_on], days[r.updated_on]) + ids  # the record up to its SIRET, as _COLUMNS
+            for r in batch.values()])
     else:
         conn.execute(_UPSERT["postgresql"], [{
             "finess": r.finess, **{name: getattr(r, name) for name in _FROM_RECORD},
