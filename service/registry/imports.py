@@ -108,26 +108,27 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
             filename=filename, size=size, encoding="utf-8" if encoding == "utf-8-sig" else encoding,
             establishments=0, added=0, closed=0, reopened=0, imported_at=utcnow(),
             imported_by_key_id=principal.key_id or None).returning(_SNAPSHOT.c.id)).scalar_one())
-        counts = {"establishments": 0}
         closed_before = set(conn.execute(sa.select(_ET.c.finess).where(_ET.c.closed_on.is_not(None))).scalars())
         reopened: set[str] = set()
-        batch: dict[str, Establishment] = {}
+        batch: list[Establishment] = []
         days = _IsoDays()
         for record in parse_records(lines):
-            batch[record.finess] = record  # a FINESS twice in the file: its last record
+            batch.append(record)
             if len(batch) >= _BATCH:
-                _store(conn, batch, snapshot_id, counts, days)
-                reopened |= closed_before.intersection(batch)
-                batch = {}
-        _store(conn, batch, snapshot_id, counts, days)
-        reopened |= closed_before.intersection(batch)
-        counts["added"] = conn.execute(sa.select(sa.func.count()).select_from(_ET).where(
-            _ET.c.first_snapshot_id == snapshot_id)).scalar_one()
-    missing = (_ET.c.last_seen_snapshot_id != snapshot_id, _ET.c.closed_on.is_(None))
-    closed = set(conn.execute(sa.select(_ET.c.finess).where(*missing)).scalars())
-    conn.execute(sa.update(_ET).where(*missing).values(closed_on=header.extracted_on, closed_snapshot_id=snapshot_id))
+                _store(conn, batch, snapshot_id, days)
+                reopened |= closed_before.intersection(r.finess for r in batch) if closed_before else set()
+                batch = []
+        _store(conn, batch, snapshot_id, days)
+        reopened |= closed_before.intersection(r.finess for r in batch) if closed_before else set()
+    # One pass over the registry for each count: the establishments the snapshot lists (a FINESS
+    # listed twice counts once), those it added, and those it closes (missing from it).
+    seen = _ET.c.last_seen_snapshot_id == snapshot_id
+    listed, added = conn.execute(sa.select(sa.func.count(), sa.func.count().filter(
+        _ET.c.first_snapshot_id == snapshot_id)).where(seen)).one()
+    closed = set(conn.execute(sa.update(_ET).where(~seen, _ET.c.closed_on.is_(None)).values(
+        closed_on=header.extracted_on, closed_snapshot_id=snapshot_id).returning(_ET.c.finess)).scalars())
     conn.execute(sa.update(_SNAPSHOT).where(_SNAPSHOT.c.id == snapshot_id).values(
-        establishments=counts["establishments"], added=counts["added"], reopened=len(reopened), closed=len(closed)))
+        establishments=listed, added=added, reopened=len(reopened), closed=len(closed)))
     control.refresh_closure_reasons(session, closed | reopened)
     row = conn.execute(sa.select(_SNAPSHOT).where(_SNAPSHOT.c.id == snapshot_id)).one()
     view = snapshot_view(row)
@@ -137,21 +138,19 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
     return view, True
 
 
-def _store(conn: sa.Connection, batch: dict[str, Establishment], snapshot_id: int, counts: dict[str, int],
-           days: _IsoDays) -> None:
+def _store(conn: sa.Connection, batch: list[Establishment], snapshot_id: int, days: _IsoDays) -> None:
     if not batch:
         return
-    counts["establishments"] += len(batch)
+    if len({r.finess for r in batch}) < len(batch):  # a FINESS twice in the file: its last record
+        batch = list({r.finess: r for r in batch}.values())
     if conn.dialect.name == "sqlite":
         # Straight to the driver: SQLAlchemy's per-row processing costs more than the upsert itself
         # (bench/finess_import.py); dates as SQLAlchemy writes them on SQLite (ISO text).
         ids = (snapshot_id, snapshot_id)
         conn.exec_driver_sql(_SQLITE_UPSERT, [
             r[:9] + (days[r.opened_on], days[r.updated_on]) + ids  # the record up to its SIRET, as _COLUMNS
-            for r in batch.values()])
+            for r in batch])
     else:
         conn.execute(_UPSERT["postgresql"], [{
             "finess": r.finess, **{name: getattr(r, name) for name in _FROM_RECORD},
-            "first_snapshot_id": snapshot_id, "last_seen_snapshot_id": snapshot_id} for r in batch.values()])
-
-
+            "first_snapshot_id": snapshot_id, "last_seen_snapshot_id": snapshot_id} for r in batch])

@@ -78,6 +78,16 @@ def test_utf8_with_or_without_bom_is_read_as_utf8(api: Api) -> None:
     assert registry(api, ets["ehpad"].finess).json()["name"] == 'EHPAD "Les Œillets" ; résidence'
 
 
+def test_a_finess_listed_twice_is_one_establishment_with_its_last_record(api: Api) -> None:
+    ets = establishments()
+    first = Et(ets["ehpad"].finess, "EHPAD Les Œillets (ancien nom)", "33")
+    response = upload(api, extract([first, ets["corse"], ets["ehpad"]]))
+    assert response.status_code == 201, response.text
+    snapshot = response.json()
+    assert (snapshot["establishments"], snapshot["added"], snapshot["closed"]) == (2, 2, 0)
+    assert registry(api, first.finess).json()["name"] == 'EHPAD "Les Œillets" ; résidence'
+
+
 def test_a_newer_snapshot_closes_what_disappeared_and_reopens_what_came_back(api: Api) -> None:
     ets = establishments()
     assert upload(api, extract(list(ets.values()), day="2026-06-30")).status_code == 201
