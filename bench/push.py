@@ -39,10 +39,21 @@ from tests.pg_cluster import PostgresCluster  # noqa: E402
 
 REQUESTS = 64
 WIDE = 50
+#: Each of wrk's threads starts at its own place in the rotation (the first thread at the first
+#: path, the second half-way), as independent clients would: two threads in step would push to
+#: the same request at the same moment, and wait on its lock, all the time.
 LUA = """
 local paths = {%(paths)s}
 local bodies = {%(bodies)s}
 local i = 0
+local started = 0
+function setup(thread)
+  thread:set("offset", started)
+  started = started + 1
+end
+function init(args)
+  i = offset * math.floor(#paths / 2)
+end
 request = function()
   i = i + 1
   local k = (i %% #paths) + 1
