@@ -2,7 +2,7 @@
 PostgreSQL, with 1 and more uvicorn workers, against a bare endpoint of the same framework
 measured in the same run; and how long a committed event waits for its index in the log.
 
-    python bench/push.py [--duration 10] [--connections 8] [--workers 1 2]
+    python bench/push.py [--duration 10] [--connections 8] [--workers 1 2] [--rounds 1]
 
 Needs ``wrk`` (Debian package). Each server is uvicorn with uvloop and httptools, the log's
 sequencer at its default interval. The lag of an event is the time from its recording (in the
@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -209,11 +210,23 @@ def bench_service(name: str, url: str, args: argparse.Namespace, workers: int) -
         stop(proc)
 
 
+def medians(runs: list[dict[str, object]]) -> list[dict[str, object]]:
+    """One row per (scenario, backend, workers): the median of each figure over its runs."""
+    groups: dict[tuple[object, ...], list[dict[str, object]]] = {}
+    for run in runs:
+        groups.setdefault((run["scenario"], run["backend"], run["workers"]), []).append(run)
+    return [{**same[0], **{k: statistics.median(float(r[k]) for r in same)  # type: ignore[arg-type]
+                           for k, v in same[0].items() if isinstance(v, (int, float)) and k != "workers"},
+             "rounds": len(same)} for same in groups.values()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn worker counts to run")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times to run every scenario, in turn; each figure is the median over the rounds")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -226,21 +239,27 @@ def main() -> int:
     finally:
         stop(proc)
 
-    results: list[dict[str, object]] = [bare]
+    runs: list[dict[str, object]] = []
     workdir = Path(tempfile.mkdtemp(prefix="esms-bench-"))
     try:
         cluster = PostgresCluster(durable=True).start()
         try:
-            for workers in args.workers:
-                results += bench_service("sqlite", f"sqlite:///{workdir / f'bench-{workers}.sqlite3'}", args, workers)
-                results += bench_service("postgresql", cluster.create_database(f"bench{workers}"), args, workers)
+            # Rounds in turn rather than one scenario's runs in a row: this machine's speed drifts
+            # from one minute to the next, and each scenario then sees the same drifts.
+            for n in range(args.rounds):
+                for workers in args.workers:
+                    runs += bench_service("sqlite", f"sqlite:///{workdir / f'bench-{workers}-{n}.sqlite3'}", args,
+                                          workers)
+                    runs += bench_service("postgresql", cluster.create_database(f"bench{workers}_{n}"), args,
+                                          workers)
         finally:
             cluster.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    results: list[dict[str, object]] = [bare, *medians(runs)]
 
-    print(f"\n{args.connections} connections, {args.duration} s, uvicorn (uvloop, httptools), "
-          f"{os.cpu_count()} cores shared by wrk, the workers and PostgreSQL\n")
+    print(f"\n{args.connections} connections, {args.duration} s, medians of {args.rounds} round(s), "
+          f"uvicorn (uvloop, httptools), {os.cpu_count()} cores shared by wrk, the workers and PostgreSQL\n")
     print(f"{'scenario':<16}{'backend':<12}{'workers':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"{'% bare':>8}{'p99×bare':>9}{'lag p50':>9}{'lag p99':>9}")
     for r in results:
@@ -248,7 +267,7 @@ def main() -> int:
         tail = float(r["p99"]) / float(bare["p99"])  # type: ignore[arg-type]
         lag = f"{r['lag_p50']:>9.0f}{r['lag_p99']:>9.0f}" if "lag_p50" in r else ""
         print(f"{r['scenario']:<16}{r['backend']:<12}{r['workers']:>8}{r['rps']:>9.0f}{r['p50']:>9.2f}"
-              f"{r['p99']:>9.2f}{r['errors']:>8}{ratio:>7.1f}%{tail:>8.1f}×{lag}")
+              f"{r['p99']:>9.2f}{int(r['errors']):>8}{ratio:>7.1f}%{tail:>8.1f}×{lag}")
     print("\nRatios (same run):")
     by = {(r["scenario"], r["backend"], r["workers"]): float(r["rps"]) for r in results}  # type: ignore[arg-type]
     for scenario in ("push 1 row(s)", "push 50 row(s)"):
