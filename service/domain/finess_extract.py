@@ -163,7 +163,7 @@ def parse_records(lines: Iterable[str], *, first_line: int = 2, max_issues: int 
 
 
 def _problem(fields: list[str], count: int) -> str:
-    """What is wrong with a record of ``count`` fields (its trailing ';' not counted if 33)."""
+    """What is wrong with a refused record; ``count``: its fields, the trailing ';' not counted."""
     if count != FIELDS:
         found = len(fields) - (1 if fields[-1] == "" else 0)  # the record's trailing ';' is no field
         return f"Enregistrement « structureet » de {found} champs au lieu de {FIELDS}."

@@ -66,7 +66,6 @@ class _IsoDays(dict[date | None, str | None]):
         return text
 
 
-
 def detect_encoding(path: Path) -> str:
     """``utf-8-sig`` when every byte decodes as UTF-8 (a BOM is dropped), else ``cp1252``."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -115,13 +114,11 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
         for record in parse_records(lines):
             batch.append(record)
             if len(batch) >= _BATCH:
-                _store(conn, batch, snapshot_id, days)
-                reopened |= closed_before.intersection(r.finess for r in batch) if closed_before else set()
+                reopened |= _store(conn, batch, snapshot_id, days, closed_before)
                 batch = []
-        _store(conn, batch, snapshot_id, days)
-        reopened |= closed_before.intersection(r.finess for r in batch) if closed_before else set()
-    # One pass over the registry for each count: the establishments the snapshot lists (a FINESS
-    # listed twice counts once), those it added, and those it closes (missing from it).
+        reopened |= _store(conn, batch, snapshot_id, days, closed_before)
+    # Two passes over the registry: one counts the establishments the snapshot lists (a FINESS
+    # listed twice counts once) and those it added; the other closes those missing from it.
     seen = _ET.c.last_seen_snapshot_id == snapshot_id
     listed, added = conn.execute(sa.select(sa.func.count(), sa.func.count().filter(
         _ET.c.first_snapshot_id == snapshot_id)).where(seen)).one()
@@ -138,9 +135,11 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
     return view, True
 
 
-def _store(conn: sa.Connection, batch: list[Establishment], snapshot_id: int, days: _IsoDays) -> None:
+def _store(conn: sa.Connection, batch: list[Establishment], snapshot_id: int, days: _IsoDays,
+           closed_before: set[str]) -> set[str]:
+    """Upsert ``batch``; return the FINESS among ``closed_before`` it lists (open again)."""
     if not batch:
-        return
+        return set()
     if len({r.finess for r in batch}) < len(batch):  # a FINESS twice in the file: its last record
         batch = list({r.finess: r for r in batch}.values())
     if conn.dialect.name == "sqlite":
@@ -154,3 +153,4 @@ def _store(conn: sa.Connection, batch: list[Establishment], snapshot_id: int, da
         conn.execute(_UPSERT["postgresql"], [{
             "finess": r.finess, **{name: getattr(r, name) for name in _FROM_RECORD},
             "first_snapshot_id": snapshot_id, "last_seen_snapshot_id": snapshot_id} for r in batch])
+    return closed_before.intersection(r.finess for r in batch) if closed_before else set()
