@@ -42,10 +42,10 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.identifiers import DEPARTMENT_REGION, OVERSEAS_PREFIX_REGION
@@ -57,6 +57,8 @@ FIELDS = 32
 OVERSEAS_DEPARTMENTS = {"9A": "9701", "9B": "9702", "9C": "9703", "9D": "9704", "9F": "9805"}
 _HEADER = re.compile(r"^finess;etalab;(\d+);(\d{4}-\d{2}-\d{2});*$")
 _FINESS = re.compile(r"^[0-9][0-9AB][0-9]{7}$")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +111,20 @@ def _day(value: str) -> date | None:
         return None  # an odd date in the public file is not a reason to refuse the whole extract
 
 
-class _Days(dict[str, date | None]):
-    """``_day`` of each text met, computed once: an extract holds a few thousand distinct days.
-    Emptied when it reaches ``DAYS_KEPT``, so that memory stays flat whatever the file holds."""
+class DayMemo(dict[K, V]):
+    """``compute`` of each day (or day's text) met, computed once: an extract holds a few thousand
+    distinct days. Emptied when it reaches ``DAYS_KEPT`` entries, so that memory stays flat
+    whatever the file holds."""
 
-    def __missing__(self, value: str) -> date | None:
+    def __init__(self, compute: Callable[[K], V]) -> None:
+        super().__init__()
+        self._compute = compute
+
+    def __missing__(self, key: K) -> V:
         if len(self) >= DAYS_KEPT:
             self.clear()
-        day = self[value] = _day(value)
-        return day
+        value = self[key] = self._compute(key)
+        return value
 
 
 DAYS_KEPT = 50_000
@@ -131,7 +138,7 @@ def parse_records(lines: Iterable[str], *, first_line: int = 2, max_issues: int 
     end (at most ``max_issues``), so that a bad extract changes nothing.
     """
     issues: list[Issue] = []
-    days = _Days()
+    days = DayMemo(_day)
     # Runs for each of the extract's 100 000 records: one loop, names bound locally, tuples built
     # positionally (bench/finess_import.py).
     new, finess_ok, regions = tuple.__new__, _FINESS.match, _REGIONS

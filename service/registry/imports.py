@@ -27,7 +27,7 @@ from service import audit, control
 from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Conflict
-from service.domain.finess_extract import DAYS_KEPT, Establishment, parse_header, parse_records
+from service.domain.finess_extract import DayMemo, Establishment, parse_header, parse_records
 from service.models import FinessSnapshot, RegistryEstablishment, utcnow
 from service.registry.finess import snapshot_view
 
@@ -55,15 +55,8 @@ _SQLITE_UPSERT = (
     + ", closed_on = NULL, closed_snapshot_id = NULL")
 
 
-class _IsoDays(dict[date | None, str | None]):
-    """The ISO text of each day met, computed once (an extract holds a few thousand); emptied
-    when it reaches ``DAYS_KEPT``, so that memory stays flat whatever the file holds."""
-
-    def __missing__(self, day: date | None) -> str | None:
-        if len(self) >= DAYS_KEPT:
-            self.clear()
-        text = self[day] = day.isoformat() if day else None
-        return text
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
 
 
 def detect_encoding(path: Path) -> str:
@@ -110,7 +103,7 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
         closed_before = set(conn.execute(sa.select(_ET.c.finess).where(_ET.c.closed_on.is_not(None))).scalars())
         reopened: set[str] = set()
         batch: list[Establishment] = []
-        days = _IsoDays()
+        days: DayMemo[date | None, str | None] = DayMemo(_iso)  # each day's ISO text, for SQLite
         for record in parse_records(lines):
             batch.append(record)
             if len(batch) >= _BATCH:
@@ -135,7 +128,7 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
     return view, True
 
 
-def _store(conn: sa.Connection, batch: list[Establishment], snapshot_id: int, days: _IsoDays,
+def _store(conn: sa.Connection, batch: list[Establishment], snapshot_id: int, days: DayMemo[date | None, str | None],
            closed_before: set[str]) -> set[str]:
     """Upsert ``batch``; return the FINESS among ``closed_before`` it lists (open again)."""
     if not batch:
