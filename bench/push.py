@@ -40,24 +40,26 @@ from tests.pg_cluster import PostgresCluster  # noqa: E402
 
 REQUESTS = 64
 WIDE = 50
-#: Each of wrk's threads starts at its own place in the rotation (the first thread at the first
-#: path, the second half-way), as independent clients would: two threads in step would push to
-#: the same request at the same moment, and wait on its lock, all the time.
+#: One wrk thread per connection, each pushing in turn to its own share of the requests, as
+#: independent clients do: two connections pushing to the same request at the same moment would
+#: wait on its row lock (PostgreSQL) for as long as the other's transaction lasts, which no
+#: vendor does. (Two threads rotating over all the requests drift into each other's place.)
 LUA = """
 local paths = {%(paths)s}
 local bodies = {%(bodies)s}
+local threads = 0
 local i = 0
-local started = 0
 function setup(thread)
-  thread:set("offset", started)
-  started = started + 1
+  thread:set("id", threads)
+  threads = threads + 1
 end
 function init(args)
-  i = offset * math.floor(#paths / 2)
+  count = math.max(1, math.floor(#paths / %(threads)d))
+  first = (id * count) %% #paths
 end
 request = function()
+  local k = first + (i %% count) + 1
   i = i + 1
-  local k = (i %% #paths) + 1
   return wrk.format("%(method)s", paths[k], {
     ["Authorization"] = "Bearer %(key)s", ["Content-Type"] = "application/json"}, bodies[k])
 end
@@ -137,8 +139,8 @@ def seed(base: str, admin: str) -> dict[str, list[tuple[str, list[str]]]]:
 def run_wrk(base: str, script: str, args: argparse.Namespace) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
-    command = ["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--latency", "-s",
-               handle.name, base]
+    command = ["wrk", "-t", str(args.connections), "-c", str(args.connections), "-d", f"{args.duration}s",
+               "--latency", "-s", handle.name, base]
     subprocess.run([*command[:5], "-d", "2s", *command[7:]], capture_output=True, check=True)  # warm-up
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     os.unlink(handle.name)
@@ -156,10 +158,12 @@ def run_wrk(base: str, script: str, args: argparse.Namespace) -> dict[str, float
             "socket_errors": socket_errors.group(0) if socket_errors else ""}  # type: ignore[dict-item]
 
 
-def lua(paths: list[str], method: str, key: str, bodies: list[object] | None) -> str:
-    """A wrk script rotating over ``paths``, each with its own body (or none)."""
+def lua(paths: list[str], method: str, key: str, bodies: list[object] | None, threads: int) -> str:
+    """A wrk script for ``threads`` threads, each rotating over its share of ``paths`` (each path
+    with its own body, or none)."""
     literal = ", ".join(f"[[{json.dumps(b)}]]" for b in bodies) if bodies else ", ".join("nil" for _ in paths)
-    return LUA % {"paths": ", ".join(f'"{p}"' for p in paths), "method": method, "key": key, "bodies": literal}
+    return LUA % {"paths": ", ".join(f'"{p}"' for p in paths), "method": method, "key": key, "bodies": literal,
+                  "threads": threads}
 
 
 def index_lag(url: str, since: datetime) -> dict[str, float]:
@@ -200,7 +204,8 @@ def bench_service(name: str, url: str, args: argparse.Namespace, workers: int) -
             vendor = cli_key(env, "--role", "vendor", "--galis-ref", *refs)
             # Pushes rotate over the 64 requests of the group, each with its own establishments.
             script = lua([f"/v1/funding-requests/{ref}/submissions" for ref, _ in groups[size]], "POST", vendor,
-                         [{"milestone": "va", "rows": [row(c) for c in codes]} for _, codes in groups[size]])
+                         [{"milestone": "va", "rows": [row(c) for c in codes]} for _, codes in groups[size]],
+                         args.connections)
             since = datetime.now(UTC)
             figures = run_wrk(base, script, args)
             results.append({"scenario": f"push {size} row(s)", "backend": name, "workers": workers, **figures,
@@ -235,7 +240,7 @@ def main() -> int:
     proc, base = start_server("bench.bare_app:app", dict(os.environ))
     try:
         bare = {"scenario": "bare GET", "backend": "-", "workers": 1,
-                **run_wrk(base, lua(["/bare"], "GET", "x", None), args)}
+                **run_wrk(base, lua(["/bare"], "GET", "x", None, args.connections), args)}
     finally:
         stop(proc)
 
