@@ -27,6 +27,11 @@ from service.models import SubmissionRow, TargetSetRow, utcnow
 
 _SET = TargetSetRow.__table__  # type: ignore[attr-defined]
 _ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
+#: The sets a push of a campaign chooses among, built once (the push path runs it); locked for
+#: share on PostgreSQL.
+_IN_FORCE = sa.select(_SET).where(sa.or_(_SET.c.campaign_year == sa.bindparam("campaign_year"),
+                                         _SET.c.campaign_year.is_(None)))
+_IN_FORCE_SHARED = _IN_FORCE.with_for_update(read=True)
 #: Sets read by id for stored rows: used, hence immutable.
 _USED: dict[str, TargetSet] = {}
 
@@ -39,10 +44,8 @@ def _of(row: Any) -> TargetSet:
 
 def in_force(conn: sa.Connection, *, campaign_year: int) -> list[TargetSet]:
     """The sets a push of ``campaign_year`` chooses among (locked for share on PostgreSQL)."""
-    query = sa.select(_SET).where(sa.or_(_SET.c.campaign_year == campaign_year, _SET.c.campaign_year.is_(None)))
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(read=True)
-    return [_of(r) for r in conn.execute(query)]
+    query = _IN_FORCE_SHARED if conn.dialect.name == "postgresql" else _IN_FORCE
+    return [_of(r) for r in conn.execute(query, {"campaign_year": campaign_year})]
 
 
 def by_id(conn: sa.Connection, set_id: str) -> TargetSet:
