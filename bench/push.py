@@ -202,7 +202,8 @@ def bench_service(name: str, url: str, args: argparse.Namespace, workers: int) -
         for size in ("1", "50"):
             refs = [ref for ref, _ in groups[size]]
             vendor = cli_key(env, "--role", "vendor", "--galis-ref", *refs)
-            # Pushes rotate over the 64 requests of the group, each with its own establishments.
+            # Each connection pushes in turn to its own share of the 64 requests (8 with 8 connections),
+            # each request with its own establishments.
             script = lua([f"/v1/funding-requests/{ref}/submissions" for ref, _ in groups[size]], "POST", vendor,
                          [{"milestone": "va", "rows": [row(c) for c in codes]} for _, codes in groups[size]],
                          args.connections)
