@@ -111,6 +111,9 @@ def _day(value: str) -> date | None:
         return None  # an odd date in the public file is not a reason to refuse the whole extract
 
 
+DAYS_KEPT = 50_000
+
+
 class DayMemo(dict[K, V]):
     """``compute`` of each day (or day's text) met, computed once: an extract holds a few thousand
     distinct days. Emptied when it reaches ``DAYS_KEPT`` entries, so that memory stays flat
@@ -125,9 +128,6 @@ class DayMemo(dict[K, V]):
             self.clear()
         value = self[key] = self._compute(key)
         return value
-
-
-DAYS_KEPT = 50_000
 
 
 def parse_records(lines: Iterable[str], *, first_line: int = 2, max_issues: int = 100) -> Iterator[Establishment]:

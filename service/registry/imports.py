@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from service import audit, control
@@ -38,15 +38,16 @@ _BATCH = 2_000
 _FROM_RECORD = Establishment._fields[1:]
 
 
-def _upsert_statement(dialect: str) -> Any:
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_ET)
+def _pg_upsert_statement() -> Any:
+    insert = postgresql.insert(_ET)
     return insert.on_conflict_do_update(index_elements=[_ET.c.finess], set_={
         **{name: insert.excluded[name] for name in _FROM_RECORD},
         "last_seen_snapshot_id": insert.excluded.last_seen_snapshot_id, "closed_on": None,
         "closed_snapshot_id": None})
 
 
-_UPSERT = {dialect: _upsert_statement(dialect) for dialect in ("postgresql", "sqlite")}
+#: PostgreSQL's upsert; SQLite's goes to the driver as text (``_SQLITE_UPSERT``, the same clauses).
+_PG_UPSERT = _pg_upsert_statement()
 _COLUMNS = ("finess", *_FROM_RECORD, "first_snapshot_id", "last_seen_snapshot_id")  # the SQLite rows' order
 _SQLITE_UPSERT = (
     f"INSERT INTO registry_establishment ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
@@ -143,7 +144,6 @@ def _store(conn: sa.Connection, batch: list[Establishment], snapshot_id: int, da
             r[:9] + (days[r.opened_on], days[r.updated_on]) + ids  # the record up to its SIRET, as _COLUMNS
             for r in batch])
     else:
-        conn.execute(_UPSERT["postgresql"], [{
-            "finess": r.finess, **{name: getattr(r, name) for name in _FROM_RECORD},
-            "first_snapshot_id": snapshot_id, "last_seen_snapshot_id": snapshot_id} for r in batch])
+        conn.execute(_PG_UPSERT, [dict(r._asdict(), first_snapshot_id=snapshot_id, last_seen_snapshot_id=snapshot_id)
+                                  for r in batch])
     return closed_before.intersection(r.finess for r in batch) if closed_before else set()
