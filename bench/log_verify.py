@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from service.db import create_db_engine  # noqa: E402
 from service.domain import audit  # noqa: E402
+from service.kit.db import create_db_engine  # noqa: E402
+from service.kit.settings import Settings  # noqa: E402
 from service.log.keys import LogSigner  # noqa: E402
 from service.log.sequencer import sequence_batch  # noqa: E402
-from service.settings import Settings  # noqa: E402
 
 
 def build(url: str, events: int) -> float:

@@ -25,10 +25,10 @@ from reportlab.platypus import LongTable, SimpleDocTemplate  # noqa: E402
 
 from service.domain import indicators  # noqa: E402
 from service.domain.targets import DEFAULT_TARGETS, INDICATOR_KEYS  # noqa: E402
-from service.report_pdf import ProofLine, RateCell, ReportModel, ReportRow, render  # noqa: E402
-from service.reports import SHORT_LABELS, signed_report  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from service.signing import ReportSigner  # noqa: E402
+from service.kit.settings import Settings  # noqa: E402
+from service.reports.pdf import ProofLine, RateCell, ReportModel, ReportRow, render  # noqa: E402
+from service.reports.signing import ReportSigner  # noqa: E402
+from service.reports.use_cases import SHORT_LABELS, signed_report  # noqa: E402
 
 
 def model(size: int) -> ReportModel:

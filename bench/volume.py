@@ -45,14 +45,15 @@ from sqlalchemy import event  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 from stdnum import luhn  # noqa: E402
 
-from service import control, reviews  # noqa: E402
-from service import statistics as peer_statistics  # noqa: E402
+from service.control import use_cases as control  # noqa: E402
 from service.domain import indicators  # noqa: E402
 from service.domain.access import Principal, Role  # noqa: E402
 from service.domain.identifiers import DEPARTMENT_REGION  # noqa: E402
 from service.domain.lifecycle import Milestone  # noqa: E402
 from service.domain.targets import DEFAULT_TARGETS  # noqa: E402
-from service.pagination import PageRequest  # noqa: E402
+from service.kit.pagination import PageRequest  # noqa: E402
+from service.review import use_cases as reviews  # noqa: E402
+from service.statistics import use_cases as peer_statistics  # noqa: E402
 from tests.factories import finess  # noqa: E402
 from tests.pg_cluster import PostgresCluster  # noqa: E402
 

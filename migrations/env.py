@@ -8,8 +8,8 @@ from logging.config import fileConfig
 from alembic import context
 
 from service import models
-from service.db import create_db_engine, is_sqlite
-from service.settings import get_settings
+from service.kit.db import create_db_engine, is_sqlite
+from service.kit.settings import get_settings
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from service.db import create_db_engine
 from service.domain.access import Role
 from service.domain.errors import ValidationFailed
-from service.settings import VAR_DIR, get_settings
+from service.kit.db import create_db_engine
+from service.kit.settings import VAR_DIR, get_settings
 
 
 def _session() -> Session:
@@ -44,7 +44,7 @@ def _iso_date(text: str) -> date:
 
 
 def cmd_create_key(args: argparse.Namespace) -> int:
-    from service.api_keys import create_api_key
+    from service.access.keys import create_api_key
 
     try:
         with _session() as session, session.begin():
@@ -64,8 +64,8 @@ def cmd_create_key(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke_key(args: argparse.Namespace) -> int:
-    from service import audit
-    from service.api_keys import revoke_api_key
+    from service.access.keys import revoke_api_key
+    from service.audit import trail as audit
     from service.domain.errors import Conflict, NotFound
 
     try:
@@ -100,8 +100,8 @@ def cmd_openapi(_args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_proofs(args: argparse.Namespace) -> int:
-    from service.proofs import referenced_digests
-    from service.storage import open_store
+    from service.kit.storage import open_store
+    from service.proofs.use_cases import referenced_digests
 
     settings = get_settings()
     store = open_store(settings)
@@ -122,7 +122,7 @@ def cmd_sweep_proofs(args: argparse.Namespace) -> int:
 def cmd_finess_import(args: argparse.Namespace) -> int:
     import hashlib
 
-    from service import audit
+    from service.audit import trail as audit
     from service.domain.errors import Conflict
     from service.registry.imports import import_extract
 
@@ -159,7 +159,7 @@ def cmd_finess_import(args: argparse.Namespace) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
-    from service.audit import verify
+    from service.audit.trail import verify
     from service.log.keys import LogSigner
     from service.log.verify import verify_log
 
@@ -197,7 +197,7 @@ def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from service.db import Database
+    from service.kit.db import Database
     from service.webhooks.deliverer import Deliverer
 
     settings = get_settings()

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 
-from service.api_keys import create_api_key, hash_key, register_api_key
+from service.access.keys import create_api_key, hash_key, register_api_key
 from service.domain.access import Principal, Role
-from service.funding_requests import create_funding_request, record_event
+from service.funding_requests.use_cases import create_funding_request, record_event
+from service.http.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 from service.models import ApiKey, FundingRequest
-from service.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 
 DEMO_REQUESTS = [
     {"galis_ref": "12345678", "siret": "73282932000074", "porteur_name": "Association Les Tilleuls",

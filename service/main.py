@@ -9,38 +9,36 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.api_keys import PrincipalCache
-from service.cache import BoundedCache
+from service.access import routes as api_keys_routes
+from service.access.keys import PrincipalCache
+from service.audit import routes as audit_routes
 from service.console.pages import install_console
-from service.db import Database
+from service.control import routes as control_routes
+from service.evidence import routes as evidence_routes
+from service.exports import routes as exports_routes
+from service.funding_requests import routes as funding_requests_routes
+from service.http import health as health_routes
+from service.http.problems import install_problem_handlers
+from service.http.routing import HeadAsGet
+from service.http.schemas import SubmissionCreate
+from service.kit.cache import BoundedCache
+from service.kit.db import Database
+from service.kit.settings import Settings, get_settings
+from service.kit.storage import open_store
+from service.log import routes as log_routes
 from service.log.keys import LogSigner
 from service.log.sequencer import Sequencer
-from service.problems import install_problem_handlers
-from service.routers import (
-    api_keys,
-    audit,
-    control,
-    evidence,
-    exports,
-    funding_requests,
-    health,
-    log,
-    obligations,
-    proofs,
-    registry,
-    reports,
-    review,
-    statistics,
-    submissions,
-    targets,
-    webhooks,
-)
-from service.routing import HeadAsGet
-from service.schemas import SubmissionCreate
-from service.settings import Settings, get_settings
-from service.signing import ReportSigner
-from service.storage import open_store
-from service.submissions import PushCache
+from service.obligations import routes as obligations_routes
+from service.proofs import routes as proofs_routes
+from service.registry import routes as registry_routes
+from service.reports import routes as reports_routes
+from service.reports.signing import ReportSigner
+from service.review import routes as review_routes
+from service.statistics import routes as statistics_routes
+from service.submissions import routes as submissions_routes
+from service.submissions.use_cases import PushCache
+from service.target_sets import routes as targets_routes
+from service.webhooks import routes as webhooks_routes
 from service.webhooks.deliverer import Deliverer
 from service.webhooks.supervisor import DelivererProcess
 
@@ -124,23 +122,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.report_cache = BoundedCache(settings.report_cache_size)
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)
-    app.include_router(health.router)
-    app.include_router(funding_requests.router)
-    app.include_router(exports.router)  # before submissions: /v1/submissions/{id}.xlsx
-    app.include_router(submissions.router)
-    app.include_router(proofs.router)
-    app.include_router(review.router)
-    app.include_router(control.router)
-    app.include_router(audit.router)
-    app.include_router(reports.router)
-    app.include_router(api_keys.router)
-    app.include_router(log.router)
-    app.include_router(evidence.router)
-    app.include_router(registry.router)
-    app.include_router(targets.router)
-    app.include_router(statistics.router)
-    app.include_router(obligations.router)
-    app.include_router(webhooks.router)
+    app.include_router(health_routes.router)
+    app.include_router(funding_requests_routes.router)
+    app.include_router(exports_routes.router)  # before submissions: /v1/submissions/{id}.xlsx
+    app.include_router(submissions_routes.router)
+    app.include_router(proofs_routes.router)
+    app.include_router(review_routes.router)
+    app.include_router(control_routes.router)
+    app.include_router(audit_routes.router)
+    app.include_router(reports_routes.router)
+    app.include_router(api_keys_routes.router)
+    app.include_router(log_routes.router)
+    app.include_router(evidence_routes.router)
+    app.include_router(registry_routes.router)
+    app.include_router(targets_routes.router)
+    app.include_router(statistics_routes.router)
+    app.include_router(obligations_routes.router)
+    app.include_router(webhooks_routes.router)
     install_console(app)
     _document_push_body(app)
     return app

@@ -19,13 +19,13 @@ from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
 
-from service.api_keys import create_api_key
+from service.access.keys import create_api_key
 from service.domain.access import Role
 from service.domain.audit import GENESIS
 from service.domain.targets import INDICATOR_KEYS, INITIAL_SETS
+from service.kit.settings import Settings
 from service.main import create_app
 from service.models import SQLModel, TargetSetRow, utcnow
-from service.settings import Settings
 from tests import factories
 from tests.pg_cluster import PostgresCluster, free_port
 
@@ -234,7 +234,7 @@ def live_service(tmp_path: Path) -> Iterator[LiveService]:
     import uvicorn
     from sqlmodel import Session
 
-    from service.db import create_db_engine
+    from service.kit.db import create_db_engine
 
     url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
     command.upgrade(alembic_config(url), "head")

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import command
 from fastapi.testclient import TestClient
 
-from service.api_keys import hash_key
+from service.access.keys import hash_key
 from service.main import create_app
 from tests.conftest import SIGNING_DIR, alembic_config, make_settings
 

@@ -72,7 +72,7 @@ def test_the_chain_of_an_existing_database_still_verifies_after_the_log_takes_ov
     import sqlalchemy as sa
     from sqlmodel import Session
 
-    from service import audit as service_audit
+    from service.audit import trail as service_audit
     from service.domain import audit
 
     config = alembic_config(fresh_url)

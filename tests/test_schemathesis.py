@@ -40,9 +40,9 @@ from schemathesis.specs.openapi.checks import (
 from sqlmodel import Session
 from stdnum import luhn
 
-from service.db import create_db_engine
 from service.demo import seed_demo
 from service.domain.identifiers import DEPARTMENT_REGION
+from service.kit.db import create_db_engine
 from service.main import create_app
 from tests import factories
 from tests.conftest import alembic_config, make_settings

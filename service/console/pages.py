@@ -23,22 +23,25 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from service import control, obligations, reviews, submissions
 from service.console import sessions
 from service.console.sessions import SignedIn, SignInRefused
-from service.db import Database
+from service.control import use_cases as control
 from service.domain.access import ROLE_LABELS, Role
 from service.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision
+from service.evidence import routes as evidence_routes
+from service.http.problems import STATUS_BY_ERROR, HttpProblem
+from service.kit.db import Database
+from service.kit.pagination import PageRequest
+from service.kit.settings import Settings
 from service.models import utcnow
-from service.pagination import PageRequest
-from service.problems import STATUS_BY_ERROR, HttpProblem
-from service.proofs import declared_rows
-from service.routers import evidence as evidence_routes
-from service.routers import proofs as proof_routes
-from service.routers import reports as report_routes
-from service.settings import Settings
+from service.obligations import use_cases as obligations
+from service.proofs import routes as proof_routes
+from service.proofs.use_cases import declared_rows
+from service.reports import routes as report_routes
+from service.review import use_cases as reviews
+from service.submissions import use_cases as submissions
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")

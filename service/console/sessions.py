@@ -17,8 +17,8 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service import audit
-from service.api_keys import find_principal, hash_key, principal_of, standing
+from service.access.keys import find_principal, hash_key, principal_of, standing
+from service.audit import trail as audit
 from service.domain.access import Principal
 from service.models import ApiKey, ConsoleSession, utcnow
 

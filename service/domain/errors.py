@@ -1,5 +1,5 @@
 """Typed errors raised by the business rules. They carry no HTTP status:
-``service.problems`` maps each family to one."""
+``service.http.problems`` maps each family to one."""
 
 from __future__ import annotations
 

@@ -24,23 +24,25 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import control, exports, reports
-from service.audit import link_of
-from service.audit_queries import event_view
-from service.cache import BoundedCache
-from service.db import Database
+from service.audit.trail import link_of
+from service.audit.use_cases import event_view
+from service.control import use_cases as control
 from service.domain import merkle
 from service.domain.access import Principal
 from service.evidence.bag import PayloadFile, stream_bag
 from service.evidence.custody import BUNDLE_READ, PROOF_READ, Read, custody_by_proof, record_reads
-from service.funding_requests import load_submission
+from service.exports import use_cases as exports
+from service.exports.files import write_xlsx
+from service.funding_requests.use_cases import load_submission
+from service.kit.cache import BoundedCache
+from service.kit.db import Database
+from service.kit.storage import ProofStore
 from service.log import queries as log_queries
 from service.models import AuditEvent, FundingRequest, LogCheckpoint, Proof, iso_z, utcnow
-from service.reports import MILESTONE_LABELS
-from service.signing import ReportSigner
-from service.storage import ProofStore
-from service.submissions import get_submission
-from service.xlsx import write_xlsx
+from service.reports import use_cases as reports
+from service.reports.signing import ReportSigner
+from service.reports.use_cases import MILESTONE_LABELS
+from service.submissions.use_cases import get_submission
 
 SOURCE_ORGANIZATION = "CNSA — service des indicateurs d'usage du programme ESMS numérique"
 _EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}

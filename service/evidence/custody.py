@@ -16,13 +16,13 @@ import sqlalchemy as sa
 from fastapi import Request
 from sqlmodel import Session
 
-from service import audit
-from service.audit_queries import events_page
-from service.db import Database
+from service.audit import trail as audit
+from service.audit.use_cases import events_page
 from service.domain.access import Principal
+from service.http.routing import HEAD_ONLY
+from service.kit.db import Database
+from service.kit.pagination import PageRequest
 from service.models import AuditEvent, FundingRequest, Submission, iso_z
-from service.pagination import PageRequest
-from service.routing import HEAD_ONLY
 
 #: Actions of the reads; ``PROOF_READ`` is what a proof's custody lists.
 PROOF_READ = "proof_read"

@@ -21,10 +21,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from service.keyfiles import create_once
+from service.kit.keyfiles import create_once
 
 if TYPE_CHECKING:
-    from service.settings import Settings
+    from service.kit.settings import Settings
 
 ED25519 = 0x01
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from service.audit import link_of
-from service.db import DB_UNAVAILABLE, Database, short_reason
+from service.audit.trail import link_of
 from service.domain import merkle
+from service.kit.db import DB_UNAVAILABLE, Database, short_reason
 from service.log.checkpoint import Checkpoint, sign_checkpoint
 from service.log.keys import LogSigner
 from service.log.timestamps import TimestampError, request_reply

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from service.audit import link_of
+from service.audit.trail import link_of
 from service.domain import audit, merkle
 from service.log.checkpoint import Checkpoint, CheckpointError, verify_note
 from service.log.keys import LogKey

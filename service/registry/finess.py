@@ -10,8 +10,8 @@ from sqlmodel import Session
 
 from service.domain.errors import InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import Finess
+from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import FinessSnapshot, RegistryEstablishment, iso_z
-from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 
 _SNAPSHOT = FinessSnapshot.__table__  # type: ignore[attr-defined]
 _ET = RegistryEstablishment.__table__  # type: ignore[attr-defined]

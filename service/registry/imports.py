@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
-from service import audit, control
+from service.audit import trail as audit
+from service.control import use_cases as control
 from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Conflict

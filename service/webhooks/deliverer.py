@@ -8,7 +8,7 @@ see ``service.webhooks.supervisor``), or by the operator (``off``); or in a thre
 application's process (``thread``).
 
 Each attempt resolves the receiver's host again and connects to the address checked
-(``service.webhooks.targets``), never follows a redirect, waits at most
+(``service.webhooks.addresses``), never follows a redirect, waits at most
 ``SERVICE_WEBHOOKS_TIMEOUT_S`` for the connection and for each read and write, and reads at
 most 64 KiB of the answer (its status is what counts). A 2xx delivers; a 410 disables the subscription (its
 pending deliveries are cancelled); anything else, a timeout or a refused address is retried
@@ -36,10 +36,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from service import audit, control
-from service.api_keys import standing
-from service.db import DB_UNAVAILABLE, Database, short_reason
+from service.access.keys import standing
+from service.audit import trail as audit
+from service.control import use_cases as control
 from service.domain.access import Principal, Role
+from service.kit.db import DB_UNAVAILABLE, Database, short_reason
+from service.kit.settings import Settings
 from service.models import (
     ApiKey,
     WebhookAttempt,
@@ -48,10 +50,9 @@ from service.models import (
     WebhookSubscription,
     utcnow,
 )
-from service.settings import Settings
+from service.webhooks.addresses import TargetPolicy, TargetRefused, resolve
 from service.webhooks.messages import signature
 from service.webhooks.outbox import cancel_pending
-from service.webhooks.targets import TargetPolicy, TargetRefused, resolve
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service import audit
+from service.audit import trail as audit
 from service.domain.access import Principal
 from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
+from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, iso_z, utcnow
-from service.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.webhooks.messages import EVENT_TYPES, new_secret
 from service.webhooks.outbox import cancel_pending
 

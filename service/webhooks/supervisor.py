@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from service.settings import Settings
+from service.kit.settings import Settings
 
 log = logging.getLogger(__name__)
 

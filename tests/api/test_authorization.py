@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from service.api_keys import create_api_key, find_principal, hash_key
+from service.access.keys import create_api_key, find_principal, hash_key
 from service.domain.access import Role
 from service.webhooks.subscriptions import create_subscription
 from tests import factories, proof_files, template_files

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from service.audit import verify
+from service.audit.trail import verify
 from service.main import create_app
 from tests.conftest import Api, make_settings, rows_for
 
@@ -124,9 +124,9 @@ def test_a_unit_failing_after_its_audit_event_leaves_no_trace_of_it(api: Api) ->
     one savepoint per unit; the failed unit's event goes with it, the others are kept."""
     import threading
 
-    from service import audit
-    from service.db import _Work
+    from service.audit import trail as audit
     from service.domain.access import Principal, Role
+    from service.kit.db import _Work
 
     actor = Principal(key_id=0, role=Role.ADMIN, label="test")
 
@@ -159,9 +159,9 @@ def test_two_transactions_that_deadlock_are_run_again_and_both_committed(api: Ap
         pytest.skip("SQLite has one writer at a time: no deadlock between transactions")
     import threading
 
-    from service import audit
-    from service.db import Writer
+    from service.audit import trail as audit
     from service.domain.access import Principal, Role
+    from service.kit.db import Writer
 
     first, second = (api.create_request() for _ in range(2))
     with api.database.engine.connect() as conn:

@@ -21,8 +21,8 @@ import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
+from service.kit.storage import ProofStore
 from service.main import create_app
-from service.storage import ProofStore
 from tests import factories, proof_files
 from tests.conftest import ROOT, Api, make_settings, rows_for
 
@@ -278,7 +278,7 @@ def test_a_crash_between_store_and_commit_leaves_an_orphan_that_the_sweep_remove
     # The upload path up to the store, then the process dies before the database commit.
     crash = (
         "import hashlib, os, sys\n"
-        "from service.settings import Settings\nfrom service.storage import open_store\n"
+        "from service.kit.settings import Settings\nfrom service.kit.storage import open_store\n"
         "store = open_store(Settings())\ndata = sys.stdin.buffer.read()\n"
         "with store.new_staging_file() as staged:\n    staged.write(data); staged.flush(); os.fsync(staged.fileno())\n"
         "store.put(hashlib.sha256(data).hexdigest(), __import__('pathlib').Path(staged.name))\nos._exit(9)\n"

@@ -14,8 +14,8 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from pypdf import PdfReader
 
-from service.report_pdf import render
-from service.reports import build_model
+from service.reports.pdf import render
+from service.reports.use_cases import build_model
 from tests import factories, proof_files
 from tests.conftest import Api, rows_for
 
@@ -143,8 +143,8 @@ def test_out_of_scope_report_is_not_found_and_verification_does_not_reveal_it(ap
 
 
 def test_reports_signed_before_a_key_rotation_still_verify(api: Api, tmp_path: Path) -> None:
-    from service.settings import Settings
-    from service.signing import ReportSigner
+    from service.kit.settings import Settings
+    from service.reports.signing import ReportSigner
 
     _, version = grappe(api, 1)
     pdf = report(api, version["id"]).content

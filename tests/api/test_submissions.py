@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from service.schemas import SubmissionOut
+from service.http.schemas import SubmissionOut
 from tests import factories
 from tests.conftest import Api, rows_for
 
@@ -224,7 +224,7 @@ class TestReadSubmissions:
 
 
 def test_a_large_declaration_goes_through_the_bulk_insert_and_reads_back_identical(api: Api) -> None:
-    from service.db import COPY_MIN_ROWS
+    from service.kit.db import COPY_MIN_ROWS
 
     size = COPY_MIN_ROWS + 50
     establishments = [{"finess": factories.finess("33"), "name": f"ESMS « n° {n} » œuvre", "category": "500"}

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.api_keys import create_api_key
+from service.access.keys import create_api_key
 from service.domain.access import Role
 from tests import factories, proof_files
 from tests.conftest import LiveService, rows_for

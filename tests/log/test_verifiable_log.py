@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi.testclient import TestClient
 
-from service.audit import link_of
+from service.audit.trail import link_of
 from service.main import create_app
 from service.models import AuditEvent
 from tests.conftest import Api, LiveService, make_settings, rows_for

@@ -285,7 +285,7 @@ def test_each_delivery_checks_the_address_again(database_url: str, receiver: Rec
     assert d["status"] == "pending" and "https://" in d["attempts"][0]["error"]
     assert d["attempts"][0]["status_code"] is None
     # the host is resolved at the attempt: a name that designates loopback is refused too
-    from service.db import Database
+    from service.kit.db import Database
     from service.webhooks.deliverer import Deliverer, Due
     database = Database(strict)
     try:
@@ -386,7 +386,7 @@ def test_the_background_deliverer_sends_without_being_asked(database_url: str, r
 
 
 def test_one_deliverer_is_active_at_a_time(database_url: str) -> None:
-    from service.db import Database
+    from service.kit.db import Database
     from service.webhooks.deliverer import Deliverer
 
     settings = make_settings(database_url, webhooks_lease_s=1.0)

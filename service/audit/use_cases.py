@@ -1,0 +1,52 @@
+"""Reading the audit trail, in the caller's scope."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.audit.trail import link_of
+from service.domain.access import Principal, Role
+from service.funding_requests.use_cases import load_request, scoped_requests_query
+from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.models import AuditEvent, FundingRequest, iso_z
+
+
+def event_view(e: AuditEvent) -> dict[str, Any]:
+    leaf = link_of(e).leaf()
+    return {
+        "seq": e.seq, "index": e.log_index, "leaf": base64.b64encode(leaf).decode(),
+        "occurred_at": iso_z(e.occurred_at),
+        "actor": {"key_id": e.actor_key_id, "role": e.actor_role, "label": e.actor_label},
+        "action": e.action, "object_type": e.object_type, "object_id": e.object_id, "galis_ref": e.galis_ref,
+        "payload": e.payload, "payload_digest": e.payload_digest, "prev_hash": e.prev_hash, "hash": e.hash,
+    }
+
+
+def list_events(session: Session, principal: Principal, page: PageRequest, *, galis_ref: str | None) -> dict[str, Any]:
+    """Events in chain order. National roles see all; an ARS its région's requests; a porteur
+    or a vendor the requests it sees. Events about no request (keys) are national only."""
+    query = sa.select(AuditEvent)
+    if galis_ref is not None:
+        req = load_request(session, principal, galis_ref)
+        query = query.where(AuditEvent.request_id == req.id)
+    elif principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR):
+        visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
+        query = query.where(AuditEvent.request_id.in_(visible.scalar_subquery()))  # type: ignore[union-attr]
+    return events_page(session, query, page, event_view)
+
+
+def events_page(session: Session, query: Any, page: PageRequest, view: Callable[[AuditEvent], Any]) -> dict[str, Any]:
+    """One page of the events ``query`` selects, in number order, each shown by ``view``."""
+    after = decode_cursor(page.cursor)
+    if after is not None:
+        query = query.where(AuditEvent.seq > cursor_value(after, "seq", int))
+    events = list(session.execute(query.order_by(AuditEvent.seq).limit(page.limit + 1)).scalars())
+    more = len(events) > page.limit
+    events = events[: page.limit]
+    return {"items": [view(e) for e in events],
+            "next_cursor": encode_cursor({"seq": events[-1].seq}) if more and events else None}

@@ -1,0 +1,76 @@
+"""Exports in the CNSA template: one version, or the latest versions in the caller's scope."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from service.domain import indicators
+from service.domain.access import Principal
+from service.domain.declaration import COUNT_FIELDS
+from service.domain.lifecycle import Milestone
+from service.exports.files import ExportRow
+from service.funding_requests.use_cases import (
+    LAST_VERSION,
+    load_submission,
+    require_known_region,
+    scoped_requests_query,
+)
+from service.models import FundingRequest, Submission, SubmissionRow
+from service.target_sets import use_cases as target_sets
+
+_REQ = FundingRequest.__table__  # type: ignore[attr-defined]
+_SUB = Submission.__table__  # type: ignore[attr-defined]
+_ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
+_COLUMNS = (_REQ.c.galis_ref, _REQ.c.siret, _SUB.c.milestone, _SUB.c.version, _SUB.c.software_name,
+            _SUB.c.software_version, _SUB.c.extracted_at, _ROW.c.finess,
+            _ROW.c.raison_sociale, *(_ROW.c[f] for f in COUNT_FIELDS), _ROW.c.period_start, _ROW.c.period_end,
+            _ROW.c.target_set_id)
+#: Rows fetched from the database at a time: an export of the whole programme stays in bounded memory.
+_BATCH = 2_000
+
+
+def version_filename(galis_ref: str, milestone: str, version: int) -> str:
+    """File name without extension; it carries the GALIS reference, as a re-imported file must."""
+    return f"mesures-usage-{galis_ref}-{milestone}-v{version}"
+
+
+def version_rows(session: Session, principal: Principal, submission_id: str) -> tuple[str, Iterator[ExportRow]]:
+    """One version's rows (the caller must see it), with the file name to give them."""
+    sub, req = load_submission(session, principal, submission_id)
+    query = (sa.select(*_COLUMNS).select_from(_ROW.join(_SUB).join(_REQ))
+             .where(_SUB.c.id == sub.id).order_by(_ROW.c.row_number))
+    return version_filename(req.galis_ref, sub.milestone, sub.version), _rows(session, query)
+
+
+def latest_rows(session: Session, principal: Principal, *, milestone: Milestone, region_code: str | None,
+                today: date) -> tuple[str, Iterator[ExportRow]]:
+    """The latest version of ``milestone`` of every request the caller sees (optionally one region)."""
+    require_known_region(region_code)
+    scoped = scoped_requests_query(principal).with_only_columns(FundingRequest.id).scalar_subquery()  # type: ignore[call-overload]
+    query = (sa.select(*_COLUMNS).select_from(_ROW.join(_SUB).join(_REQ))
+             .where(_REQ.c.id.in_(scoped), _SUB.c.milestone == milestone.value,
+                    _SUB.c.version == LAST_VERSION[milestone])
+             .order_by(_REQ.c.galis_ref, _ROW.c.row_number))
+    if region_code is not None:
+        query = query.where(_REQ.c.region_code == region_code)
+    name = f"mesures-usage-{milestone.value}" + (f"-region-{region_code}" if region_code else "") + f"-{today}"
+    return name, _rows(session, query)
+
+
+def _rows(session: Session, query: Any) -> Iterator[ExportRow]:
+    sets = target_sets.every_set(session.connection())  # read before the rows stream on the same connection
+    result = session.connection().execution_options(yield_per=_BATCH).execute(query)
+    for r in result:
+        target_set = sets[r.target_set_id]
+        counts = {f: getattr(r, f) for f in COUNT_FIELDS}
+        yield ExportRow(galis_ref=r.galis_ref, siret=r.siret, milestone=r.milestone, version=r.version,
+                        finess=r.finess, raison_sociale=r.raison_sociale, counts=counts,
+                        period_start=r.period_start, period_end=r.period_end,
+                        indicators=indicators.evaluate(counts, target_set),
+                        software=f"{r.software_name} {r.software_version or ''}".strip() if r.software_name else None,
+                        extracted_at=r.extracted_at)

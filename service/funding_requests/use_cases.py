@@ -1,0 +1,350 @@
+"""Use cases of funding requests (demandes GALIS) and their lifecycle events.
+
+Load rows, call the domain rules, persist; no HTTP and no commit here.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from service.audit import trail as audit
+from service.domain import access
+from service.domain.access import Principal, RequestScope, Role
+from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
+from service.domain.identifiers import REGIONS, Finess, GalisRef, region_name
+from service.domain.lifecycle import EventType, LifecycleState, Milestone
+from service.http.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
+from service.kit.pagination import PageRequest, decode_cursor, encode_cursor
+from service.models import Establishment, FundingRequest, LifecycleEvent, Submission
+from service.registry.finess import registry_of
+from service.webhooks import outbox
+
+#: The column counting the versions of each milestone (the latest version's number).
+LAST_VERSION = {
+    Milestone.VA: FundingRequest.__table__.c.va_last_version,  # type: ignore[attr-defined]
+    Milestone.FIN_PROJET: FundingRequest.__table__.c.fin_projet_last_version,  # type: ignore[attr-defined]
+}
+
+
+def last_version(req: Any, milestone: Milestone | str) -> int:
+    """The number of the latest version of ``milestone`` (0 when none) on a request or its row."""
+    return int(getattr(req, LAST_VERSION[Milestone(milestone)].name))
+
+
+def require_known_region(region_code: str | None) -> None:
+    """A région filter names one of the 18 régions (422 ``region_unknown`` otherwise)."""
+    if region_code is not None and region_code not in REGIONS:
+        raise ValidationFailed([Issue(code="region_unknown", field="region",
+                                      message=f"Code de région inconnu « {region_code} ».")])
+
+
+def lifecycle_state(req: Any) -> LifecycleState:
+    """The milestone state of a request (an ORM object or a plain row)."""
+    return LifecycleState(va_opened_on=req.va_opened_on, fin_projet_opened_on=req.fin_projet_opened_on,
+                          fin_projet_due_on=req.fin_projet_due_on, closed_on=req.closed_on)
+
+
+def scope_of(req: Any) -> RequestScope:
+    return RequestScope(galis_ref=req.galis_ref, siret=req.siret, region_code=req.region_code)
+
+
+# Statements built once: building a statement costs more than running it on the push path.
+_REQUEST_BY_REF = select(FundingRequest).where(FundingRequest.galis_ref == sa.bindparam("ref"))
+_REQUEST_BY_REF_FOR_UPDATE = _REQUEST_BY_REF.with_for_update()
+_ESTABLISHMENTS_OF = select(Establishment).where(Establishment.request_id == sa.bindparam("request_id"))
+_REQUEST_ROW_BY_REF = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
+    FundingRequest.__table__.c.galis_ref == sa.bindparam("ref"))  # type: ignore[attr-defined]
+#: The request row by id (plain row: lifecycle columns and version counters).
+REQUEST_ROW_BY_ID = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
+    FundingRequest.__table__.c.id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
+_CATEGORIES_OF = sa.select(Establishment.__table__.c.finess, Establishment.__table__.c.category).where(  # type: ignore[attr-defined]
+    Establishment.__table__.c.request_id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
+
+
+def load_request(session: Session, principal: Principal, galis_ref: str, *, for_update: bool = False) -> FundingRequest:
+    """The request ``galis_ref`` if the caller may see it; absent and out-of-scope look the same."""
+    ref = _checked_ref(galis_ref)
+    req = session.exec(_REQUEST_BY_REF_FOR_UPDATE if for_update else _REQUEST_BY_REF, params={"ref": ref}).first()
+    return _visible(principal, ref, req)
+
+
+def load_request_row(session: Session, principal: Principal, galis_ref: str) -> Any:
+    """The same as ``load_request`` as a plain row (attribute access, no ORM identity): for the push path."""
+    ref = _checked_ref(galis_ref)
+    return _visible(principal, ref, session.execute(_REQUEST_ROW_BY_REF, {"ref": ref}).first())
+
+
+def _checked_ref(galis_ref: str) -> str:
+    try:
+        return GalisRef.parse(galis_ref).value
+    except InvalidIdentifier:
+        raise access.not_found_request(galis_ref) from None
+
+
+def _visible(principal: Principal, ref: str, req: Any) -> Any:
+    if req is None:
+        raise access.not_found_request(ref)
+    access.require_sees(principal, scope_of(req))
+    return req
+
+
+def submission_not_found(submission_id: str) -> NotFound:
+    return NotFound(f"Version {submission_id} introuvable.", code="submission_not_found")
+
+
+def load_submission(session: Session, principal: Principal, submission_id: str) -> tuple[Submission,
+                                                                                          FundingRequest]:
+    """A version and its request if the caller may see them; absent and out-of-scope look the same."""
+    sub = session.get(Submission, submission_id)
+    req = session.get(FundingRequest, sub.request_id) if sub else None
+    if sub is None or req is None or not access.sees_request(principal, scope_of(req)):
+        raise submission_not_found(submission_id)
+    return sub, req
+
+
+def categories_of(session: Session, request_id: int) -> dict[str, str | None]:
+    """FINESS -> ESMS category of the establishments of a request."""
+    return {finess: category for finess, category in session.execute(_CATEGORIES_OF, {"request_id": request_id})}
+
+
+def request_view(req: FundingRequest, establishments: list[Establishment], *, today: date) -> dict[str, Any]:
+    state = lifecycle_state(req)
+    return {
+        "galis_ref": req.galis_ref,
+        "siret": req.siret,
+        "porteur_name": req.porteur_name,
+        "campaign_year": req.campaign_year,
+        "region_code": req.region_code,
+        "region_name": region_name(req.region_code),
+        "status": "closed" if state.is_closed else "open",
+        "closed_on": _iso(req.closed_on),
+        "milestones": {
+            "va": {"open": state.va_opened_on is not None and not state.is_closed,
+                   "opened_on": _iso(state.va_opened_on)},
+            "fin_projet": {
+                "open": state.fin_projet_opened_on is not None and not state.is_closed,
+                "opened_on": _iso(state.fin_projet_opened_on),
+                "due_on": _iso(state.fin_projet_due_on),
+                "overdue": bool(state.fin_projet_due_on and not state.is_closed and today > state.fin_projet_due_on),
+            },
+        },
+        "establishments": [{"finess": e.finess, "name": e.name, "category": e.category}
+                           for e in sorted(establishments, key=lambda e: e.finess)],
+        "created_at": req.created_at.isoformat(),
+    }
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def establishments_of(session: Session, request_id: int) -> list[Establishment]:
+    return list(session.exec(_ESTABLISHMENTS_OF, params={"request_id": request_id}))
+
+
+def create_funding_request(session: Session, principal: Principal, payload: FundingRequestCreate,
+                           *, today: date) -> dict[str, Any]:
+    """Register a request with its grappe; its région is the one of its FINESS géographiques."""
+    access.require_may_create_request(principal, region_code=None)  # role first: 403 before any 422
+    issues: list[Issue] = []
+    galis_ref, siret = payload.galis_ref, payload.siret  # validated by the schema
+    finesses: list[Finess] = []
+    accepted: list[tuple[int, EstablishmentIn, str]] = []  # (row, establishment, FINESS) of each valid one
+    regions: dict[str, list[str]] = {}
+    seen: set[str] = set()
+    for index, est in enumerate(payload.establishments, start=1):
+        try:
+            finess = Finess.parse(est.finess)
+            region = finess.region_code
+        except InvalidIdentifier as exc:
+            issues.append(Issue(code=exc.code, message=exc.message, row=index, field="establishments.finess"))
+            continue
+        if finess.value in seen:
+            issues.append(Issue(code="finess_duplicate", row=index, field="establishments.finess",
+                                message=f"Le FINESS {finess.value} figure deux fois dans la grappe."))
+            continue
+        seen.add(finess.value)
+        finesses.append(finess)
+        accepted.append((index, est, finess.value))
+        regions.setdefault(region, []).append(finess.value)
+    if len(regions) > 1:
+        detail = " ; ".join(f"région {code} ({region_name(code)}) : {', '.join(f)}"
+                            for code, f in sorted(regions.items()))
+        issues.append(Issue(
+            code="establishments_multiple_regions", field="establishments",
+            message=f"Tous les établissements d'une demande relèvent d'une même ARS ; trouvé {detail}."))
+    known = registry_of(session, [f.value for f in finesses])
+    names, warnings = _names_and_categories(accepted, known, issues)
+    if issues:
+        raise ValidationFailed(issues)
+    region_code = next(iter(regions))
+    access.require_may_create_request(principal, region_code=region_code)
+
+    if session.exec(select(FundingRequest.id).where(FundingRequest.galis_ref == galis_ref)).first() is not None:
+        raise Conflict(f"La demande GALIS {galis_ref} est déjà enregistrée.", code="galis_ref_exists")
+    funded = session.exec(select(Establishment.finess).where(
+        Establishment.finess.in_([f.value for f in finesses]))).all()  # type: ignore[attr-defined]
+    if funded:
+        raise Conflict(
+            "Un FINESS géographique ne peut recevoir qu'un seul financement ESMS Numérique ; déjà financé(s) : "
+            + ", ".join(sorted(funded)) + ".",
+            code="finess_already_funded",
+        )
+    req = FundingRequest(galis_ref=galis_ref, siret=siret, porteur_name=payload.porteur_name.strip(),
+                         campaign_year=payload.campaign_year, region_code=region_code,
+                         created_by_key_id=principal.key_id)
+    session.add(req)
+    session.flush()
+    assert req.id is not None
+    establishments = [Establishment(request_id=req.id, finess=f.value, name=names[f.value][0],
+                                    category=names[f.value][1]) for f in finesses]
+    session.add_all(establishments)
+    session.flush()
+    audit.record(session, principal, "funding_request_created", "funding_request", galis_ref, request_id=req.id,
+                 galis_ref=galis_ref, payload={
+                     "siret": siret, "porteur_name": req.porteur_name, "campaign_year": req.campaign_year,
+                     "region_code": region_code,
+                     "establishments": [[e.finess, e.name, e.category] for e in establishments],
+                     "warnings": [w.as_dict() for w in warnings]})
+    return {**request_view(req, establishments, today=today), "warnings": [w.as_dict() for w in warnings]}
+
+
+def _names_and_categories(accepted: list[tuple[int, EstablishmentIn, str]], known: dict[str, Any] | None,
+                          issues: list[Issue]) -> tuple[dict[str, tuple[str, str | None]], list[Issue]]:
+    """Each establishment's name and category: as the request says them or, when it omits them,
+    as the FINESS registry knows them. Once an extract is imported, a FINESS the registry does not
+    know, or knows as closed, is refused; a name or category that differs from it is a warning."""
+    names: dict[str, tuple[str, str | None]] = {}
+    warnings: list[Issue] = []
+    for index, est, finess in accepted:
+        row = None if known is None else known.get(finess)
+        if known is not None and row is None:
+            issues.append(Issue(code="finess_unknown", row=index, field="establishments.finess", message=(
+                f"Le FINESS {est.finess} est inconnu du répertoire FINESS (dernier extrait importé) : vérifiez "
+                "qu'il s'agit bien d'un FINESS géographique ouvert.")))
+            continue
+        if row is not None and row.closed_on is not None:
+            issues.append(Issue(code="finess_closed", row=index, field="establishments.finess", message=(
+                f"Le FINESS {est.finess} ({row.name}) est fermé selon le répertoire FINESS : absent de l'extrait "
+                f"du {row.closed_on.isoformat()}.")))
+            continue
+        name = est.name.strip() if est.name else (row.name if row is not None else None)
+        category = est.category or (row.category_code if row is not None else None)
+        if name is None:
+            issues.append(Issue(code="field_required", row=index, field="establishments.name", message=(
+                f"Donnez la raison sociale du FINESS {est.finess} (aucun extrait FINESS importé pour la lire).")))
+            continue
+        if row is not None and est.name and _plain(est.name) != _plain(row.name) and \
+                _plain(est.name) != _plain(row.long_name or ""):
+            warnings.append(Issue(code="finess_name_differs", row=index, field="establishments.name", message=(
+                f"La raison sociale « {est.name.strip()} » diffère de celle du répertoire FINESS pour "
+                f"{est.finess} : « {row.name} ».")))
+        if row is not None and est.category and row.category_code and est.category != row.category_code:
+            label = row.category_label or "sans libellé"
+            warnings.append(Issue(code="finess_category_differs", row=index, field="establishments.category",
+                                  message=f"La catégorie {est.category} diffère de celle du répertoire FINESS pour "
+                                          f"{finess} : {row.category_code} ({label})."))
+        names[finess] = (name, category)
+    return names, warnings
+
+
+def _plain(name: str) -> str:
+    """A name as compared with the registry's: case, accents and spacing aside."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def get_funding_request(session: Session, principal: Principal, galis_ref: str, *, today: date) -> dict[str, Any]:
+    req = load_request(session, principal, galis_ref)
+    assert req.id is not None
+    return request_view(req, establishments_of(session, req.id), today=today)
+
+
+def record_event(session: Session, principal: Principal, galis_ref: str, payload: LifecycleEventCreate,
+                 *, today: date) -> dict[str, Any]:
+    """Apply a milestone event under the request's row lock and keep it in the history."""
+    req = load_request(session, principal, galis_ref, for_update=True)
+    access.require_may_record_event(principal)
+    assert req.id is not None
+    new_state = lifecycle_state(req).apply(EventType(payload.type), on=payload.date, until=payload.until,
+                                           today=today)
+    req.va_opened_on = new_state.va_opened_on
+    req.fin_projet_opened_on = new_state.fin_projet_opened_on
+    req.fin_projet_due_on = new_state.fin_projet_due_on
+    req.closed_on = new_state.closed_on
+    session.add(req)
+    session.add(LifecycleEvent(request_id=req.id, type=payload.type.value, event_on=payload.date,
+                               until=payload.until, recorded_by_key_id=principal.key_id))
+    session.flush()
+    audit.record(session, principal, "lifecycle_event_recorded", "funding_request", req.galis_ref,
+                 request_id=req.id, galis_ref=req.galis_ref, payload={
+                     "type": payload.type.value, "date": payload.date.isoformat(), "until": _iso(payload.until)})
+    _announce(session, req.id, payload.type, new_state)
+    return request_view(req, establishments_of(session, req.id), today=today)
+
+
+def _announce(session: Session, request_id: int, event: EventType, state: LifecycleState) -> None:
+    """The webhook event of a milestone event, queued with it."""
+    if event is EventType.VA_VALIDATED:
+        outbox.emit(session, "milestone.opened", request_id=request_id, data={
+            "milestone": Milestone.VA.value, "opened_on": _iso(state.va_opened_on), "due_on": None})
+    elif event is EventType.VSR_VALIDATED:
+        outbox.emit(session, "milestone.opened", request_id=request_id, data={
+            "milestone": Milestone.FIN_PROJET.value, "opened_on": _iso(state.fin_projet_opened_on),
+            "due_on": _iso(state.fin_projet_due_on)})
+    elif event is EventType.DEADLINE_EXTENDED:
+        outbox.emit(session, "deadline.extended", request_id=request_id, data={
+            "milestone": Milestone.FIN_PROJET.value, "due_on": _iso(state.fin_projet_due_on)})
+    else:
+        outbox.emit(session, "request.closed", request_id=request_id, data={"closed_on": _iso(state.closed_on)})
+
+
+def list_events(session: Session, principal: Principal, galis_ref: str) -> list[dict[str, Any]]:
+    req = load_request(session, principal, galis_ref)
+    events = session.exec(select(LifecycleEvent).where(LifecycleEvent.request_id == req.id)
+                          .order_by(LifecycleEvent.id)).all()  # type: ignore[arg-type]
+    return [{"type": e.type, "date": e.event_on.isoformat(), "until": _iso(e.until),
+             "recorded_at": e.recorded_at.isoformat()} for e in events]
+
+
+def scoped_requests_query(principal: Principal) -> Any:
+    """Funding requests the caller may see, as a query to refine."""
+    query = select(FundingRequest)
+    if principal.role is Role.ARS_REVIEWER:
+        query = query.where(FundingRequest.region_code == principal.region_code)
+    elif principal.role is Role.PORTEUR:
+        query = query.where(FundingRequest.siret == principal.siret)
+    elif principal.role is Role.VENDOR:
+        query = query.where(FundingRequest.galis_ref.in_(sorted(principal.galis_refs)))  # type: ignore[attr-defined]
+    return query
+
+
+def list_funding_requests(session: Session, principal: Principal, page: PageRequest, *, today: date,
+                          region_code: str | None = None, status: str | None = None) -> dict[str, Any]:
+    query = scoped_requests_query(principal)
+    if region_code is not None:
+        query = query.where(FundingRequest.region_code == region_code)
+    if status == "open":
+        query = query.where(FundingRequest.closed_on.is_(None))  # type: ignore[union-attr]
+    elif status == "closed":
+        query = query.where(FundingRequest.closed_on.is_not(None))  # type: ignore[union-attr]
+    after = decode_cursor(page.cursor)
+    if after is not None:
+        query = query.where(FundingRequest.galis_ref > str(after.get("after", "")))
+    rows = list(session.exec(query.order_by(FundingRequest.galis_ref).limit(page.limit + 1)))
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    ids = [r.id for r in rows]
+    ests: dict[int, list[Establishment]] = {}
+    if ids:
+        for est in session.exec(select(Establishment).where(Establishment.request_id.in_(ids))):  # type: ignore[attr-defined]
+            ests.setdefault(est.request_id, []).append(est)
+    return {
+        "items": [request_view(r, ests.get(r.id or 0, []), today=today) for r in rows],
+        "next_cursor": encode_cursor({"after": rows[-1].galis_ref}) if more and rows else None,
+    }

@@ -1,0 +1,122 @@
+"""FastAPI dependencies shared by the routers: database, caller, today, pagination.
+
+Dependencies that do no I/O are ``async`` so that FastAPI does not hop to its thread pool
+for them on every request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Path, Query, Request
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from service.access.keys import KeyLookup, PrincipalCache, find_principal, hash_key, touch_last_used
+from service.domain.access import Principal
+from service.http.problems import HttpProblem
+from service.http.schemas import CURSOR_SCHEMA, FINESS_SCHEMA, GALIS_REF_SCHEMA, REGION_SCHEMA
+from service.kit.db import Database
+from service.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from service.kit.settings import Settings
+from service.models import utcnow
+
+
+async def get_database(request: Request) -> Database:
+    return request.app.state.database  # type: ignore[no-any-return]
+
+
+async def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """A session for reading, closed (rolled back) at the end of the request."""
+    yield from request.app.state.database.read_session()
+
+
+def _unauthenticated(code: str, detail: str) -> HttpProblem:
+    return HttpProblem(401, code, "Authentification requise", detail,
+                       headers={"WWW-Authenticate": 'Bearer realm="esms-usage"'})
+
+
+async def current_principal(request: Request) -> Principal:
+    """The caller behind ``Authorization: Bearer <clé>``; 401 otherwise.
+
+    Resolved once per request (``GuardedRoute`` resolves it before the body is read) and kept
+    in the request's state.
+    """
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:
+        return known
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthenticated("unauthenticated", "En-tête Authorization: Bearer <clé d'API> manquant.")
+    scheme, _, secret = header.partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret:
+        raise _unauthenticated("unauthenticated", "Le schéma d'authentification attendu est « Bearer <clé d'API> ».")
+    key_hash = hash_key(secret)
+    cache: PrincipalCache = request.app.state.principal_cache
+    found = cache.get(key_hash)
+    fresh = found is None
+    database: Database = request.app.state.database
+    if found is None:
+        def lookup() -> KeyLookup | None:
+            with Session(database.engine) as session:
+                return find_principal(session, key_hash)
+
+        found = await run_in_threadpool(lookup)
+        if found is None:
+            raise _unauthenticated("invalid_api_key", "Clé d'API inconnue.")
+        cache.put(key_hash, found)
+    refusal = found.refusal(await today(request))
+    if refusal is not None:
+        raise _unauthenticated(*refusal)
+    if fresh:  # read from the database just now: its last use is known
+        now = utcnow()
+        if found.needs_touch(now):
+            key_id = found.principal.key_id
+            database.writer.submit(lambda session: touch_last_used(session, key_id, now))
+    request.state.principal = found.principal
+    return found.principal
+
+
+async def today(request: Request) -> date:
+    """Today's date where the programme runs (Europe/Paris by default)."""
+    return datetime.now(ZoneInfo(request.app.state.settings.timezone)).date()
+
+
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Taille de page (50 par défaut, 500 au plus).")]
+    = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="Curseur rendu par la page précédente (`next_cursor`), tel "
+                                                    "quel ; un curseur inconnu est refusé (422 `invalid_cursor`).",
+                                        json_schema_extra=CURSOR_SCHEMA)] = None,
+) -> PageRequest:
+    return PageRequest(limit=limit, cursor=cursor)
+
+
+#: Path and query parameters shared by the routers, documented once. A malformed identifier in a
+#: path answers 404 like an unknown one; the description says what a valid one looks like.
+GalisRefPath = Annotated[str, Path(description="Référence de la demande GALIS (8 chiffres).", examples=["12345678"],
+                                   json_schema_extra=GALIS_REF_SCHEMA)]
+SubmissionIdPath = Annotated[str, Path(description="Identifiant de la version (UUID).",
+                                       json_schema_extra={"format": "uuid"})]
+ProofIdPath = Annotated[str, Path(description="Identifiant de la preuve (UUID).", json_schema_extra={"format": "uuid"})]
+FinessPath = Annotated[str, Path(description="Numéro FINESS géographique (9 caractères, clé de Luhn).",
+                                 examples=["240000372"], json_schema_extra=FINESS_SCHEMA)]
+CaseIdPath = Annotated[str, Path(description="Identifiant du dossier de contrôle (UUID).",
+                                 json_schema_extra={"format": "uuid"})]
+RegionQuery = Annotated[str | None, Query(description="Code de région (INSEE) d'une ARS, par exemple `75`.",
+                                          json_schema_extra=REGION_SCHEMA)]
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+ReadSession = Annotated[Session, Depends(read_session)]
+Today = Annotated[date, Depends(today)]
+Page = Annotated[PageRequest, Depends(page_params)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]

@@ -1,0 +1,201 @@
+"""Proofs of usage: upload for one FINESS of a version, read back byte for byte."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+from fastapi import Request, status
+from fastapi.responses import StreamingResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from service.domain import access
+from service.domain.access import Principal
+from service.domain.errors import Issue, ValidationFailed
+from service.domain.proofs import ProofRefused
+from service.evidence import custody
+from service.http.deps import (
+    CurrentPrincipal,
+    DatabaseDep,
+    ProofIdPath,
+    ReadSession,
+    SettingsDep,
+    SubmissionIdPath,
+    Today,
+)
+from service.http.problems import HttpProblem, problem_responses
+from service.http.responses import attachment, file_chunks
+from service.http.routing import api_router, caller_rule
+from service.http.schemas import ProofOut
+from service.http.uploads import read_upload
+from service.kit.db import Database
+from service.kit.settings import Settings
+from service.kit.storage import CorruptProof, MissingProof, ProofStore, sha256_b64
+from service.proofs import use_cases
+
+log = logging.getLogger(__name__)
+router = api_router(tags=["preuves"])
+
+UPLOAD_DESCRIPTION = """\
+Dépose la preuve d'usage d'un établissement (FINESS géographique) pour une version : un
+rapport **non modifiable** (PDF) ou une capture d'écran (PNG, JPEG) qui montre le FINESS, les
+nombres absolus, la date de mesure et la période, signé par la personne qui engage le porteur.
+
+* Corps `multipart/form-data` : `file` (le fichier), `finess`, `measured_on`, `period_start`,
+  `period_end` (dates `AAAA-MM-JJ`), `signed_by` (nom et fonction du signataire).
+* Le format est reconnu au contenu, jamais au nom : 415 `proof_modifiable_format` pour un
+  tableur, un CSV, un document de traitement de texte ou une archive (un export Excel n'est pas
+  une preuve), 415 `proof_unsupported_type` pour tout autre format, 422 `proof_type_mismatch`
+  quand le type annoncé contredit le contenu, `proof_polyglot` pour un fichier qui est aussi
+  une archive, `proof_encrypted` pour un PDF protégé, `proof_corrupt` pour un fichier tronqué
+  ou illisible, `proof_image_too_large` au-delà de la taille d'image admise ; 413
+  `proof_too_large` au-delà de la taille de fichier admise.
+* La période doit être celle déclarée pour ce FINESS dans la version (`proof_period_mismatch`).
+* Porteur de la demande, éditeur mandaté ou administrateur ; 409 `request_closed` après le
+  paiement du solde. Une preuve n'est ni modifiée ni supprimée ; des octets identiques ne sont
+  conservés qu'une fois. Elle reste attachée aux versions suivantes tant que les chiffres et la
+  période de ce FINESS ne changent pas.
+"""
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file", *use_cases.METADATA_FIELDS],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "PDF, PNG ou JPEG."},
+                    "finess": {"type": "string", "pattern": "^[0-9AB]{9}$", "examples": ["240000372"]},
+                    "measured_on": {"type": "string", "format": "date", "examples": ["2024-04-02"]},
+                    "period_start": {"type": "string", "format": "date", "examples": ["2024-01-01"]},
+                    "period_end": {"type": "string", "format": "date", "examples": ["2024-03-31"]},
+                    "signed_by": {"type": "string", "maxLength": 200,
+                                  "examples": ["Marie Dupont, directrice générale"]},
+                },
+            },
+        }},
+    }
+}
+
+
+def _refusal(exc: ProofRefused) -> Exception:
+    if exc.status == 415:
+        return HttpProblem(415, exc.code, "Format de preuve refusé", exc.message)
+    return ValidationFailed([Issue(code=exc.code, field="file", message=exc.message)], exc.message, code=exc.code)
+
+
+@router.post(
+    "/v1/submissions/{submission_id}/proofs",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProofOut,
+    summary="Déposer une preuve d'usage",
+    description=UPLOAD_DESCRIPTION,
+    operation_id="upload_proof",
+    dependencies=[caller_rule(access.require_may_submit)],
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
+    openapi_extra=_UPLOAD_BODY,
+)
+async def upload_proof(
+    submission_id: SubmissionIdPath,
+    request: Request, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep, today: Today,
+) -> Any:
+    return await receive_proof(request, principal, submission_id, database=database, settings=settings, today=today)
+
+
+async def receive_proof(request: Request, principal: Principal, submission_id: str, *, database: Database,
+                        settings: Settings, today: date,
+                        check_fields: Callable[[Mapping[str, str]], None] | None = None) -> dict[str, Any]:
+    """Read a proof upload and store it (the API's route and the console's form). ``check_fields``
+    judges the form's other fields once read, before anything is stored (the console's CSRF token)."""
+    def target() -> use_cases.UploadTarget:
+        with Session(database.engine) as session:
+            return use_cases.upload_target(session, principal, submission_id)
+
+    found = await run_in_threadpool(target)  # scope and state first: no body is read for nothing
+    store: ProofStore = request.app.state.proof_store
+    too_large = HttpProblem(413, "proof_too_large", "Fichier trop volumineux",
+                            f"La preuve dépasse la taille admise ({settings.max_proof_bytes} octets).")
+    upload = await read_upload(request, file_field="file", staging=await run_in_threadpool(store.new_staging_file),
+                               max_file_bytes=settings.max_proof_bytes, too_large=too_large)
+    try:
+        if check_fields is not None:
+            check_fields(upload.fields)
+        try:
+            kind = await run_in_threadpool(use_cases.check_file, upload.file, max_pixels=settings.max_image_pixels)
+        except ProofRefused as exc:
+            raise _refusal(exc) from None
+        meta = use_cases.parse_metadata(upload.fields, found, today=today)
+        staged = upload.file
+        assert staged is not None
+        await run_in_threadpool(store.put, staged.sha256, staged.path)
+    finally:
+        upload.discard()  # the staged copy, if still there (put moves it into the store)
+    return await database.writer.run(  # type: ignore[no-any-return]
+        lambda session: use_cases.record_proof(session, principal, found, meta, staged, kind))
+
+
+@router.get(
+    "/v1/proofs/{proof_id}",
+    response_model=ProofOut,
+    summary="Consulter une preuve",
+    description="Les métadonnées d'une preuve : FINESS, période, signataire, empreinte SHA-256, type et taille.",
+    operation_id="get_proof",
+    responses=problem_responses(401, 404),
+)
+def get_proof(proof_id: ProofIdPath,
+              principal: CurrentPrincipal, session: ReadSession) -> Any:
+    return use_cases.get_proof(session, principal, proof_id)[1]
+
+
+@router.get(
+    "/v1/proofs/{proof_id}/content",
+    summary="Télécharger une preuve",
+    description="Les octets exacts déposés, avec `Repr-Digest: sha-256=:…:`. Le contenu est vérifié à chaque "
+                "lecture : un contenu dont l'empreinte ne correspond plus n'est jamais servi (500 "
+                "`proof_integrity_error`).",
+    operation_id="get_proof_content",
+    response_class=StreamingResponse,
+    responses={200: {"description": "Le fichier, tel que déposé.",
+                     "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                                 for media in ("application/pdf", "image/png", "image/jpeg")}},
+               **problem_responses(401, 404, 500)},
+)
+def get_proof_content(proof_id: ProofIdPath, request: Request, principal: CurrentPrincipal,
+                      session: ReadSession, database: DatabaseDep) -> Any:
+    proof, view = use_cases.get_proof(session, principal, proof_id)
+    store: ProofStore = request.app.state.proof_store
+    try:
+        handle = store.open_verified(proof.sha256)
+    except (CorruptProof, MissingProof) as exc:
+        raise unavailable(proof.id, exc) from None
+    try:
+        custody.record_read(database, principal, request, [custody.Read(
+            custody.PROOF_READ, "proof", proof.id, request_id=proof.request_id, galis_ref=view["galis_ref"])])
+    except BaseException:
+        handle.close()
+        raise
+    return StreamingResponse(file_chunks(handle), media_type=proof.media_type, headers={
+        "Content-Length": str(proof.size),
+        "Repr-Digest": f"sha-256=:{sha256_b64(proof.sha256)}:",
+        "ETag": f'"{proof.sha256}"',
+        "Cache-Control": "private, max-age=0, must-revalidate",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Disposition": attachment(proof.filename or f"preuve-{proof.finess}"),
+    })
+
+
+def unavailable(proof_id: str, exc: Exception) -> HttpProblem:
+    """The answer when a proof's stored bytes cannot be handed out; logged as critical."""
+    if isinstance(exc, CorruptProof):
+        log.critical("proof %s: stored bytes hash to %s instead of %s", proof_id, exc.found, exc.digest)
+        return HttpProblem(500, "proof_integrity_error", "Preuve altérée",
+                           f"Le contenu conservé de la preuve {proof_id} ne correspond plus à son empreinte "
+                           "SHA-256 : il n'est pas servi. L'incident est signalé à l'exploitation.")
+    log.critical("proof %s: its object is missing from the store (%s)", proof_id, exc)
+    return HttpProblem(500, "proof_missing_from_store", "Preuve indisponible",
+                       f"Le contenu de la preuve {proof_id} est introuvable dans le stockage. "
+                       "L'incident est signalé à l'exploitation.")

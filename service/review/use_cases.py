@@ -1,0 +1,156 @@
+"""ARS review of versions, the review queue, and where a request stands (lifecycle view)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from service.audit import trail as audit
+from service.domain import access
+from service.domain.access import Principal, Role
+from service.domain.errors import Issue, ValidationFailed
+from service.domain.lifecycle import Milestone
+from service.domain.review import Decision, check_review, parse_comment
+from service.funding_requests.use_cases import (
+    last_version,
+    lifecycle_state,
+    load_request,
+    load_submission,
+    scoped_requests_query,
+)
+from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
+from service.proofs.use_cases import proofs_of_version
+from service.webhooks import outbox
+
+
+def review_view(review: Review, decided_by: ApiKey | None) -> dict[str, Any]:
+    return {
+        "id": review.id, "submission_id": review.submission_id, "decision": review.decision,
+        "comment": review.comment, "decided_at": iso_z(review.decided_at),
+        "decided_by": {"role": decided_by.role, "label": decided_by.label} if decided_by else None,
+    }
+
+
+def reviews_of(session: Session, submission_id: str) -> list[dict[str, Any]]:
+    reviews = session.exec(select(Review).where(Review.submission_id == submission_id)).all()
+    return [review_view(r, session.get(ApiKey, r.decided_by_key_id) if r.decided_by_key_id else None)
+            for r in reviews]
+
+
+def record_review(session: Session, principal: Principal, submission_id: str, payload: object) -> dict[str, Any]:
+    """Record the ARS decision on a version (see ``service.domain.review.check_review``)."""
+    sub, _ = load_submission(session, principal, submission_id)
+    access.require_may_review(principal)
+    req = load_request(session, principal, _ref_of(session, sub), for_update=True)  # serialises decisions
+    lifecycle_state(req).require_not_closed()
+    body = payload if isinstance(payload, dict) else {}
+    try:
+        decision = Decision(body.get("decision"))
+    except ValueError:
+        raise ValidationFailed([Issue(code="decision_invalid", field="decision", message=(
+            "Décision attendue : « accepted », « rejected » ou « changes_requested ».") )]) from None
+    comment = parse_comment(body.get("comment"), required=decision is not Decision.ACCEPTED,
+                            what="un rejet ou une demande de corrections")
+    already = session.exec(select(Review.decision).where(Review.submission_id == sub.id)).first()
+    milestone = Milestone(sub.milestone)
+    missing = proofs_of_version(session, sub, req.galis_ref)["proofs_missing"] \
+        if milestone is Milestone.FIN_PROJET and decision is Decision.ACCEPTED else []
+    check_review(decision, version=sub.version, latest_version=last_version(req, sub.milestone),
+                 already=Decision(already) if already else None, milestone=milestone, proofs_missing=missing)
+    review = Review(id=str(uuid.uuid4()), submission_id=sub.id, request_id=sub.request_id, milestone=sub.milestone,
+                    decision=decision.value, comment=comment, decided_at=utcnow(),
+                    decided_by_key_id=principal.key_id or None)
+    session.add(review)
+    sub.changed_at = review.decided_at  # the auditors' feed brings it up again
+    sub.awaiting_review = False
+    session.flush()
+    audit.record(session, principal, "review_recorded", "submission", sub.id, request_id=sub.request_id,
+                 galis_ref=req.galis_ref, payload={"milestone": sub.milestone, "version": sub.version,
+                                                   "decision": decision.value, "comment": comment})
+    outbox.emit(session, "review.decided", request_id=sub.request_id, data={
+        "submission_id": sub.id, "milestone": sub.milestone, "version": sub.version, "decision": decision.value})
+    return review_view(review, session.get(ApiKey, principal.key_id) if principal.key_id else None)
+
+
+def _ref_of(session: Session, sub: Submission) -> str:
+    req = session.get(FundingRequest, sub.request_id)
+    assert req is not None
+    return req.galis_ref
+
+
+def _deadline(req: FundingRequest, milestone: str, today: date) -> dict[str, Any]:
+    if milestone != Milestone.FIN_PROJET.value or req.fin_projet_due_on is None:
+        return {"due_on": None, "days_left": None, "overdue": False}
+    days = (req.fin_projet_due_on - today).days
+    return {"due_on": req.fin_projet_due_on.isoformat(), "days_left": days, "overdue": days < 0}
+
+
+def review_queue(session: Session, principal: Principal, page: PageRequest, *, today: date) -> dict[str, Any]:
+    """The latest version of each request and milestone of the caller's région not yet decided,
+    oldest first."""
+    if principal.role not in (Role.ARS_REVIEWER, Role.ADMIN):
+        access.require_may_review(principal)
+    # Read off the partial index of the versions awaiting a decision, in reception order.
+    visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
+    query = (select(Submission, FundingRequest)
+             .join(FundingRequest, FundingRequest.id == Submission.request_id)  # type: ignore[arg-type]
+             .where(Submission.awaiting_review,  # the partial index's own predicate  # type: ignore[arg-type]
+                    Submission.request_id.in_(visible.scalar_subquery()),  # type: ignore[attr-defined]
+                    FundingRequest.closed_on.is_(None)))  # type: ignore[union-attr]
+    after = decode_cursor(page.cursor)
+    if after is not None:
+        query = query.where(sa.tuple_(Submission.received_at, Submission.id)
+                            > sa.tuple_(cursor_value(after, "at", datetime), cursor_value(after, "id", str)))
+    rows = list(session.exec(query.order_by(Submission.received_at, Submission.id)  # type: ignore[arg-type]
+                             .limit(page.limit + 1)))
+    more = len(rows) > page.limit
+    rows = rows[: page.limit]
+    items = []
+    for sub, req in rows:
+        items.append({
+            "id": sub.id, "galis_ref": req.galis_ref, "region_code": req.region_code, "milestone": sub.milestone,
+            "version": sub.version, "received_at": iso_z(sub.received_at), "row_count": sub.row_count,
+            "warning_count": len(sub.warnings), "targets_met": sub.targets_met, **_deadline(req, sub.milestone, today),
+            "justifications": [{"finess": w["finess"], "code": w["code"], "justification": w["justification"]}
+                               for w in sub.warnings if w.get("justification")],
+        })
+    return {"items": items,
+            "next_cursor": encode_cursor({"at": rows[-1][0].received_at.isoformat(), "id": rows[-1][0].id})
+            if more and rows else None}
+
+
+def lifecycle(session: Session, principal: Principal, galis_ref: str, *, today: date) -> dict[str, Any]:
+    """Where a request stands, in one call: milestones, deadlines, latest version of each,
+    its review decision and its control outcome."""
+    req = load_request(session, principal, galis_ref)
+    state = lifecycle_state(req)
+    milestones = []
+    for milestone, opened_on in ((Milestone.VA, req.va_opened_on), (Milestone.FIN_PROJET, req.fin_projet_opened_on)):
+        entry: dict[str, Any] = {
+            "milestone": milestone.value, "opened_on": opened_on.isoformat() if opened_on else None,
+            **_deadline(req, milestone.value, today), "latest_version": None, "review": None, "control": None}
+        if milestone is Milestone.FIN_PROJET and req.closed_on is not None:
+            entry["overdue"] = False
+        sub = session.exec(select(Submission).where(
+            Submission.request_id == req.id, Submission.milestone == milestone.value,
+            Submission.version == last_version(req, milestone))).first()
+        if sub is not None:
+            entry["latest_version"] = {"id": sub.id, "version": sub.version, "received_at": iso_z(sub.received_at),
+                                       "targets_met": sub.targets_met, "warning_count": len(sub.warnings)}
+            decided = reviews_of(session, sub.id)
+            entry["review"] = decided[0] if decided else None
+            case = session.exec(select(ControlCase).where(ControlCase.submission_id == sub.id)).first()
+            if case is not None:
+                entry["control"] = {"case_id": case.id, "status": case.status, "score": case.score,
+                                    "outcome": case.outcome}
+            if milestone is Milestone.FIN_PROJET:
+                entry["proofs_missing"] = proofs_of_version(session, sub, req.galis_ref)["proofs_missing"]
+        milestones.append(entry)
+    return {"galis_ref": req.galis_ref, "region_code": req.region_code, "porteur_name": req.porteur_name,
+            "status": "closed" if state.closed_on else "open",
+            "closed_on": req.closed_on.isoformat() if req.closed_on else None, "milestones": milestones}

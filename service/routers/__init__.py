@@ -1,1 +1,0 @@
-"""HTTP routers: parse, call one use case, return."""
