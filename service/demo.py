@@ -18,8 +18,8 @@ from sqlmodel import Session, select
 
 from service.access.keys import create_api_key, hash_key, register_api_key
 from service.domain.access import Principal, Role
+from service.funding_requests.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 from service.funding_requests.use_cases import create_funding_request, record_event
-from service.http.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 from service.models import ApiKey, FundingRequest
 
 DEMO_REQUESTS = [

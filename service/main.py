@@ -20,7 +20,6 @@ from service.funding_requests import routes as funding_requests_routes
 from service.http import health as health_routes
 from service.http.problems import install_problem_handlers
 from service.http.routing import HeadAsGet
-from service.http.schemas import SubmissionCreate
 from service.kit.cache import BoundedCache
 from service.kit.db import Database
 from service.kit.settings import Settings, get_settings
@@ -36,6 +35,7 @@ from service.reports.signing import ReportSigner
 from service.review import routes as review_routes
 from service.statistics import routes as statistics_routes
 from service.submissions import routes as submissions_routes
+from service.submissions.schemas import SubmissionCreate
 from service.submissions.use_cases import PushCache
 from service.target_sets import routes as targets_routes
 from service.webhooks import routes as webhooks_routes

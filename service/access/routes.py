@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import Path
 
 from service.access import keys as use_cases
+from service.access.schemas import ApiKeyOut
 from service.domain import access
 from service.http.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, Today
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import ApiKeyOut
 from service.http.schemas import Page as PageOut
 
 router = api_router(tags=["cles-api"], dependencies=[caller_rule(access.require_may_manage_keys)])

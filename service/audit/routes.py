@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from service.audit import use_cases
+from service.audit.schemas import AuditEventOut
 from service.http.deps import CurrentPrincipal, Page, ReadSession
 from service.http.problems import problem_responses
 from service.http.routing import api_router
-from service.http.schemas import GALIS_REF_SCHEMA, AuditEventOut
+from service.http.schemas import GALIS_REF_SCHEMA
 from service.http.schemas import Page as PageOut
 
 router = api_router(tags=["journal-audit"])

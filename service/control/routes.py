@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, status
 
 from service.control import use_cases
+from service.control.schemas import ControlCaseOut, OutcomeCreate, ProofRequestCreate, ProofRequestOut
 from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.http.deps import CaseIdPath, CurrentPrincipal, DatabaseDep, Page, ReadSession, RegionQuery
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import ControlCaseOut, OutcomeCreate, ProofRequestCreate, ProofRequestOut
 from service.http.schemas import Page as PageOut
 from service.proofs.use_cases import declared_rows
 

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from service.domain import access
 from service.evidence import bundles, custody, feed
 from service.evidence.bundles import Bundle, ProofUnavailable, Sources
+from service.evidence.schemas import ChangedVersionPage, CustodyPage
 from service.http.deps import (
     CaseIdPath,
     CurrentPrincipal,
@@ -26,7 +27,6 @@ from service.http.deps import (
 from service.http.problems import problem_responses
 from service.http.responses import attachment
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import ChangedVersionPage, CustodyPage
 from service.kit.settings import Settings
 from service.proofs.routes import unavailable
 from service.proofs.use_cases import get_proof

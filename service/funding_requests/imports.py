@@ -25,9 +25,9 @@ from sqlmodel import Session, select
 from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import DomainError, Issue, ValidationFailed
+from service.funding_requests.schemas import FundingRequestCreate
 from service.funding_requests.use_cases import create_funding_request
 from service.http.problems import issue_from_pydantic
-from service.http.schemas import FundingRequestCreate
 from service.models import Establishment, FundingRequest
 
 HEADER = ("galis_ref", "siret", "porteur_name", "campaign_year", "finess", "name", "category")

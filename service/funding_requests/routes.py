@@ -10,6 +10,14 @@ from starlette.concurrency import run_in_threadpool
 
 from service.domain import access
 from service.funding_requests import imports, use_cases
+from service.funding_requests.schemas import (
+    FundingRequestCreate,
+    FundingRequestCreated,
+    FundingRequestImportOut,
+    FundingRequestOut,
+    LifecycleEventCreate,
+    LifecycleEventOut,
+)
 from service.http.deps import (
     CurrentPrincipal,
     DatabaseDep,
@@ -22,14 +30,6 @@ from service.http.deps import (
 )
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import (
-    FundingRequestCreate,
-    FundingRequestCreated,
-    FundingRequestImportOut,
-    FundingRequestOut,
-    LifecycleEventCreate,
-    LifecycleEventOut,
-)
 from service.http.schemas import Page as PageOut
 from service.http.uploads import single_file
 

@@ -18,7 +18,7 @@ from service.domain.access import Principal, RequestScope, Role
 from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import REGIONS, Finess, GalisRef, region_name
 from service.domain.lifecycle import EventType, LifecycleState, Milestone
-from service.http.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
+from service.funding_requests.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 from service.kit.pagination import PageRequest, decode_cursor, encode_cursor
 from service.models import Establishment, FundingRequest, LifecycleEvent, Submission
 from service.registry.finess import registry_of

@@ -10,8 +10,8 @@ from fastapi.responses import PlainTextResponse, Response
 from service.http.deps import CurrentPrincipal, ReadSession, SettingsDep
 from service.http.problems import problem_responses
 from service.http.routing import api_router
-from service.http.schemas import ConsistencyProofOut, InclusionProofOut, LogKeyOut
 from service.log import queries as use_cases
+from service.log.schemas import ConsistencyProofOut, InclusionProofOut, LogKeyOut
 
 router = api_router(tags=["journal-verifiable"])
 

@@ -7,10 +7,10 @@ from typing import Any
 from service.http.deps import CurrentPrincipal, Page, ReadSession, Today
 from service.http.problems import problem_responses
 from service.http.routing import api_router
-from service.http.schemas import Obligation
 from service.http.schemas import Page as PageOut
 from service.models import utcnow
 from service.obligations import use_cases
+from service.obligations.schemas import Obligation
 
 router = api_router(tags=["demandes-de-financement"])
 

@@ -29,12 +29,12 @@ from service.http.deps import (
 from service.http.problems import HttpProblem, problem_responses
 from service.http.responses import attachment, file_chunks
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import ProofOut
 from service.http.uploads import read_upload
 from service.kit.db import Database
 from service.kit.settings import Settings
 from service.kit.storage import CorruptProof, MissingProof, ProofStore, sha256_b64
 from service.proofs import use_cases
+from service.proofs.schemas import ProofOut
 
 log = logging.getLogger(__name__)
 router = api_router(tags=["preuves"])

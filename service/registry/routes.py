@@ -12,11 +12,11 @@ from service.domain import access
 from service.http.deps import CurrentPrincipal, DatabaseDep, FinessPath, Page, ReadSession, SettingsDep
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import FinessSnapshotOut, RegistryEstablishmentOut
 from service.http.schemas import Page as PageOut
 from service.http.uploads import single_file
 from service.registry import finess as use_cases
 from service.registry import imports
+from service.registry.schemas import FinessSnapshotOut, RegistryEstablishmentOut
 
 router = api_router(tags=["referentiel"])
 

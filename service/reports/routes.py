@@ -14,9 +14,9 @@ from service.http.deps import CurrentPrincipal, DatabaseDep, ReadSession, Settin
 from service.http.problems import problem_responses
 from service.http.responses import attachment
 from service.http.routing import api_router
-from service.http.schemas import ReportVerification
 from service.http.uploads import single_file
 from service.reports import use_cases
+from service.reports.schemas import ReportVerification
 from service.reports.signing import ReportSigner
 
 router = api_router(tags=["syntheses-signees"])

@@ -10,9 +10,9 @@ from service.domain import access
 from service.http.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, Page, ReadSession, SubmissionIdPath, Today
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import LifecycleOut, ReviewCreate, ReviewOut, ReviewQueueItem
 from service.http.schemas import Page as PageOut
 from service.review import use_cases
+from service.review.schemas import LifecycleOut, ReviewCreate, ReviewOut, ReviewQueueItem
 
 router = api_router(tags=["examen-ars"])
 

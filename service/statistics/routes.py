@@ -12,8 +12,8 @@ from service.domain.lifecycle import Milestone
 from service.http.deps import CurrentPrincipal, FinessPath, ReadSession, SettingsDep, Today
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import EstablishmentComparison, IndicatorStatistics, ReportingStatistics
 from service.statistics import use_cases
+from service.statistics.schemas import EstablishmentComparison, IndicatorStatistics, ReportingStatistics
 
 router = api_router(tags=["statistiques"])
 

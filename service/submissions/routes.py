@@ -18,7 +18,6 @@ from service.domain.access import Principal
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.template import TemplateRead
-from service.exports.files import TemplateFileRefused, read_declaration_file
 from service.http.deps import (
     CurrentPrincipal,
     DatabaseDep,
@@ -31,12 +30,13 @@ from service.http.deps import (
 )
 from service.http.problems import HttpProblem, problem_responses
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import SUBMISSION_EXAMPLE, PushedSubmissionOut, SubmissionOut, SubmissionSummary
 from service.http.schemas import Page as PageOut
 from service.http.uploads import read_upload
 from service.kit.db import Database
 from service.kit.settings import Settings
 from service.submissions import use_cases
+from service.submissions.schemas import SUBMISSION_EXAMPLE, PushedSubmissionOut, SubmissionOut, SubmissionSummary
+from service.submissions.template_file import TemplateFileRefused, read_declaration_file
 
 router = api_router(tags=["remontees"])
 

@@ -10,8 +10,8 @@ from service.domain import access
 from service.http.deps import CurrentPrincipal, DatabaseDep, ReadSession
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
-from service.http.schemas import TargetSetIn, TargetSetList, TargetSetView
 from service.target_sets import use_cases
+from service.target_sets.schemas import TargetSetIn, TargetSetList, TargetSetView
 
 router = api_router(tags=["cibles"])
 

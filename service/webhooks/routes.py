@@ -11,10 +11,10 @@ from service.http.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, 
 from service.http.problems import problem_responses
 from service.http.routing import api_router
 from service.http.schemas import Page as PageOut
-from service.http.schemas import WebhookCreate, WebhookCreated, WebhookDeliveryOut, WebhookOut
 from service.webhooks import subscriptions as use_cases
 from service.webhooks.addresses import TargetPolicy, TargetRefused, resolve
 from service.webhooks.messages import EVENT_TYPES
+from service.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookDeliveryOut, WebhookOut
 
 router = api_router(tags=["webhooks"])
 

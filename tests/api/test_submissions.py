@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from service.http.schemas import SubmissionOut
+from service.submissions.schemas import SubmissionOut
 from tests import factories
 from tests.conftest import Api, rows_for
 

@@ -1,0 +1,34 @@
+"""API models of audit: what clients send and receive."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class AuditActor(BaseModel):
+    key_id: int | None
+    role: str
+    label: str
+
+
+class AuditEventOut(BaseModel):
+    seq: int = Field(description="Numéro de l'événement, unique et croissant (des numéros peuvent manquer ; "
+                                 "l'ordre du journal est celui de `index`).")
+    index: int | None = Field(description="Rang dans le journal vérifiable (0, 1, 2 …) ; null tant que l'événement "
+                                          "n'est pas séquencé (une seconde au plus après l'enregistrement).")
+    leaf: str = Field(description="Les octets exacts hachés dans l'arbre du journal (JSON canonique, base64).")
+    occurred_at: datetime
+    actor: AuditActor
+    action: str
+    object_type: str
+    object_id: str
+    galis_ref: str | None
+    payload: dict[str, Any]
+    payload_digest: str = Field(description="SHA-256 du contenu (JSON canonique).")
+    prev_hash: str | None = Field(description="Empreinte de l'événement précédent dans la chaîne d'audit qui a "
+                                              "précédé le journal vérifiable ; null pour les événements "
+                                              "postérieurs, liés par l'arbre du journal.")
+    hash: str = Field(description="Empreinte de cet événement, couvrant ses champs (et prev_hash s'il existe).")
