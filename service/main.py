@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.access import routes as api_keys_routes
+from service.access.authentication import KeyAuthenticator
 from service.access.keys import PrincipalCache
 from service.audit import routes as audit_routes
 from service.console.pages import install_console
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
         app.state.database = database
+        app.state.authenticate = KeyAuthenticator(database, app.state.principal_cache)
         app.state.proof_store = open_store(settings)
         app.state.report_signer = ReportSigner.from_settings(settings)
         app.state.log_signer = LogSigner.from_settings(settings)

@@ -8,21 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 
-from service.access.keys import KeyLookup, PrincipalCache, find_principal, hash_key, touch_last_used
 from service.domain.access import Principal
 from service.http.problems import HttpProblem
 from service.http.schemas import CURSOR_SCHEMA, FINESS_SCHEMA, GALIS_REF_SCHEMA, REGION_SCHEMA
 from service.kit.db import Database
 from service.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from service.kit.settings import Settings
-from service.models import utcnow
+
+
+class Authenticator(Protocol):
+    """Resolves the secret of ``Authorization: Bearer <secret>`` to its caller, or to the
+    ``(code, detail)`` of its refusal (``app.state.authenticate``, set by ``create_app``)."""
+
+    async def __call__(self, secret: str, today: date, /) -> Principal | tuple[str, str]: ...
 
 
 async def get_database(request: Request) -> Database:
@@ -59,30 +63,12 @@ async def current_principal(request: Request) -> Principal:
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         raise _unauthenticated("unauthenticated", "Le schéma d'authentification attendu est « Bearer <clé d'API> ».")
-    key_hash = hash_key(secret)
-    cache: PrincipalCache = request.app.state.principal_cache
-    found = cache.get(key_hash)
-    fresh = found is None
-    database: Database = request.app.state.database
-    if found is None:
-        def lookup() -> KeyLookup | None:
-            with Session(database.engine) as session:
-                return find_principal(session, key_hash)
-
-        found = await run_in_threadpool(lookup)
-        if found is None:
-            raise _unauthenticated("invalid_api_key", "Clé d'API inconnue.")
-        cache.put(key_hash, found)
-    refusal = found.refusal(await today(request))
-    if refusal is not None:
-        raise _unauthenticated(*refusal)
-    if fresh:  # read from the database just now: its last use is known
-        now = utcnow()
-        if found.needs_touch(now):
-            key_id = found.principal.key_id
-            database.writer.submit(lambda session: touch_last_used(session, key_id, now))
-    request.state.principal = found.principal
-    return found.principal
+    authenticate: Authenticator = request.app.state.authenticate
+    found = await authenticate(secret, await today(request))
+    if not isinstance(found, Principal):
+        raise _unauthenticated(*found)
+    request.state.principal = found
+    return found
 
 
 async def today(request: Request) -> date:
