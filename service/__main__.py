@@ -123,6 +123,7 @@ def cmd_finess_import(args: argparse.Namespace) -> int:
     import hashlib
 
     from service.audit import trail as audit
+    from service.control.use_cases import refresh_closure_reasons
     from service.domain.errors import Conflict
     from service.registry.imports import import_extract
 
@@ -139,7 +140,8 @@ def cmd_finess_import(args: argparse.Namespace) -> int:
     try:
         with _session() as session, session.begin():
             view, created = import_extract(session, audit.OPERATOR, path, filename=path.name,
-                                           sha256=digest.hexdigest(), size=size)
+                                           sha256=digest.hexdigest(), size=size,
+                                           closures_changed=refresh_closure_reasons)
     except ValidationFailed as exc:
         for issue in exc.issues:
             print(f"erreur : ligne {issue.row} : {issue.message}" if issue.row else f"erreur : {issue.message}",
@@ -197,12 +199,13 @@ def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
     import signal
     import threading
 
+    from service.control.use_cases import announce_overdue
     from service.kit.db import Database
     from service.webhooks.deliverer import Deliverer
 
     settings = get_settings()
     database = Database(settings)
-    deliverer = Deliverer(database, settings)
+    deliverer = Deliverer(database, settings, timed_events=[announce_overdue])
     try:
         if args.once:
             print(f"{deliverer.run_once()} tentative(s) de livraison.")

@@ -15,6 +15,7 @@ from service.access.keys import PrincipalCache
 from service.audit import routes as audit_routes
 from service.console.pages import install_console
 from service.control import routes as control_routes
+from service.control.use_cases import announce_overdue, refresh_closure_reasons
 from service.evidence import routes as evidence_routes
 from service.exports import routes as exports_routes
 from service.funding_requests import routes as funding_requests_routes
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sequencer = Sequencer(database, app.state.log_signer, origin=settings.log_origin,
                                         interval=settings.log_sequence_interval_ms / 1000,
                                         tsa_url=settings.tsa_url, tsa_interval=settings.tsa_interval_s).start()
-        app.state.deliverer = Deliverer(database, settings)
+        app.state.deliverer = Deliverer(database, settings, timed_events=[announce_overdue])
         app.state.deliverer_process = None
         if settings.webhooks_deliverer == "thread":
             app.state.deliverer.start()
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.principal_cache = PrincipalCache(settings.api_key_cache_seconds)
     app.state.push_cache = PushCache()
+    #: The registry's imports refresh the control queue's closure reasons through this.
+    app.state.closures_changed = refresh_closure_reasons
     app.state.report_cache = BoundedCache(settings.report_cache_size)
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)

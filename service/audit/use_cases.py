@@ -11,9 +11,9 @@ from sqlmodel import Session
 
 from service.audit.trail import link_of
 from service.domain.access import Principal, Role
-from service.funding_requests.use_cases import load_request, scoped_requests_query
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import AuditEvent, FundingRequest, iso_z
+from service.scope import load_request, scoped_requests_query
 
 
 def event_view(e: AuditEvent) -> dict[str, Any]:

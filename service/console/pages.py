@@ -30,16 +30,15 @@ from service.domain.access import ROLE_LABELS, Role
 from service.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision
-from service.evidence import routes as evidence_routes
+from service.evidence import serving as evidence_serving
 from service.http.problems import STATUS_BY_ERROR, HttpProblem
 from service.kit.db import Database
 from service.kit.pagination import PageRequest
 from service.kit.settings import Settings
 from service.models import utcnow
 from service.obligations import use_cases as obligations
-from service.proofs import routes as proof_routes
-from service.proofs.use_cases import declared_rows
-from service.reports import routes as report_routes
+from service.proofs import serving as proof_serving
+from service.reports import serving as report_serving
 from service.review import use_cases as reviews
 from service.submissions import use_cases as submissions
 
@@ -381,7 +380,7 @@ async def version_report(request: Request, submission_id: str) -> Response:
         database, settings = _database(request), _settings(request)
 
         def make(session: Session) -> Response:
-            return report_routes.get_report(submission_id, request, person.principal, session, settings, database)
+            return report_serving.report_response(submission_id, request, person.principal, session, settings, database)
 
         return await read(request, make)
 
@@ -391,7 +390,7 @@ async def version_report(request: Request, submission_id: str) -> Response:
 @router.post("/versions/{submission_id}/preuves")
 async def upload(request: Request, submission_id: str) -> Response:
     async def body(person: SignedIn) -> Response:
-        await proof_routes.receive_proof(request, person.principal, submission_id, database=_database(request),
+        await proof_serving.receive_proof(request, person.principal, submission_id, database=_database(request),
                                          settings=_settings(request), today=_today(request),
                                          check_fields=lambda fields: check_csrf(person, fields))
         return done(f"{PREFIX}/versions/{submission_id}", "Preuve déposée.")
@@ -436,7 +435,7 @@ router.add_api_route("/dossiers/{case_id}/prise-en-charge", _case_action(
     lambda s, p, case_id, f: control.claim(s, p.principal, case_id), "Dossier pris en charge."), methods=["POST"])
 router.add_api_route("/dossiers/{case_id}/demandes-de-preuve", _case_action(
     lambda s, p, case_id, f: control.request_proof(s, p.principal, case_id, {
-        "finess": f.get("finess", ""), "message": f.get("message", "")}, declared_rows),
+        "finess": f.get("finess", ""), "message": f.get("message", "")}),
     "Preuve demandée : à rendre sous 48 heures."), methods=["POST"])
 router.add_api_route("/dossiers/{case_id}/conclusion", _case_action(
     lambda s, p, case_id, f: control.record_outcome(s, p.principal, case_id, {
@@ -448,7 +447,7 @@ router.add_api_route("/dossiers/{case_id}/conclusion", _case_action(
 async def case_bundle(request: Request, case_id: str) -> Response:
     async def body(person: SignedIn) -> Response:
         database, settings = _database(request), _settings(request)
-        return await run_in_threadpool(evidence_routes.get_case_evidence, case_id, request, person.principal,
+        return await run_in_threadpool(evidence_serving.case_evidence, case_id, request, person.principal,
                                        database, settings)
 
     return await page(request, body)

@@ -14,7 +14,6 @@ from service.http.deps import CaseIdPath, CurrentPrincipal, DatabaseDep, Page, R
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import Page as PageOut
-from service.proofs.use_cases import declared_rows
 
 router = api_router(tags=["controle-cnsa"])
 CaseId = CaseIdPath
@@ -86,7 +85,7 @@ async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal:
                         database: DatabaseDep) -> Any:
     body = payload.model_dump(mode="json")
     return await database.writer.run(
-        lambda session: use_cases.request_proof(session, principal, case_id, body, declared_rows))
+        lambda session: use_cases.request_proof(session, principal, case_id, body))
 
 
 @router.post(

@@ -21,12 +21,7 @@ from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import Outcome, parse_comment
-from service.funding_requests.use_cases import (
-    last_version,
-    load_submission,
-    require_known_region,
-    scoped_requests_query,
-)
+from service.funding_requests.use_cases import declared_rows, last_version, require_known_region
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import (
     ControlCase,
@@ -40,6 +35,7 @@ from service.models import (
     iso_z,
     utcnow,
 )
+from service.scope import load_submission, scoped_requests_query
 from service.webhooks import outbox
 
 PROOF_DELAY = timedelta(hours=48)
@@ -115,8 +111,7 @@ def open_case(conn: Connection, *, submission_id: str, request_id: int, region_c
     return {"id": case["id"], "score": case["score"], "reasons": [r.code for r in reasons]}
 
 
-def after_proof(session: Session, principal: Principal, proof: Proof, *, galis_ref: str,
-                rows_of: Any) -> list[str]:
+def after_proof(session: Session, principal: Principal, proof: Proof, *, galis_ref: str) -> list[str]:
     """A proof was stored: answer the open proof requests for its FINESS and milestone, and bring
     the proof reason of the open cases of the request up to date. Return the requests answered."""
     now = utcnow()
@@ -137,7 +132,7 @@ def after_proof(session: Session, principal: Principal, proof: Proof, *, galis_r
             ControlCase.request_id == proof.request_id, ControlCase.milestone == proof.milestone,
             ControlCase.status != "closed"))
         for case in cases:
-            rows = rows_of(session, case.submission_id)
+            rows = declared_rows(session, case.submission_id)
             reasons = risk.with_proofs(case.reasons, Milestone.FIN_PROJET, missing_proofs(rows.values(), proven),
                                        len(rows))
             if reasons != case.reasons:
@@ -301,13 +296,12 @@ def _ref(session: Session, case: ControlCase) -> str:
     return req.galis_ref
 
 
-def request_proof(session: Session, principal: Principal, case_id: str, payload: dict[str, Any],
-                  rows_of: Any) -> dict[str, Any]:
+def request_proof(session: Session, principal: Principal, case_id: str, payload: dict[str, Any]) -> dict[str, Any]:
     """Ask for the proof of one FINESS of the case's version, due 48 hours later."""
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
     finess = str(payload.get("finess") or "").strip()
-    rows = rows_of(session, case.submission_id)
+    rows = declared_rows(session, case.submission_id)
     issues = []
     if finess not in rows:
         issues.append(Issue(code="finess_not_in_version", field="finess",

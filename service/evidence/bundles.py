@@ -24,16 +24,15 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service.audit.custody import BUNDLE_READ, PROOF_READ, Read, custody_by_proof, record_reads
 from service.audit.trail import link_of
 from service.audit.use_cases import event_view
 from service.control import use_cases as control
 from service.domain import merkle
 from service.domain.access import Principal
 from service.evidence.bag import PayloadFile, stream_bag
-from service.evidence.custody import BUNDLE_READ, PROOF_READ, Read, custody_by_proof, record_reads
 from service.exports import use_cases as exports
 from service.exports.files import write_xlsx
-from service.funding_requests.use_cases import load_submission
 from service.kit.cache import BoundedCache
 from service.kit.db import Database
 from service.kit.storage import ProofStore
@@ -42,6 +41,7 @@ from service.models import AuditEvent, FundingRequest, LogCheckpoint, Proof, iso
 from service.reports import use_cases as reports
 from service.reports.signing import ReportSigner
 from service.reports.use_cases import MILESTONE_LABELS
+from service.scope import load_submission
 from service.submissions.use_cases import get_submission
 
 SOURCE_ORGANIZATION = "CNSA — service des indicateurs d'usage du programme ESMS numérique"

@@ -18,9 +18,10 @@ from sqlmodel import Session
 from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Issue, ValidationFailed
-from service.funding_requests.use_cases import require_known_region, scoped_requests_query
+from service.funding_requests.use_cases import require_known_region
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import FundingRequest, Review, Submission, iso_z, utcnow
+from service.scope import scoped_requests_query
 
 
 def changed_versions(session: Session, principal: Principal, page: PageRequest, *, updated_since: datetime | None,

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
+from service.audit import custody
 from service.domain import access
-from service.evidence import bundles, custody, feed
-from service.evidence.bundles import Bundle, ProofUnavailable, Sources
+from service.evidence import feed, serving
 from service.evidence.schemas import ChangedVersionPage, CustodyPage
 from service.http.deps import (
     CaseIdPath,
@@ -25,10 +25,7 @@ from service.http.deps import (
     SubmissionIdPath,
 )
 from service.http.problems import problem_responses
-from service.http.responses import attachment
 from service.http.routing import api_router, caller_rule
-from service.kit.settings import Settings
-from service.proofs.routes import unavailable
 from service.proofs.use_cases import get_proof
 
 router = api_router(tags=["dossiers-de-preuve"])
@@ -58,21 +55,8 @@ _ZIP_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _sources(request: Request, settings: Settings) -> Sources:
-    return Sources(store=request.app.state.proof_store, signer=request.app.state.report_signer,
-                   report_cache=request.app.state.report_cache, timezone=settings.timezone)
 
 
-def _zip(build: Any) -> StreamingResponse:
-    try:
-        bundle: Bundle = build()
-    except ProofUnavailable as exc:
-        raise unavailable(exc.proof_id, exc.reason) from None
-    return StreamingResponse(bundle.chunks(), media_type="application/zip", headers={
-        "Content-Disposition": attachment(bundle.filename),
-        "Cache-Control": "private, no-store",
-        "X-Content-Type-Options": "nosniff",
-    })
 
 
 @router.get(
@@ -85,8 +69,7 @@ def _zip(build: Any) -> StreamingResponse:
 )
 def get_submission_evidence(submission_id: SubmissionIdPath, request: Request, principal: CurrentPrincipal,
                             database: DatabaseDep, settings: SettingsDep) -> Any:
-    return _zip(lambda: bundles.version_bundle(database, principal, submission_id, _sources(request, settings),
-                                               route=custody.route_of(request), record=custody.sends_bytes(request)))
+    return serving.version_evidence(submission_id, request, principal, database, settings)
 
 
 @router.get(
@@ -102,8 +85,7 @@ def get_submission_evidence(submission_id: SubmissionIdPath, request: Request, p
 )
 def get_case_evidence(case_id: CaseIdPath, request: Request, principal: CurrentPrincipal,
                       database: DatabaseDep, settings: SettingsDep) -> Any:
-    return _zip(lambda: bundles.case_bundle(database, principal, case_id, _sources(request, settings),
-                                            route=custody.route_of(request), record=custody.sends_bytes(request)))
+    return serving.case_evidence(case_id, request, principal, database, settings)
 
 
 @router.get(

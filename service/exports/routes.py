@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 
+from service.audit import custody
 from service.domain import access
 from service.domain.lifecycle import Milestone
-from service.evidence import custody
 from service.exports import follow_up, use_cases
 from service.exports.files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportRow, write_csv, write_follow_up, write_xlsx
 from service.http.deps import (

@@ -14,13 +14,9 @@ from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS
 from service.domain.lifecycle import Milestone
 from service.exports.files import ExportRow
-from service.funding_requests.use_cases import (
-    LAST_VERSION,
-    load_submission,
-    require_known_region,
-    scoped_requests_query,
-)
+from service.funding_requests.use_cases import LAST_VERSION, require_known_region
 from service.models import FundingRequest, Submission, SubmissionRow
+from service.scope import load_submission, scoped_requests_query
 from service.target_sets import use_cases as target_sets
 
 _REQ = FundingRequest.__table__  # type: ignore[attr-defined]

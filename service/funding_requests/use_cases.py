@@ -14,14 +14,17 @@ from sqlmodel import Session, select
 
 from service.audit import trail as audit
 from service.domain import access
-from service.domain.access import Principal, RequestScope, Role
-from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
-from service.domain.identifiers import REGIONS, Finess, GalisRef, region_name
+from service.domain.access import Principal
+from service.domain.declaration import COUNT_FIELDS
+from service.domain.errors import Conflict, InvalidIdentifier, Issue, ValidationFailed
+from service.domain.identifiers import REGIONS, Finess, region_name
 from service.domain.lifecycle import EventType, LifecycleState, Milestone
+from service.domain.proofs import DeclaredRow
 from service.funding_requests.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 from service.kit.pagination import PageRequest, decode_cursor, encode_cursor
-from service.models import Establishment, FundingRequest, LifecycleEvent, Submission
+from service.models import Establishment, FundingRequest, LifecycleEvent, SubmissionRow
 from service.registry.finess import registry_of
+from service.scope import load_request, scoped_requests_query
 from service.webhooks import outbox
 
 #: The column counting the versions of each milestone (the latest version's number).
@@ -49,16 +52,8 @@ def lifecycle_state(req: Any) -> LifecycleState:
                           fin_projet_due_on=req.fin_projet_due_on, closed_on=req.closed_on)
 
 
-def scope_of(req: Any) -> RequestScope:
-    return RequestScope(galis_ref=req.galis_ref, siret=req.siret, region_code=req.region_code)
-
-
 # Statements built once: building a statement costs more than running it on the push path.
-_REQUEST_BY_REF = select(FundingRequest).where(FundingRequest.galis_ref == sa.bindparam("ref"))
-_REQUEST_BY_REF_FOR_UPDATE = _REQUEST_BY_REF.with_for_update()
 _ESTABLISHMENTS_OF = select(Establishment).where(Establishment.request_id == sa.bindparam("request_id"))
-_REQUEST_ROW_BY_REF = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
-    FundingRequest.__table__.c.galis_ref == sa.bindparam("ref"))  # type: ignore[attr-defined]
 #: The request row by id (plain row: lifecycle columns and version counters).
 REQUEST_ROW_BY_ID = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
     FundingRequest.__table__.c.id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
@@ -66,45 +61,15 @@ _CATEGORIES_OF = sa.select(Establishment.__table__.c.finess, Establishment.__tab
     Establishment.__table__.c.request_id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
 
 
-def load_request(session: Session, principal: Principal, galis_ref: str, *, for_update: bool = False) -> FundingRequest:
-    """The request ``galis_ref`` if the caller may see it; absent and out-of-scope look the same."""
-    ref = _checked_ref(galis_ref)
-    req = session.exec(_REQUEST_BY_REF_FOR_UPDATE if for_update else _REQUEST_BY_REF, params={"ref": ref}).first()
-    return _visible(principal, ref, req)
+def declared_row(r: SubmissionRow) -> DeclaredRow:
+    return DeclaredRow(finess=r.finess, period_start=r.period_start, period_end=r.period_end,
+                       counts={f: getattr(r, f) for f in COUNT_FIELDS})
 
 
-def load_request_row(session: Session, principal: Principal, galis_ref: str) -> Any:
-    """The same as ``load_request`` as a plain row (attribute access, no ORM identity): for the push path."""
-    ref = _checked_ref(galis_ref)
-    return _visible(principal, ref, session.execute(_REQUEST_ROW_BY_REF, {"ref": ref}).first())
-
-
-def _checked_ref(galis_ref: str) -> str:
-    try:
-        return GalisRef.parse(galis_ref).value
-    except InvalidIdentifier:
-        raise access.not_found_request(galis_ref) from None
-
-
-def _visible(principal: Principal, ref: str, req: Any) -> Any:
-    if req is None:
-        raise access.not_found_request(ref)
-    access.require_sees(principal, scope_of(req))
-    return req
-
-
-def submission_not_found(submission_id: str) -> NotFound:
-    return NotFound(f"Version {submission_id} introuvable.", code="submission_not_found")
-
-
-def load_submission(session: Session, principal: Principal, submission_id: str) -> tuple[Submission,
-                                                                                          FundingRequest]:
-    """A version and its request if the caller may see them; absent and out-of-scope look the same."""
-    sub = session.get(Submission, submission_id)
-    req = session.get(FundingRequest, sub.request_id) if sub else None
-    if sub is None or req is None or not access.sees_request(principal, scope_of(req)):
-        raise submission_not_found(submission_id)
-    return sub, req
+def declared_rows(session: Session, submission_id: str) -> dict[str, DeclaredRow]:
+    """What version ``submission_id`` declares, per FINESS, as the proof rules read it."""
+    stored = session.exec(select(SubmissionRow).where(SubmissionRow.submission_id == submission_id)).all()
+    return {r.finess: declared_row(r) for r in stored}
 
 
 def categories_of(session: Session, request_id: int) -> dict[str, str | None]:
@@ -310,18 +275,6 @@ def list_events(session: Session, principal: Principal, galis_ref: str) -> list[
                           .order_by(LifecycleEvent.id)).all()  # type: ignore[arg-type]
     return [{"type": e.type, "date": e.event_on.isoformat(), "until": _iso(e.until),
              "recorded_at": e.recorded_at.isoformat()} for e in events]
-
-
-def scoped_requests_query(principal: Principal) -> Any:
-    """Funding requests the caller may see, as a query to refine."""
-    query = select(FundingRequest)
-    if principal.role is Role.ARS_REVIEWER:
-        query = query.where(FundingRequest.region_code == principal.region_code)
-    elif principal.role is Role.PORTEUR:
-        query = query.where(FundingRequest.siret == principal.siret)
-    elif principal.role is Role.VENDOR:
-        query = query.where(FundingRequest.galis_ref.in_(sorted(principal.galis_refs)))  # type: ignore[attr-defined]
-    return query
 
 
 def list_funding_requests(session: Session, principal: Principal, page: PageRequest, *, today: date,

@@ -21,10 +21,10 @@ from service.control.use_cases import proven_keys
 from service.domain.access import Principal
 from service.domain.lifecycle import Milestone
 from service.domain.proofs import missing_proofs
-from service.funding_requests.use_cases import LAST_VERSION, lifecycle_state, scoped_requests_query
+from service.funding_requests.use_cases import LAST_VERSION, declared_rows, lifecycle_state
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import FundingRequest, ProofRequest, Review, Submission, iso_z
-from service.proofs.use_cases import declared_rows
+from service.scope import scoped_requests_query
 
 _SUB = Submission.__table__  # type: ignore[attr-defined]
 _REVIEW = Review.__table__  # type: ignore[attr-defined]

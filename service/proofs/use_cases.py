@@ -19,14 +19,14 @@ from service.audit import trail as audit
 from service.control import use_cases as control
 from service.domain import access, proofs
 from service.domain.access import Principal
-from service.domain.declaration import COUNT_FIELDS
 from service.domain.errors import InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import Finess
 from service.domain.proofs import DeclaredRow, ProofKind, ProofMetadata, ProofRefused
-from service.funding_requests.use_cases import REQUEST_ROW_BY_ID, lifecycle_state, load_submission, scope_of
+from service.funding_requests.use_cases import REQUEST_ROW_BY_ID, declared_row, declared_rows, lifecycle_state
 from service.http.uploads import StagedFile
 from service.models import FundingRequest, Proof, ProofRequest, Submission, SubmissionRow, iso_z, utcnow
 from service.proofs.content import inspect
+from service.scope import load_submission, scope_of
 from service.webhooks import outbox
 
 METADATA_FIELDS = ("finess", "measured_on", "period_start", "period_end", "signed_by")
@@ -45,16 +45,6 @@ class UploadTarget:
 
 def proof_not_found(proof_id: str) -> NotFound:
     return NotFound(f"Preuve {proof_id} introuvable.", code="proof_not_found")
-
-
-def _declared(r: SubmissionRow) -> DeclaredRow:
-    return DeclaredRow(finess=r.finess, period_start=r.period_start, period_end=r.period_end,
-                       counts={f: getattr(r, f) for f in COUNT_FIELDS})
-
-
-def declared_rows(session: Session, submission_id: str) -> dict[str, DeclaredRow]:
-    stored = session.exec(select(SubmissionRow).where(SubmissionRow.submission_id == submission_id)).all()
-    return {r.finess: _declared(r) for r in stored}
 
 
 def upload_target(session: Session, principal: Principal, submission_id: str) -> UploadTarget:
@@ -140,7 +130,7 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
     outbox.emit(session, "proof.stored", request_id=target.request_id, data={
         "proof_id": proof.id, "submission_id": proof.submission_id, "milestone": proof.milestone,
         "finess": proof.finess})
-    answered = control.after_proof(session, principal, proof, galis_ref=target.galis_ref, rows_of=declared_rows)
+    answered = control.after_proof(session, principal, proof, galis_ref=target.galis_ref)
     return {**proof_view(proof, galis_ref=target.galis_ref,
                          uploaded_by={"role": principal.role.value, "label": principal.label}),
             "answers_proof_requests": sorted(answered)}
@@ -151,7 +141,7 @@ def _mark_covered(session: Session, proof: Proof) -> None:
     rows = session.exec(select(SubmissionRow).join(Submission).where(  # type: ignore[arg-type]
         Submission.request_id == proof.request_id, Submission.milestone == proof.milestone,
         SubmissionRow.finess == proof.finess)).all()
-    covered = [r.submission_id for r in rows if _declared(r).evidence_key == proof.evidence_key]
+    covered = [r.submission_id for r in rows if declared_row(r).evidence_key == proof.evidence_key]
     if covered:
         session.execute(sa.update(Submission).where(Submission.id.in_(covered))  # type: ignore[attr-defined]
                         .values(changed_at=proof.uploaded_at))

@@ -13,7 +13,7 @@ close what opened since).
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -24,7 +24,6 @@ from sqlalchemy.dialects import postgresql
 from sqlmodel import Session
 
 from service.audit import trail as audit
-from service.control import use_cases as control
 from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Conflict
@@ -81,8 +80,13 @@ def _lines(path: Path, encoding: str) -> Iterator[Iterator[str]]:
         yield handle
 
 
+#: What must follow, in the same transaction, the FINESS an import closed or reopened (the control
+#: queue's closure reasons: ``control.refresh_closure_reasons``, passed by the application).
+ClosuresChanged = Callable[[Session, set[str]], None]
+
+
 def import_extract(session: Session, principal: Principal, path: Path, *, filename: str | None, sha256: str,
-                   size: int) -> tuple[dict[str, Any], bool]:
+                   size: int, closures_changed: ClosuresChanged) -> tuple[dict[str, Any], bool]:
     """Import the extract at ``path`` (already hashed); the snapshot's view and whether it is new."""
     access.require_may_manage_registry(principal)
     conn = session.connection()
@@ -121,7 +125,7 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
         closed_on=header.extracted_on, closed_snapshot_id=snapshot_id).returning(_ET.c.finess)).scalars())
     conn.execute(sa.update(_SNAPSHOT).where(_SNAPSHOT.c.id == snapshot_id).values(
         establishments=listed, added=added, reopened=len(reopened), closed=len(closed)))
-    control.refresh_closure_reasons(session, closed | reopened)
+    closures_changed(session, closed | reopened)
     row = conn.execute(sa.select(_SNAPSHOT).where(_SNAPSHOT.c.id == snapshot_id)).one()
     view = snapshot_view(row)
     audit.record(session, principal, "finess_snapshot_imported", "finess_snapshot", str(snapshot_id),

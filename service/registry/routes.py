@@ -51,7 +51,8 @@ async def import_finess_extract(request: Request, principal: CurrentPrincipal, d
     async with single_file(request, suffix=".csv", max_bytes=settings.max_finess_extract_bytes,
                            too_large_code="finess_extract_too_large", what="l'extrait FINESS") as staged:
         view, created = await database.writer.run(lambda session: imports.import_extract(
-            session, principal, Path(staged.path), filename=staged.filename, sha256=staged.sha256, size=staged.size))
+            session, principal, Path(staged.path), filename=staged.filename, sha256=staged.sha256, size=staged.size,
+            closures_changed=request.app.state.closures_changed))
     return JSONResponse(view, status_code=201 if created else 200)
 
 

@@ -9,13 +9,11 @@ from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from service.evidence import custody
 from service.http.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep, SubmissionIdPath
 from service.http.problems import problem_responses
-from service.http.responses import attachment
 from service.http.routing import api_router
 from service.http.uploads import single_file
-from service.reports import use_cases
+from service.reports import serving, use_cases
 from service.reports.schemas import ReportVerification
 from service.reports.signing import ReportSigner
 
@@ -40,14 +38,7 @@ MAX_REPORT_BYTES = 50_000_000
 )
 def get_report(submission_id: SubmissionIdPath, request: Request, principal: CurrentPrincipal,
                session: ReadSession, settings: SettingsDep, database: DatabaseDep) -> Any:
-    model = use_cases.build_model(session, principal, submission_id, timezone=settings.timezone)
-    pdf, etag = use_cases.cached_report(model, request.app.state.report_signer, request.app.state.report_cache)
-    custody.record_read(database, principal, request, [
-        custody.version_read(session, custody.REPORT_READ, submission_id, version=model.version)])
-    return Response(pdf, media_type="application/pdf", headers={
-        "Content-Disposition": attachment(f"synthese-{model.galis_ref}-{model.version}.pdf").replace(
-            "attachment", "inline", 1),
-        "ETag": f'"{etag}"', "Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"})
+    return serving.report_response(submission_id, request, principal, session, settings, database)
 
 
 _VERIFY_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {

@@ -16,11 +16,12 @@ from service.domain.declaration import COUNT_FIELDS
 from service.domain.identifiers import region_name
 from service.domain.lifecycle import Milestone
 from service.domain.targets import INDICATOR_KEYS
-from service.funding_requests.use_cases import categories_of, last_version, scope_of
+from service.funding_requests.use_cases import categories_of, last_version
 from service.kit.cache import BoundedCache
 from service.models import AuditEvent, FundingRequest, LogCheckpoint, Submission
 from service.reports.pdf import LogPlace, RateCell, ReportModel, ReportRow, render
 from service.reports.signing import ReportSigner, Verification
+from service.scope import scope_of
 from service.submissions.use_cases import get_submission
 from service.target_sets import use_cases as target_sets
 

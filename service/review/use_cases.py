@@ -15,16 +15,11 @@ from service.domain.access import Principal, Role
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, check_review, parse_comment
-from service.funding_requests.use_cases import (
-    last_version,
-    lifecycle_state,
-    load_request,
-    load_submission,
-    scoped_requests_query,
-)
+from service.funding_requests.use_cases import last_version, lifecycle_state
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
 from service.proofs.use_cases import proofs_of_version
+from service.scope import load_request, load_submission, scoped_requests_query
 from service.webhooks import outbox
 
 

@@ -24,7 +24,6 @@ from service.domain.declaration import COUNT_FIELDS, EvaluatedRow
 from service.domain.errors import NotFound
 from service.domain.lifecycle import Milestone
 from service.domain.targets import INDICATOR_KEYS
-from service.funding_requests.use_cases import scope_of
 from service.models import (
     ApiKey,
     ControlCase,
@@ -35,6 +34,7 @@ from service.models import (
     Submission,
     SubmissionRow,
 )
+from service.scope import scope_of
 from service.target_sets import use_cases as target_sets
 
 _ROW = SubmissionRow.__table__  # type: ignore[attr-defined]

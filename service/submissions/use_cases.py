@@ -31,11 +31,6 @@ from service.funding_requests.use_cases import (
     categories_of,
     last_version,
     lifecycle_state,
-    load_request,
-    load_request_row,
-    load_submission,
-    scope_of,
-    submission_not_found,
 )
 from service.kit.cache import BoundedCache
 from service.kit.db import insert_many
@@ -43,6 +38,7 @@ from service.kit.pagination import PageRequest, cursor_value, decode_cursor, enc
 from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, iso_z, utcnow
 from service.proofs.use_cases import proofs_of_version
 from service.review.use_cases import reviews_of
+from service.scope import load_request, load_request_row, load_submission, scope_of, submission_not_found
 from service.statistics import use_cases as statistics
 from service.target_sets import use_cases as target_sets
 from service.webhooks import outbox

@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,7 +38,6 @@ from sqlmodel import Session
 
 from service.access.keys import standing
 from service.audit import trail as audit
-from service.control import use_cases as control
 from service.domain.access import Principal, Role
 from service.kit.db import DB_UNAVAILABLE, Database, short_reason
 from service.kit.settings import Settings
@@ -184,12 +183,19 @@ def disable(session: Session, subscription_id: str, reason: str, *, at: datetime
     return True
 
 
-def housekeeping(session: Session, *, zone: str) -> int:
-    """What time alone changes: ``proof_request.overdue`` queued for the proof requests fallen due;
-    the subscriptions of keys revoked or expired since disabled (nothing reaches them any more);
-    deliveries queued for a subscription disabled meanwhile cancelled. The events queued."""
+#: A job of the other capabilities run by the active deliverer's housekeeping, in its transaction:
+#: it queues the events that time alone brings (``control.announce_overdue``: the proof requests
+#: fallen due) and returns how many.
+TimedEvents = Callable[[Session, datetime], int]
+
+
+def housekeeping(session: Session, *, zone: str, timed_events: Sequence[TimedEvents] = ()) -> int:
+    """What time alone changes: the events of ``timed_events`` queued (``proof_request.overdue``
+    for the proof requests fallen due); the subscriptions of keys revoked or expired since
+    disabled (nothing reaches them any more); deliveries queued for a subscription disabled
+    meanwhile cancelled. The events queued."""
     now = utcnow()
-    queued = control.announce_overdue(session, now)
+    queued = sum(job(session, now) for job in timed_events)
     conn = session.connection()
     today = datetime.now(ZoneInfo(zone)).date()
     for row in conn.execute(sa.select(_SUB.c.id, _KEY.c.revoked_at, _KEY.c.expires_on)
@@ -225,8 +231,10 @@ class Deliverer:
     ``start`` runs passes in a thread, each result recorded as soon as it is known.
     """
 
-    def __init__(self, database: Database, settings: Settings, *, holder: str | None = None) -> None:
+    def __init__(self, database: Database, settings: Settings, *, holder: str | None = None,
+                 timed_events: Sequence[TimedEvents] = ()) -> None:
         self.database = database
+        self.timed_events = tuple(timed_events)
         self.policy = TargetPolicy.from_settings(settings)
         self.schedule = settings.webhooks_retry_delays
         self.zone = settings.timezone
@@ -306,7 +314,8 @@ class Deliverer:
         if not force and now - self._last_housekeeping < HOUSEKEEPING_SECONDS:
             return 0
         self._last_housekeeping = now
-        return self.database.writer.run_sync(lambda session: housekeeping(session, zone=self.zone))
+        return self.database.writer.run_sync(lambda session: housekeeping(session, zone=self.zone,
+                                                                                 timed_events=self.timed_events))
 
     def due(self, limit: int, skip: Iterable[str] = ()) -> list[Due]:
         with self.database.engine.connect() as conn:

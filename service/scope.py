@@ -1,0 +1,82 @@
+"""What the caller may see: the funding requests and versions in a principal's scope, loaded or
+queried the one way every capability does (absent and out-of-scope look the same: 404).
+
+The rule itself is ``service.domain.access``; this module applies it to the shared tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from service.domain import access
+from service.domain.access import Principal, RequestScope, Role
+from service.domain.errors import InvalidIdentifier, NotFound
+from service.domain.identifiers import GalisRef
+from service.models import FundingRequest, Submission
+
+
+def scope_of(req: Any) -> RequestScope:
+    return RequestScope(galis_ref=req.galis_ref, siret=req.siret, region_code=req.region_code)
+
+
+# Statements built once: building a statement costs more than running it on the push path.
+_REQUEST_BY_REF = select(FundingRequest).where(FundingRequest.galis_ref == sa.bindparam("ref"))
+_REQUEST_BY_REF_FOR_UPDATE = _REQUEST_BY_REF.with_for_update()
+_REQUEST_ROW_BY_REF = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
+    FundingRequest.__table__.c.galis_ref == sa.bindparam("ref"))  # type: ignore[attr-defined]
+
+
+def load_request(session: Session, principal: Principal, galis_ref: str, *, for_update: bool = False) -> FundingRequest:
+    """The request ``galis_ref`` if the caller may see it; absent and out-of-scope look the same."""
+    ref = _checked_ref(galis_ref)
+    req = session.exec(_REQUEST_BY_REF_FOR_UPDATE if for_update else _REQUEST_BY_REF, params={"ref": ref}).first()
+    return _visible(principal, ref, req)
+
+
+def load_request_row(session: Session, principal: Principal, galis_ref: str) -> Any:
+    """The same as ``load_request`` as a plain row (attribute access, no ORM identity): for the push path."""
+    ref = _checked_ref(galis_ref)
+    return _visible(principal, ref, session.execute(_REQUEST_ROW_BY_REF, {"ref": ref}).first())
+
+
+def _checked_ref(galis_ref: str) -> str:
+    try:
+        return GalisRef.parse(galis_ref).value
+    except InvalidIdentifier:
+        raise access.not_found_request(galis_ref) from None
+
+
+def _visible(principal: Principal, ref: str, req: Any) -> Any:
+    if req is None:
+        raise access.not_found_request(ref)
+    access.require_sees(principal, scope_of(req))
+    return req
+
+
+def submission_not_found(submission_id: str) -> NotFound:
+    return NotFound(f"Version {submission_id} introuvable.", code="submission_not_found")
+
+
+def load_submission(session: Session, principal: Principal, submission_id: str) -> tuple[Submission,
+                                                                                          FundingRequest]:
+    """A version and its request if the caller may see them; absent and out-of-scope look the same."""
+    sub = session.get(Submission, submission_id)
+    req = session.get(FundingRequest, sub.request_id) if sub else None
+    if sub is None or req is None or not access.sees_request(principal, scope_of(req)):
+        raise submission_not_found(submission_id)
+    return sub, req
+
+
+def scoped_requests_query(principal: Principal) -> Any:
+    """Funding requests the caller may see, as a query to refine."""
+    query = select(FundingRequest)
+    if principal.role is Role.ARS_REVIEWER:
+        query = query.where(FundingRequest.region_code == principal.region_code)
+    elif principal.role is Role.PORTEUR:
+        query = query.where(FundingRequest.siret == principal.siret)
+    elif principal.role is Role.VENDOR:
+        query = query.where(FundingRequest.galis_ref.in_(sorted(principal.galis_refs)))  # type: ignore[attr-defined]
+    return query
