@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: lint, then every test on SQLite and on a real PostgreSQL server
-# that the tests start themselves (Debian's postgresql package is installed when missing), and
+# Runs the whole test suite: lint, the import contract (import-linter), the types (mypy), then
+# every test on SQLite and on a real PostgreSQL server that the tests start themselves (Debian's postgresql package is installed when missing), and
 # with pdftoppm (poppler-utils) to render the reports' pages, Chromium and axe-core for the console's
 # browser tests.
 source "$(dirname "$0")/_env.sh"
@@ -30,4 +30,6 @@ if [ ! -f tests/console/node_modules/axe-core/axe.min.js ]; then
   npm ci --prefix tests/console --no-audit --no-fund --silent
 fi
 ruff check .
+lint-imports --no-cache
+mypy
 python -m pytest "$@"

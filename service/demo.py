@@ -13,6 +13,7 @@ import json
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -22,7 +23,7 @@ from service.funding_requests.schemas import EstablishmentIn, FundingRequestCrea
 from service.funding_requests.use_cases import create_funding_request, record_event
 from service.models import ApiKey, FundingRequest
 
-DEMO_REQUESTS = [
+DEMO_REQUESTS: list[dict[str, Any]] = [
     {"galis_ref": "12345678", "siret": "73282932000074", "porteur_name": "Association Les Tilleuls",
      "campaign_year": 2024,
      "establishments": [{"finess": "240000372", "name": "EHPAD Les Tilleuls", "category": "500"}],
@@ -43,7 +44,7 @@ DEMO_REQUESTS = [
      "events": [("va_validated", date(2024, 4, 2))]},
 ]
 
-DEMO_KEYS = [
+DEMO_KEYS: list[dict[str, Any]] = [
     {"role": Role.ADMIN, "label": "démo administrateur"},
     {"role": Role.ARS_REVIEWER, "region_code": "75", "label": "démo ARS Nouvelle-Aquitaine"},
     {"role": Role.CNSA_AUDITOR, "label": "démo CNSA"},
@@ -68,9 +69,9 @@ def seed_demo(session: Session, *, keys_file: Path, today: date) -> dict[str, st
         key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(secret))).first() if secret else None
         if key is None and secret:
             scope = {name: value for name, value in spec.items() if name != "role"}
-            key = register_api_key(session, secret, role=Role(role), **scope)  # type: ignore[arg-type]
+            key = register_api_key(session, secret, role=Role(role), **scope)
         elif key is None:
-            key, secret = create_api_key(session, **spec)  # type: ignore[arg-type]
+            key, secret = create_api_key(session, **spec)
         assert key.id is not None and secret is not None
         keys[role] = secret
         principals[role] = Principal(key_id=key.id, role=Role(key.role), label=key.label)
@@ -81,10 +82,10 @@ def seed_demo(session: Session, *, keys_file: Path, today: date) -> dict[str, st
         payload = FundingRequestCreate(
             galis_ref=spec["galis_ref"], siret=spec["siret"], porteur_name=spec["porteur_name"],
             campaign_year=spec["campaign_year"],
-            establishments=[EstablishmentIn(**e) for e in spec["establishments"]],  # type: ignore[attr-defined]
+            establishments=[EstablishmentIn(**e) for e in spec["establishments"]],
         )
         create_funding_request(session, admin, payload, today=today)
-        for kind, on in spec["events"]:  # type: ignore[attr-defined]
+        for kind, on in spec["events"]:
             record_event(session, admin, spec["galis_ref"], LifecycleEventCreate(type=kind, date=on), today=today)
     if keys != kept:
         _write_keys(keys_file, keys)

@@ -537,3 +537,40 @@ class ConsoleSession(SQLModel, table=True):
     last_seen_at: datetime = _ts(default_factory=utcnow)
     expires_at: datetime = _ts()
     ended_at: datetime | None = _ts(default=None)
+
+
+# --- the Core tables, typed ----------------------------------------------------------------
+# SQLModel does not declare ``__table__`` on its models: the Core table of each model is taken
+# here, once, with its type, for the statements built on plain rows (the push path, the log).
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core ``Table`` behind ``model``."""
+    table: sa.Table = model.__table__  # type: ignore[attr-defined]
+    return table
+
+
+API_KEY_TABLE = table_of(ApiKey)
+FUNDING_REQUEST_TABLE = table_of(FundingRequest)
+ESTABLISHMENT_TABLE = table_of(Establishment)
+LIFECYCLE_EVENT_TABLE = table_of(LifecycleEvent)
+SUBMISSION_TABLE = table_of(Submission)
+SUBMISSION_ROW_TABLE = table_of(SubmissionRow)
+LATEST_RATE_TABLE = table_of(LatestRate)
+IDEMPOTENCY_RECORD_TABLE = table_of(IdempotencyRecord)
+PROOF_TABLE = table_of(Proof)
+REVIEW_TABLE = table_of(Review)
+CONTROL_CASE_TABLE = table_of(ControlCase)
+PROOF_REQUEST_TABLE = table_of(ProofRequest)
+AUDIT_EVENT_TABLE = table_of(AuditEvent)
+AUDIT_HEAD_TABLE = table_of(AuditHead)
+LOG_NODE_TABLE = table_of(LogNode)
+LOG_CHECKPOINT_TABLE = table_of(LogCheckpoint)
+LOG_STATE_TABLE = table_of(LogState)
+FINESS_SNAPSHOT_TABLE = table_of(FinessSnapshot)
+REGISTRY_ESTABLISHMENT_TABLE = table_of(RegistryEstablishment)
+TARGET_SET_ROW_TABLE = table_of(TargetSetRow)
+WEBHOOK_SUBSCRIPTION_TABLE = table_of(WebhookSubscription)
+WEBHOOK_DELIVERY_TABLE = table_of(WebhookDelivery)
+WEBHOOK_ATTEMPT_TABLE = table_of(WebhookAttempt)
+WEBHOOK_LEASE_TABLE = table_of(WebhookLease)
+CONSOLE_SESSION_TABLE = table_of(ConsoleSession)

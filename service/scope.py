@@ -15,7 +15,7 @@ from service.domain import access
 from service.domain.access import Principal, RequestScope, Role
 from service.domain.errors import InvalidIdentifier, NotFound
 from service.domain.identifiers import GalisRef
-from service.models import FundingRequest, Submission
+from service.models import FUNDING_REQUEST_TABLE, FundingRequest, Submission
 
 
 def scope_of(req: Any) -> RequestScope:
@@ -25,8 +25,8 @@ def scope_of(req: Any) -> RequestScope:
 # Statements built once: building a statement costs more than running it on the push path.
 _REQUEST_BY_REF = select(FundingRequest).where(FundingRequest.galis_ref == sa.bindparam("ref"))
 _REQUEST_BY_REF_FOR_UPDATE = _REQUEST_BY_REF.with_for_update()
-_REQUEST_ROW_BY_REF = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
-    FundingRequest.__table__.c.galis_ref == sa.bindparam("ref"))  # type: ignore[attr-defined]
+_REQUEST_ROW_BY_REF = sa.select(FUNDING_REQUEST_TABLE).where(
+    FUNDING_REQUEST_TABLE.c.galis_ref == sa.bindparam("ref"))
 
 
 def load_request(session: Session, principal: Principal, galis_ref: str, *, for_update: bool = False) -> FundingRequest:

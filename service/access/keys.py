@@ -26,7 +26,7 @@ from service.domain.access import Principal, Role
 from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import REGIONS, GalisRef, Siret
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
-from service.models import ApiKey, iso_z, utcnow
+from service.models import API_KEY_TABLE, ApiKey, iso_z, utcnow
 
 KEY_PREFIX = "esms_"
 #: Characters of a key shown at creation and listed: "esms_" and 7 random characters.
@@ -151,7 +151,7 @@ def list_api_keys(session: Session, page: PageRequest, *, today: date) -> dict[s
     query = select(ApiKey).order_by(ApiKey.id)  # type: ignore[arg-type]
     after = decode_cursor(page.cursor)
     if after is not None:
-        query = query.where(ApiKey.id > cursor_value(after, "after", int))  # type: ignore[operator]
+        query = query.where(ApiKey.id > cursor_value(after, "after", int))
     rows = list(session.exec(query.limit(page.limit + 1)))
     more = len(rows) > page.limit
     rows = rows[: page.limit]
@@ -206,7 +206,7 @@ def find_principal(session: Session, key_hash: str) -> KeyLookup | None:
 def touch_last_used(session: Session, key_id: int, now: datetime) -> None:
     """Record that the key was used (no audit event: a use changes nothing the key allows)."""
     session.connection().execute(
-        ApiKey.__table__.update().where(ApiKey.__table__.c.id == key_id)  # type: ignore[attr-defined]
+        API_KEY_TABLE.update().where(API_KEY_TABLE.c.id == key_id)
         .values(last_used_at=now))
 
 

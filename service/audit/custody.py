@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import Request
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.audit import trail as audit
 from service.audit.use_cases import events_page
@@ -77,8 +77,8 @@ def record_read(database: Database, principal: Principal, request: Request, read
 
 def custody_of(session: Session, proof_id: str, page: PageRequest) -> dict[str, Any]:
     """Who read the proof's bytes, oldest first (the caller is known to see the proof)."""
-    query = sa.select(AuditEvent).where(AuditEvent.object_type == "proof", AuditEvent.object_id == proof_id,
-                                        AuditEvent.action == PROOF_READ)
+    query = sa.select(AuditEvent).where(col(AuditEvent.object_type) == "proof", col(AuditEvent.object_id) == proof_id,
+                                        col(AuditEvent.action) == PROOF_READ)
     return {"proof_id": proof_id, **events_page(session, query, page, read_view)}
 
 
@@ -94,8 +94,8 @@ def custody_by_proof(session: Session, proof_ids: Sequence[str]) -> dict[str, li
     found: dict[str, list[dict[str, Any]]] = {p: [] for p in proof_ids}
     if proof_ids:
         events = session.execute(sa.select(AuditEvent).where(
-            AuditEvent.object_type == "proof", AuditEvent.object_id.in_(list(proof_ids)),  # type: ignore[attr-defined]
-            AuditEvent.action == PROOF_READ).order_by(AuditEvent.seq)).scalars()
+            col(AuditEvent.object_type) == "proof", col(AuditEvent.object_id).in_(list(proof_ids)),
+            col(AuditEvent.action) == PROOF_READ).order_by(col(AuditEvent.seq))).scalars()
         for e in events:
             found[e.object_id].append(read_view(e))
     return found

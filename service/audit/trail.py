@@ -19,10 +19,10 @@ from sqlmodel import Session
 
 from service.domain import audit
 from service.domain.access import Principal, Role
-from service.models import AuditEvent, AuditHead, utcnow
+from service.models import AUDIT_EVENT_TABLE, AUDIT_HEAD_TABLE, utcnow
 
-_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_EVENT = AUDIT_EVENT_TABLE
+_HEAD = AUDIT_HEAD_TABLE
 _INSERT = sa.insert(_EVENT)
 #: The PostgreSQL sequence of event numbers (created by the migration that ended the chain).
 SEQUENCE = "audit_event_seq"

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from service.audit.trail import link_of
 from service.domain.access import Principal, Role
@@ -33,9 +33,9 @@ def list_events(session: Session, principal: Principal, page: PageRequest, *, ga
     query = sa.select(AuditEvent)
     if galis_ref is not None:
         req = load_request(session, principal, galis_ref)
-        query = query.where(AuditEvent.request_id == req.id)
+        query = query.where(col(AuditEvent.request_id) == req.id)
     elif principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR):
-        visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
+        visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)
         query = query.where(AuditEvent.request_id.in_(visible.scalar_subquery()))  # type: ignore[union-attr]
     return events_page(session, query, page, event_view)
 

@@ -29,7 +29,7 @@ from service.control import use_cases as control
 from service.domain.access import ROLE_LABELS, Role
 from service.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from service.domain.lifecycle import Milestone
-from service.domain.review import Decision
+from service.domain.review import Decision, OutcomeCommand, ProofRequestCommand, ReviewCommand
 from service.evidence import serving as evidence_serving
 from service.http.problems import STATUS_BY_ERROR, HttpProblem
 from service.kit.db import Database
@@ -79,11 +79,11 @@ class NeedSignIn(Exception):
 # --- the person, the forms, the answers ---------------------------------------------------------
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def _database(request: Request) -> Database:
-    return request.app.state.database  # type: ignore[no-any-return]
+    return request.app.state.database
 
 
 def _today(request: Request) -> date:
@@ -369,9 +369,11 @@ async def version(request: Request, submission_id: str) -> Response:
 
 @router.post("/versions/{submission_id}/decision")
 async def decide(request: Request, submission_id: str) -> Response:
-    return await form_action(request, f"{PREFIX}/versions/{submission_id}", "Décision enregistrée.",
-                             lambda s, person, f: reviews.record_review(s, person.principal, submission_id, {
-                                 "decision": f.get("decision") or None, "comment": f.get("comment") or None}))
+    def decision(session: Session, person: SignedIn, fields: dict[str, str]) -> Any:
+        command = ReviewCommand(decision=fields.get("decision") or None, comment=fields.get("comment") or None)
+        return reviews.record_review(session, person.principal, submission_id, command)
+
+    return await form_action(request, f"{PREFIX}/versions/{submission_id}", "Décision enregistrée.", decision)
 
 
 @router.get("/versions/{submission_id}/synthese.pdf")
@@ -434,12 +436,12 @@ def _case_action(action: Callable[[Session, SignedIn, str, dict[str, str]], Any]
 router.add_api_route("/dossiers/{case_id}/prise-en-charge", _case_action(
     lambda s, p, case_id, f: control.claim(s, p.principal, case_id), "Dossier pris en charge."), methods=["POST"])
 router.add_api_route("/dossiers/{case_id}/demandes-de-preuve", _case_action(
-    lambda s, p, case_id, f: control.request_proof(s, p.principal, case_id, {
-        "finess": f.get("finess", ""), "message": f.get("message", "")}),
+    lambda s, p, case_id, f: control.request_proof(s, p.principal, case_id, ProofRequestCommand(
+        finess=f.get("finess", ""), message=f.get("message", ""))),
     "Preuve demandée : à rendre sous 48 heures."), methods=["POST"])
 router.add_api_route("/dossiers/{case_id}/conclusion", _case_action(
-    lambda s, p, case_id, f: control.record_outcome(s, p.principal, case_id, {
-        "outcome": f.get("outcome") or None, "comment": f.get("comment") or None}),
+    lambda s, p, case_id, f: control.record_outcome(s, p.principal, case_id, OutcomeCommand(
+        outcome=f.get("outcome") or None, comment=f.get("comment") or None)),
     "Conclusion enregistrée : dossier clos."), methods=["POST"])
 
 

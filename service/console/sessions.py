@@ -20,10 +20,10 @@ from sqlmodel import Session
 from service.access.keys import find_principal, hash_key, principal_of, standing
 from service.audit import trail as audit
 from service.domain.access import Principal
-from service.models import ApiKey, ConsoleSession, utcnow
+from service.models import API_KEY_TABLE, CONSOLE_SESSION_TABLE, ApiKey, utcnow
 
-_SESSION = ConsoleSession.__table__  # type: ignore[attr-defined]
-_KEY = ApiKey.__table__  # type: ignore[attr-defined]
+_SESSION = CONSOLE_SESSION_TABLE
+_KEY = API_KEY_TABLE
 
 COOKIE = "esms_console"
 #: The cookie of the sign-in form's CSRF token, before any session exists (double submit).

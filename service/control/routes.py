@@ -10,6 +10,7 @@ from service.control import use_cases
 from service.control.schemas import ControlCaseOut, OutcomeCreate, ProofRequestCreate, ProofRequestOut
 from service.domain import access
 from service.domain.lifecycle import Milestone
+from service.domain.review import OutcomeCommand, ProofRequestCommand
 from service.http.deps import CaseIdPath, CurrentPrincipal, DatabaseDep, Page, ReadSession, RegionQuery
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
@@ -83,9 +84,9 @@ async def claim(case_id: CaseId, principal: CurrentPrincipal, database: Database
 )
 async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal: CurrentPrincipal,
                         database: DatabaseDep) -> Any:
-    body = payload.model_dump(mode="json")
+    command = ProofRequestCommand(finess=payload.finess, message=payload.message)
     return await database.writer.run(
-        lambda session: use_cases.request_proof(session, principal, case_id, body))
+        lambda session: use_cases.request_proof(session, principal, case_id, command))
 
 
 @router.post(
@@ -99,8 +100,8 @@ async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal:
 )
 async def outcome(case_id: CaseId, payload: OutcomeCreate, principal: CurrentPrincipal,
                   database: DatabaseDep) -> Any:
-    body = payload.model_dump(mode="json")
-    return await database.writer.run(lambda session: use_cases.record_outcome(session, principal, case_id, body))
+    command = OutcomeCommand(outcome=payload.outcome.value, comment=payload.comment)
+    return await database.writer.run(lambda session: use_cases.record_outcome(session, principal, case_id, command))
 
 
 @router.get(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from service.domain.declaration import TEXT_PATTERN
 from service.domain.lifecycle import Milestone
-from service.domain.review import Outcome
+from service.domain.review import OUTCOMES_NEEDING_COMMENT, Outcome
 from service.http.schemas import FINESS_SCHEMA, SAYS_SOMETHING, PushedBy, _required_text_when
 
 
@@ -49,7 +49,7 @@ class OutcomeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"outcome": "non_compliant", "comment": "Les preuves ne montrent que des taux, pas de nombres absolus."},
         {"outcome": "compliant"},
-    ], **_required_text_when("outcome", ["non_compliant"], "comment")})
+    ], **_required_text_when("outcome", [o.value for o in OUTCOMES_NEEDING_COMMENT], "comment")})
 
     outcome: Outcome = Field(description="compliant ou non_compliant.")
     comment: Annotated[str | None, Field(default=None, max_length=2000,

@@ -10,26 +10,28 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.access.keys import key_labels
 from service.audit import trail as audit
 from service.domain import access, risk
 from service.domain.access import Principal, Role
 from service.domain.declaration import EvaluatedRow
-from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
+from service.domain.errors import Conflict, NotFound
 from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
-from service.domain.review import Outcome, parse_comment
+from service.domain.review import OutcomeCommand, ProofRequestCommand
 from service.funding_requests.use_cases import declared_rows, last_version, require_known_region
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import (
+    CONTROL_CASE_TABLE,
+    FINESS_SNAPSHOT_TABLE,
+    PROOF_TABLE,
+    REGISTRY_ESTABLISHMENT_TABLE,
     ControlCase,
-    FinessSnapshot,
     FundingRequest,
     Proof,
     ProofRequest,
-    RegistryEstablishment,
     Submission,
     SubmissionRow,
     iso_z,
@@ -40,10 +42,10 @@ from service.webhooks import outbox
 
 PROOF_DELAY = timedelta(hours=48)
 STATUSES = ("open", "claimed", "closed")
-_CASE = ControlCase.__table__  # type: ignore[attr-defined]
-_PROOF = Proof.__table__  # type: ignore[attr-defined]
-_ET = RegistryEstablishment.__table__  # type: ignore[attr-defined]
-_SNAPSHOT = FinessSnapshot.__table__  # type: ignore[attr-defined]
+_CASE = CONTROL_CASE_TABLE
+_PROOF = PROOF_TABLE
+_ET = REGISTRY_ESTABLISHMENT_TABLE
+_SNAPSHOT = FINESS_SNAPSHOT_TABLE
 _INSERT_CASE = sa.insert(_CASE)
 #: Built once, as the push path runs it: building a statement costs more than running it.
 _CLOSURES = (sa.select(_ET.c.finess, _ET.c.closed_on, _SNAPSHOT.c.extracted_on.label("last_seen_on"))
@@ -245,7 +247,7 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
             ControlCase.score < score,
             sa.and_(ControlCase.score == score, ControlCase.opened_at > at),
             sa.and_(ControlCase.score == score, ControlCase.opened_at == at, ControlCase.id > case_id)))
-    cases = list(session.exec(query.order_by(ControlCase.score.desc(), ControlCase.opened_at,  # type: ignore[attr-defined]
+    cases = list(session.exec(query.order_by(col(ControlCase.score).desc(), col(ControlCase.opened_at),
                                              ControlCase.id).limit(page.limit + 1)))
     more = len(cases) > page.limit
     cases = cases[: page.limit]
@@ -296,29 +298,17 @@ def _ref(session: Session, case: ControlCase) -> str:
     return req.galis_ref
 
 
-def request_proof(session: Session, principal: Principal, case_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+def request_proof(session: Session, principal: Principal, case_id: str,
+                  command: ProofRequestCommand) -> dict[str, Any]:
     """Ask for the proof of one FINESS of the case's version, due 48 hours later."""
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
-    finess = str(payload.get("finess") or "").strip()
-    rows = declared_rows(session, case.submission_id)
-    issues = []
-    if finess not in rows:
-        issues.append(Issue(code="finess_not_in_version", field="finess",
-                            message=f"Le FINESS « {finess} » ne figure pas dans la version contrôlée."))
-    try:
-        message = parse_comment(payload.get("message"), required=True, what="une demande de preuve")
-    except ValidationFailed as exc:
-        issues.extend(Issue(code=i.code, field="message", message=i.message.replace("commentaire", "message"))
-                      for i in exc.issues)
-        message = None
-    if issues:
-        raise ValidationFailed(issues)
+    finess, message = command.checked(list(declared_rows(session, case.submission_id)))
     _claim(case, principal)
     session.add(case)
     now = utcnow()
     pr = ProofRequest(id=str(uuid.uuid4()), case_id=case.id, request_id=case.request_id, milestone=case.milestone,
-                      finess=finess, message=message or "", requested_at=now, due_at=now + PROOF_DELAY,
+                      finess=finess, message=message, requested_at=now, due_at=now + PROOF_DELAY,
                       requested_by_key_id=principal.key_id or None)
     session.add(pr)
     session.flush()
@@ -330,16 +320,11 @@ def request_proof(session: Session, principal: Principal, case_id: str, payload:
     return proof_request_view(pr, galis_ref, now=now)
 
 
-def record_outcome(session: Session, principal: Principal, case_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+def record_outcome(session: Session, principal: Principal, case_id: str,
+                   command: OutcomeCommand) -> dict[str, Any]:
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
-    try:
-        outcome = Outcome(payload.get("outcome"))
-    except ValueError:
-        raise ValidationFailed([Issue(code="outcome_invalid", field="outcome",
-                                      message="Issue attendue : « compliant » ou « non_compliant ».")]) from None
-    comment = parse_comment(payload.get("comment"), required=outcome is Outcome.NON_COMPLIANT,
-                            what="une conclusion de non-conformité (ses motifs)")
+    outcome, comment = command.checked()
     now = utcnow()
     _claim(case, principal)
     case.status, case.outcome, case.outcome_comment = "closed", outcome.value, comment
@@ -356,7 +341,7 @@ def list_proof_requests(session: Session, principal: Principal, page: PageReques
                         status: str | None) -> dict[str, Any]:
     """Proof requests in the caller's scope (a porteur sees what it must answer), oldest due first."""
     now = utcnow()
-    visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
+    visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)
     query = (select(ProofRequest, FundingRequest.galis_ref)
              .join(FundingRequest, FundingRequest.id == ProofRequest.request_id)  # type: ignore[arg-type]
              .where(ProofRequest.request_id.in_(visible.scalar_subquery())))  # type: ignore[attr-defined]

@@ -118,7 +118,7 @@ def _plan(targets: TargetSet) -> tuple[tuple[str, str, str, float, int | None], 
             exact = Decimal(str(target)) * 10
             tenths = int(exact) if exact == exact.to_integral_value() else None
             steps.append((key, *FORMULAS[key], target, tenths))
-        plan = _PLANS.setdefault(targets, tuple(steps))  # type: ignore[arg-type]
+        plan = _PLANS.setdefault(targets, tuple(steps))
     return plan
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 
 from service.domain.declaration import readable
@@ -28,6 +29,12 @@ DECISION_LABELS = {
 class Outcome(StrEnum):
     COMPLIANT = "compliant"
     NON_COMPLIANT = "non_compliant"
+
+
+#: The decisions an ARS must explain, and the control outcome a CNSA auditor must (the API's
+#: schema says the same, from these: ``comment`` required with them).
+DECISIONS_NEEDING_COMMENT = (Decision.REJECTED, Decision.CHANGES_REQUESTED)
+OUTCOMES_NEEDING_COMMENT = (Outcome.NON_COMPLIANT,)
 
 
 def parse_comment(raw: object, *, required: bool, what: str) -> str | None:
@@ -61,3 +68,63 @@ def check_review(decision: Decision, *, version: int, latest_version: int, alrea
         shown = ", ".join(proofs_missing[:10]) + (" …" if len(proofs_missing) > 10 else "")
         raise Conflict(f"Une version de fin de projet n'est acceptée que si chaque établissement a une preuve "
                        f"d'usage ; sans preuve : {shown}.", code="proofs_missing")
+
+
+@dataclass(frozen=True)
+class ReviewCommand:
+    """An ARS decision as asked (the API's body, the console's form), checked by ``checked()``
+    once the version is known to be the caller's to decide."""
+
+    decision: str | None
+    comment: str | None = None
+
+    def checked(self) -> tuple[Decision, str | None]:
+        try:
+            decision = Decision(self.decision or "")
+        except ValueError:
+            raise ValidationFailed([Issue(code="decision_invalid", field="decision", message=(
+                "Décision attendue : « accepted », « rejected » ou « changes_requested »."))]) from None
+        return decision, parse_comment(self.comment, required=decision in DECISIONS_NEEDING_COMMENT,
+                                       what="un rejet ou une demande de corrections")
+
+
+@dataclass(frozen=True)
+class OutcomeCommand:
+    """A CNSA control's conclusion as asked, checked by ``checked()`` once the case is the caller's."""
+
+    outcome: str | None
+    comment: str | None = None
+
+    def checked(self) -> tuple[Outcome, str | None]:
+        try:
+            outcome = Outcome(self.outcome or "")
+        except ValueError:
+            raise ValidationFailed([Issue(code="outcome_invalid", field="outcome",
+                                          message="Issue attendue : « compliant » ou « non_compliant ».")]) from None
+        return outcome, parse_comment(self.comment, required=outcome in OUTCOMES_NEEDING_COMMENT,
+                                      what="une conclusion de non-conformité (ses motifs)")
+
+
+@dataclass(frozen=True)
+class ProofRequestCommand:
+    """A CNSA auditor's request for the proof of one FINESS of the controlled version."""
+
+    finess: str | None
+    message: str | None
+
+    def checked(self, declared: Sequence[str]) -> tuple[str, str]:
+        """The FINESS (one of ``declared``) and the message; every refusal at once."""
+        finess = (self.finess or "").strip()
+        issues = []
+        if finess not in declared:
+            issues.append(Issue(code="finess_not_in_version", field="finess",
+                                message=f"Le FINESS « {finess} » ne figure pas dans la version contrôlée."))
+        message = None
+        try:
+            message = parse_comment(self.message, required=True, what="une demande de preuve")
+        except ValidationFailed as exc:
+            issues.extend(Issue(code=i.code, field="message", message=i.message.replace("commentaire", "message"))
+                          for i in exc.issues)
+        if issues:
+            raise ValidationFailed(issues)
+        return finess, message or ""

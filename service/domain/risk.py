@@ -131,7 +131,7 @@ def closure_reason(rows: Sequence[RowFacts], closures: Mapping[str, Closure]) ->
     if not found:
         return None
     described = [f"{finess} (absent de l'extrait FINESS du {c.closed_on.isoformat()}, listé pour la dernière fois "
-                 f"le {c.last_seen_on.isoformat()} ; période déclarée jusqu'au {end.isoformat()})"  # type: ignore[union-attr]
+                 f"le {c.last_seen_on.isoformat()} ; période déclarée jusqu'au {end.isoformat()})"
                  for finess, c, end in found]
     return Reason("establishment_closed", (
         f"{_count(len(found), 'établissement')} {'fermé' if len(found) == 1 else 'fermés'} selon le répertoire FINESS "

@@ -109,7 +109,7 @@ def stream_bag(top: str, payload: list[PayloadFile], info: list[tuple[str, str]]
     sink = _Sink()
     with zipfile.ZipFile(sink, "w", allowZip64=True) as archive:
         for entry in entries:
-            info_ = zipfile.ZipInfo(f"{top}/{entry.path}", date_time=stamp)  # type: ignore[arg-type]
+            info_ = zipfile.ZipInfo(f"{top}/{entry.path}", date_time=stamp)
             info_.compress_type = (zipfile.ZIP_STORED if entry.path.endswith(_STORED_SUFFIXES)
                                    else zipfile.ZIP_DEFLATED)
             info_.file_size = entry.size  # tells zipfile whether the entry needs ZIP64 headers

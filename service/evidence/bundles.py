@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import IO, Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from service.audit.custody import BUNDLE_READ, PROOF_READ, Read, custody_by_proof, record_reads
 from service.audit.trail import link_of
@@ -182,8 +182,8 @@ def _documents(session: Session, principal: Principal, sources: Sources, submiss
                                      "sha256", "media_type", "size", "filename", "uploaded_at", "uploaded_by")},
                "sha512": files[p["sha256"]].sha512, "file": f"data/{files[p['sha256']].path}",
                "custody": custody[p["id"]]} for p in proof_views]
-    events = list(session.execute(sa.select(AuditEvent).where(AuditEvent.request_id == req.id)
-                                  .order_by(AuditEvent.seq)).scalars())
+    events = list(session.execute(sa.select(AuditEvent).where(col(AuditEvent.request_id) == req.id)
+                                  .order_by(col(AuditEvent.seq))).scalars())
     documents = [
         _json("submission.json", version),
         PayloadFile.of_bytes("declaration.xlsx", workbook.getvalue()),
@@ -201,7 +201,7 @@ def _documents(session: Session, principal: Principal, sources: Sources, submiss
 def _log_files(session: Session, events: list[AuditEvent]) -> list[PayloadFile]:
     """The latest checkpoint and the inclusion proof of each listed event it holds, if any."""
     latest = session.execute(sa.select(LogCheckpoint.size, LogCheckpoint.root_hash, LogCheckpoint.note)  # type: ignore[call-overload]
-                             .order_by(LogCheckpoint.size.desc()).limit(1)).one_or_none()
+                             .order_by(col(LogCheckpoint.size).desc()).limit(1)).one_or_none()
     if latest is None or not latest.size:
         return []
     size = int(latest.size)

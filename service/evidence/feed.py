@@ -38,7 +38,7 @@ def changed_versions(session: Session, principal: Principal, page: PageRequest, 
             raise ValidationFailed([Issue(code="updated_since_out_of_range", field="updated_since",
                                           message="Instant hors des dates possibles.")]) from None
     as_of = utcnow() - settle
-    scoped = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
+    scoped = scoped_requests_query(principal).with_only_columns(FundingRequest.id)
     query = (sa.select(Submission.id, Submission.milestone, Submission.version, Submission.received_at,
                        Submission.changed_at, FundingRequest.galis_ref, FundingRequest.region_code,
                        Review.decision)  # type: ignore[call-overload]

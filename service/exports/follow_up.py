@@ -22,30 +22,30 @@ from service.domain.proofs import evidence_key
 from service.exports.files import FollowUpLine
 from service.funding_requests.use_cases import require_known_region
 from service.models import (
-    ApiKey,
-    ControlCase,
-    Establishment,
-    FundingRequest,
-    Proof,
-    ProofRequest,
-    RegistryEstablishment,
-    Review,
-    Submission,
-    SubmissionRow,
+    API_KEY_TABLE,
+    CONTROL_CASE_TABLE,
+    ESTABLISHMENT_TABLE,
+    FUNDING_REQUEST_TABLE,
+    PROOF_REQUEST_TABLE,
+    PROOF_TABLE,
+    REGISTRY_ESTABLISHMENT_TABLE,
+    REVIEW_TABLE,
+    SUBMISSION_ROW_TABLE,
+    SUBMISSION_TABLE,
 )
 from service.statistics.use_cases import department_of
 from service.target_sets import use_cases as target_sets
 
-_EST = Establishment.__table__  # type: ignore[attr-defined]
-_REQ = FundingRequest.__table__  # type: ignore[attr-defined]
-_SUB = Submission.__table__  # type: ignore[attr-defined]
-_ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
-_REVIEW = Review.__table__  # type: ignore[attr-defined]
-_CASE = ControlCase.__table__  # type: ignore[attr-defined]
-_KEY = ApiKey.__table__  # type: ignore[attr-defined]
-_REG = RegistryEstablishment.__table__  # type: ignore[attr-defined]
-_PROOF = Proof.__table__  # type: ignore[attr-defined]
-_PR = ProofRequest.__table__  # type: ignore[attr-defined]
+_EST = ESTABLISHMENT_TABLE
+_REQ = FUNDING_REQUEST_TABLE
+_SUB = SUBMISSION_TABLE
+_ROW = SUBMISSION_ROW_TABLE
+_REVIEW = REVIEW_TABLE
+_CASE = CONTROL_CASE_TABLE
+_KEY = API_KEY_TABLE
+_REG = REGISTRY_ESTABLISHMENT_TABLE
+_PROOF = PROOF_TABLE
+_PR = PROOF_REQUEST_TABLE
 _BATCH = 2_000
 
 

@@ -54,7 +54,7 @@ def _file(name: str, extension: str, rows: Iterable[Any],
     except BaseException:
         handle.close()
         raise
-    return StreamingResponse(file_chunks(handle), media_type=media_type, headers={  # type: ignore[arg-type]
+    return StreamingResponse(file_chunks(handle), media_type=media_type, headers={
         "Content-Length": str(size),
         "Content-Disposition": attachment(f"{name}.{extension}"),
         "Cache-Control": "private, no-store",

@@ -15,13 +15,18 @@ from service.domain.declaration import COUNT_FIELDS
 from service.domain.lifecycle import Milestone
 from service.exports.files import ExportRow
 from service.funding_requests.use_cases import LAST_VERSION, require_known_region
-from service.models import FundingRequest, Submission, SubmissionRow
+from service.models import (
+    FUNDING_REQUEST_TABLE,
+    SUBMISSION_ROW_TABLE,
+    SUBMISSION_TABLE,
+    FundingRequest,
+)
 from service.scope import load_submission, scoped_requests_query
 from service.target_sets import use_cases as target_sets
 
-_REQ = FundingRequest.__table__  # type: ignore[attr-defined]
-_SUB = Submission.__table__  # type: ignore[attr-defined]
-_ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
+_REQ = FUNDING_REQUEST_TABLE
+_SUB = SUBMISSION_TABLE
+_ROW = SUBMISSION_ROW_TABLE
 _COLUMNS = (_REQ.c.galis_ref, _REQ.c.siret, _SUB.c.milestone, _SUB.c.version, _SUB.c.software_name,
             _SUB.c.software_version, _SUB.c.extracted_at, _ROW.c.finess,
             _ROW.c.raison_sociale, *(_ROW.c[f] for f in COUNT_FIELDS), _ROW.c.period_start, _ROW.c.period_end,
@@ -47,7 +52,7 @@ def latest_rows(session: Session, principal: Principal, *, milestone: Milestone,
                 today: date) -> tuple[str, Iterator[ExportRow]]:
     """The latest version of ``milestone`` of every request the caller sees (optionally one region)."""
     require_known_region(region_code)
-    scoped = scoped_requests_query(principal).with_only_columns(FundingRequest.id).scalar_subquery()  # type: ignore[call-overload]
+    scoped = scoped_requests_query(principal).with_only_columns(FundingRequest.id).scalar_subquery()
     query = (sa.select(*_COLUMNS).select_from(_ROW.join(_SUB).join(_REQ))
              .where(_REQ.c.id.in_(scoped), _SUB.c.milestone == milestone.value,
                     _SUB.c.version == LAST_VERSION[milestone])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from datetime import date, datetime
 from typing import Literal
 
@@ -103,6 +104,6 @@ class LifecycleEventCreate(BaseModel):
 
 class LifecycleEventOut(BaseModel):
     type: EventType
-    date: date
-    until: date | None
+    date: dt.date
+    until: dt.date | None
     recorded_at: datetime

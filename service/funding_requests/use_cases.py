@@ -22,15 +22,22 @@ from service.domain.lifecycle import EventType, LifecycleState, Milestone
 from service.domain.proofs import DeclaredRow
 from service.funding_requests.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 from service.kit.pagination import PageRequest, decode_cursor, encode_cursor
-from service.models import Establishment, FundingRequest, LifecycleEvent, SubmissionRow
+from service.models import (
+    ESTABLISHMENT_TABLE,
+    FUNDING_REQUEST_TABLE,
+    Establishment,
+    FundingRequest,
+    LifecycleEvent,
+    SubmissionRow,
+)
 from service.registry.finess import registry_of
 from service.scope import load_request, scoped_requests_query
 from service.webhooks import outbox
 
 #: The column counting the versions of each milestone (the latest version's number).
 LAST_VERSION = {
-    Milestone.VA: FundingRequest.__table__.c.va_last_version,  # type: ignore[attr-defined]
-    Milestone.FIN_PROJET: FundingRequest.__table__.c.fin_projet_last_version,  # type: ignore[attr-defined]
+    Milestone.VA: FUNDING_REQUEST_TABLE.c.va_last_version,
+    Milestone.FIN_PROJET: FUNDING_REQUEST_TABLE.c.fin_projet_last_version,
 }
 
 
@@ -55,10 +62,10 @@ def lifecycle_state(req: Any) -> LifecycleState:
 # Statements built once: building a statement costs more than running it on the push path.
 _ESTABLISHMENTS_OF = select(Establishment).where(Establishment.request_id == sa.bindparam("request_id"))
 #: The request row by id (plain row: lifecycle columns and version counters).
-REQUEST_ROW_BY_ID = sa.select(FundingRequest.__table__).where(  # type: ignore[attr-defined]
-    FundingRequest.__table__.c.id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
-_CATEGORIES_OF = sa.select(Establishment.__table__.c.finess, Establishment.__table__.c.category).where(  # type: ignore[attr-defined]
-    Establishment.__table__.c.request_id == sa.bindparam("request_id"))  # type: ignore[attr-defined]
+REQUEST_ROW_BY_ID = sa.select(FUNDING_REQUEST_TABLE).where(
+    FUNDING_REQUEST_TABLE.c.id == sa.bindparam("request_id"))
+_CATEGORIES_OF = sa.select(ESTABLISHMENT_TABLE.c.finess, ESTABLISHMENT_TABLE.c.category).where(
+    ESTABLISHMENT_TABLE.c.request_id == sa.bindparam("request_id"))
 
 
 def declared_row(r: SubmissionRow) -> DeclaredRow:

@@ -30,11 +30,11 @@ class Authenticator(Protocol):
 
 
 async def get_database(request: Request) -> Database:
-    return request.app.state.database  # type: ignore[no-any-return]
+    return request.app.state.database
 
 
 async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def read_session(request: Request) -> Iterator[Session]:

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -64,12 +64,10 @@ def caller_rule(rule: CallerRule) -> Any:
 class GuardedRoute(APIRoute):
     """An ``APIRoute`` that authenticates, checks the caller's role and bounds the body first."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         rules: Sequence[CallerRule] = [
-            d.dependency.caller_rule for d in self.dependencies  # type: ignore[attr-defined]
-            if hasattr(d.dependency, "caller_rule")
-        ]
+            rule for d in self.dependencies if (rule := getattr(d.dependency, "caller_rule", None)) is not None]
         authenticated = self.path.startswith("/v1/")
         # FastAPI reads and parses this route's body itself: bound it. Routes without a body
         # parameter read theirs with their own streaming limits, or never.

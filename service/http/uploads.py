@@ -229,7 +229,8 @@ async def single_file(request: Request, *, suffix: str, max_bytes: int, too_larg
     missing (``what`` names the expected file, in French)."""
     too_large = HttpProblem(413, too_large_code, "Fichier trop volumineux",
                             f"Le fichier dépasse la taille admise ({max_bytes} octets).")
-    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="upload-", suffix=suffix, delete=False)
+    staging: IO[bytes] = await run_in_threadpool(
+        lambda: tempfile.NamedTemporaryFile(prefix="upload-", suffix=suffix, delete=False))
     upload = await read_upload(request, file_field="file", staging=staging, max_file_bytes=max_bytes,
                                too_large=too_large)
     try:

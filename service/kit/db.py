@@ -156,7 +156,7 @@ class Writer:
         work = _Work(fn=fn, loop=loop, future=loop.create_future())
         self._queue.put(work)
         assert work.future is not None
-        return await work.future  # type: ignore[no-any-return]
+        return await work.future
 
     def run_sync(self, fn: Callable[[Session], T]) -> T:
         """The same, for callers outside an event loop (command line, tests)."""
@@ -166,7 +166,7 @@ class Writer:
         work.done.wait()
         if work.error is not None:
             raise work.error
-        return work.result  # type: ignore[no-any-return]
+        return work.result
 
     def submit(self, fn: Callable[[Session], Any]) -> None:
         """Queue ``fn`` and return at once, for a write nobody waits for (a key's last use)."""

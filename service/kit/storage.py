@@ -258,7 +258,7 @@ class S3ProofStore(ProofStore):
             response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + digest)
         except self.client.exceptions.NoSuchKey:
             raise MissingProof(digest) from None
-        return response["Body"]  # type: ignore[no-any-return]
+        return response["Body"]
 
     def objects(self) -> Iterator[tuple[str, float]]:
         paginator = self.client.get_paginator("list_objects_v2")

@@ -12,10 +12,10 @@ from service.domain import merkle
 from service.domain.errors import Issue, NotFound, ValidationFailed
 from service.log.keys import LogSigner
 from service.log.tree import TreeStore, blocks, fold
-from service.models import LogCheckpoint, LogState
+from service.models import LOG_CHECKPOINT_TABLE, LOG_STATE_TABLE
 
-_STATE = LogState.__table__  # type: ignore[attr-defined]
-_CHECKPOINT = LogCheckpoint.__table__  # type: ignore[attr-defined]
+_STATE = LOG_STATE_TABLE
+_CHECKPOINT = LOG_CHECKPOINT_TABLE
 
 
 def current_size(session: Session) -> int:

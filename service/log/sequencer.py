@@ -27,13 +27,18 @@ from service.log.checkpoint import Checkpoint, sign_checkpoint
 from service.log.keys import LogSigner
 from service.log.timestamps import TimestampError, request_reply
 from service.log.tree import TreeStore, append, blocks, fold
-from service.models import AuditEvent, LogCheckpoint, LogState, utcnow
+from service.models import (
+    AUDIT_EVENT_TABLE,
+    LOG_CHECKPOINT_TABLE,
+    LOG_STATE_TABLE,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
-_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-_STATE = LogState.__table__  # type: ignore[attr-defined]
-_CHECKPOINT = LogCheckpoint.__table__  # type: ignore[attr-defined]
+_EVENT = AUDIT_EVENT_TABLE
+_STATE = LOG_STATE_TABLE
+_CHECKPOINT = LOG_CHECKPOINT_TABLE
 #: PostgreSQL advisory lock key of the sequencer ("log" in ASCII).
 ADVISORY_LOCK = 0x6C6F67
 #: Most events given an index in one transaction.

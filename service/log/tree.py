@@ -12,9 +12,9 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 
 from service.domain import merkle
-from service.models import LogNode
+from service.models import LOG_NODE_TABLE
 
-_NODE = LogNode.__table__  # type: ignore[attr-defined]
+_NODE = LOG_NODE_TABLE
 #: Subtrees asked for in one statement (two bound values each: well within SQLite's limit).
 _KEYS_PER_QUERY = 2_000
 

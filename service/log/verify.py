@@ -19,12 +19,17 @@ from service.domain import audit, merkle
 from service.log.checkpoint import Checkpoint, CheckpointError, verify_note
 from service.log.keys import LogKey
 from service.log.tree import append, fold
-from service.models import AuditEvent, LogCheckpoint, LogNode, LogState
+from service.models import (
+    AUDIT_EVENT_TABLE,
+    LOG_CHECKPOINT_TABLE,
+    LOG_NODE_TABLE,
+    LOG_STATE_TABLE,
+)
 
-_EVENT = AuditEvent.__table__  # type: ignore[attr-defined]
-_NODE = LogNode.__table__  # type: ignore[attr-defined]
-_STATE = LogState.__table__  # type: ignore[attr-defined]
-_CHECKPOINT = LogCheckpoint.__table__  # type: ignore[attr-defined]
+_EVENT = AUDIT_EVENT_TABLE
+_NODE = LOG_NODE_TABLE
+_STATE = LOG_STATE_TABLE
+_CHECKPOINT = LOG_CHECKPOINT_TABLE
 BATCH = 5_000
 
 

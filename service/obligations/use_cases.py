@@ -23,12 +23,18 @@ from service.domain.lifecycle import Milestone
 from service.domain.proofs import missing_proofs
 from service.funding_requests.use_cases import LAST_VERSION, declared_rows, lifecycle_state
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
-from service.models import FundingRequest, ProofRequest, Review, Submission, iso_z
+from service.models import (
+    PROOF_REQUEST_TABLE,
+    REVIEW_TABLE,
+    SUBMISSION_TABLE,
+    FundingRequest,
+    iso_z,
+)
 from service.scope import scoped_requests_query
 
-_SUB = Submission.__table__  # type: ignore[attr-defined]
-_REVIEW = Review.__table__  # type: ignore[attr-defined]
-_PR = ProofRequest.__table__  # type: ignore[attr-defined]
+_SUB = SUBMISSION_TABLE
+_REVIEW = REVIEW_TABLE
+_PR = PROOF_REQUEST_TABLE
 ACTIONS = ("answer_proof_request", "push", "resubmit", "upload_proofs", "await_review", "none")
 
 

@@ -60,7 +60,7 @@ async def receive_proof(request: Request, principal: Principal, submission_id: s
         await run_in_threadpool(store.put, staged.sha256, staged.path)
     finally:
         upload.discard()  # the staged copy, if still there (put moves it into the store)
-    return await database.writer.run(  # type: ignore[no-any-return]
+    return await database.writer.run(
         lambda session: use_cases.record_proof(session, principal, found, meta, staged, kind))
 
 

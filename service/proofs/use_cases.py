@@ -138,7 +138,7 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
 
 def _mark_covered(session: Session, proof: Proof) -> None:
     """Every version the new proof covers has changed (the auditors' feed brings it up again)."""
-    rows = session.exec(select(SubmissionRow).join(Submission).where(  # type: ignore[arg-type]
+    rows = session.exec(select(SubmissionRow).join(Submission).where(
         Submission.request_id == proof.request_id, Submission.milestone == proof.milestone,
         SubmissionRow.finess == proof.finess)).all()
     covered = [r.submission_id for r in rows if declared_row(r).evidence_key == proof.evidence_key]

@@ -11,10 +11,14 @@ from sqlmodel import Session
 from service.domain.errors import InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import Finess
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
-from service.models import FinessSnapshot, RegistryEstablishment, iso_z
+from service.models import (
+    FINESS_SNAPSHOT_TABLE,
+    REGISTRY_ESTABLISHMENT_TABLE,
+    iso_z,
+)
 
-_SNAPSHOT = FinessSnapshot.__table__  # type: ignore[attr-defined]
-_ET = RegistryEstablishment.__table__  # type: ignore[attr-defined]
+_SNAPSHOT = FINESS_SNAPSHOT_TABLE
+_ET = REGISTRY_ESTABLISHMENT_TABLE
 
 
 def snapshot_view(row: Any) -> dict[str, Any]:

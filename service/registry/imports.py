@@ -28,11 +28,15 @@ from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Conflict
 from service.domain.finess_extract import DayMemo, Establishment, parse_header, parse_records
-from service.models import FinessSnapshot, RegistryEstablishment, utcnow
+from service.models import (
+    FINESS_SNAPSHOT_TABLE,
+    REGISTRY_ESTABLISHMENT_TABLE,
+    utcnow,
+)
 from service.registry.finess import snapshot_view
 
-_SNAPSHOT = FinessSnapshot.__table__  # type: ignore[attr-defined]
-_ET = RegistryEstablishment.__table__  # type: ignore[attr-defined]
+_SNAPSHOT = FINESS_SNAPSHOT_TABLE
+_ET = REGISTRY_ESTABLISHMENT_TABLE
 _BATCH = 2_000
 #: The columns an extract's record fills, in the order of ``Establishment`` (after the FINESS).
 _FROM_RECORD = Establishment._fields[1:]

@@ -137,7 +137,7 @@ class ReportSigner:
             reason=f"{reason} — version {submission_id} · empreinte {data_digest}",
             location="Service des indicateurs d'usage ESMS Numérique")
         # Room reserved for the signature up front: otherwise pyHanko signs twice, once to measure it.
-        return signers.sign_pdf(writer, meta, signer=self._signer,  # type: ignore[no-any-return]
+        return signers.sign_pdf(writer, meta, signer=self._signer,
                                 bytes_reserved=SIGNATURE_BYTES).getvalue()
 
     def verify(self, pdf: bytes) -> Verification:

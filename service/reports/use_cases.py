@@ -65,6 +65,7 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
     pushed = version["pushed_by"]
     role = ROLE_LABELS.get(Role(pushed["role"])) if pushed["role"] in Role._value2member_map_ else pushed["role"]
     proofs = version.get("proofs") or []
+    assert req.id is not None
     return ReportModel(
         submission_id=sub.id, galis_ref=req.galis_ref, porteur_name=req.porteur_name, siret=req.siret,
         region=f"{region_name(req.region_code)} ({req.region_code})",

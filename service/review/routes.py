@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import status
 
 from service.domain import access
+from service.domain.review import ReviewCommand
 from service.http.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, Page, ReadSession, SubmissionIdPath, Today
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
@@ -39,9 +40,9 @@ commentaire est obligatoire pour un rejet ou une demande de corrections (422 `co
 )
 async def review_submission(submission_id: SubmissionIdPath,
                             payload: ReviewCreate, principal: CurrentPrincipal, database: DatabaseDep) -> Any:
-    body = payload.model_dump(mode="json")
+    command = ReviewCommand(decision=payload.decision.value, comment=payload.comment)
     return await database.writer.run(
-        lambda session: use_cases.record_review(session, principal, submission_id, body))
+        lambda session: use_cases.record_review(session, principal, submission_id, command))
 
 
 @router.get(

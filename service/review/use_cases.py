@@ -12,9 +12,8 @@ from sqlmodel import Session, select
 from service.audit import trail as audit
 from service.domain import access
 from service.domain.access import Principal, Role
-from service.domain.errors import Issue, ValidationFailed
 from service.domain.lifecycle import Milestone
-from service.domain.review import Decision, check_review, parse_comment
+from service.domain.review import Decision, ReviewCommand, check_review
 from service.funding_requests.use_cases import last_version, lifecycle_state
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
 from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
@@ -37,20 +36,14 @@ def reviews_of(session: Session, submission_id: str) -> list[dict[str, Any]]:
             for r in reviews]
 
 
-def record_review(session: Session, principal: Principal, submission_id: str, payload: object) -> dict[str, Any]:
+def record_review(session: Session, principal: Principal, submission_id: str,
+                  command: ReviewCommand) -> dict[str, Any]:
     """Record the ARS decision on a version (see ``service.domain.review.check_review``)."""
     sub, _ = load_submission(session, principal, submission_id)
     access.require_may_review(principal)
     req = load_request(session, principal, _ref_of(session, sub), for_update=True)  # serialises decisions
     lifecycle_state(req).require_not_closed()
-    body = payload if isinstance(payload, dict) else {}
-    try:
-        decision = Decision(body.get("decision"))
-    except ValueError:
-        raise ValidationFailed([Issue(code="decision_invalid", field="decision", message=(
-            "Décision attendue : « accepted », « rejected » ou « changes_requested ».") )]) from None
-    comment = parse_comment(body.get("comment"), required=decision is not Decision.ACCEPTED,
-                            what="un rejet ou une demande de corrections")
+    decision, comment = command.checked()
     already = session.exec(select(Review.decision).where(Review.submission_id == sub.id)).first()
     milestone = Milestone(sub.milestone)
     missing = proofs_of_version(session, sub, req.galis_ref)["proofs_missing"] \
@@ -91,7 +84,7 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
     if principal.role not in (Role.ARS_REVIEWER, Role.ADMIN):
         access.require_may_review(principal)
     # Read off the partial index of the versions awaiting a decision, in reception order.
-    visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)  # type: ignore[call-overload]
+    visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)
     query = (select(Submission, FundingRequest)
              .join(FundingRequest, FundingRequest.id == Submission.request_id)  # type: ignore[arg-type]
              .where(Submission.awaiting_review,  # the partial index's own predicate  # type: ignore[arg-type]

@@ -25,22 +25,22 @@ from service.domain.errors import NotFound
 from service.domain.lifecycle import Milestone
 from service.domain.targets import INDICATOR_KEYS
 from service.models import (
-    ApiKey,
-    ControlCase,
-    Establishment,
-    FundingRequest,
-    LatestRate,
-    Review,
-    Submission,
-    SubmissionRow,
+    API_KEY_TABLE,
+    CONTROL_CASE_TABLE,
+    ESTABLISHMENT_TABLE,
+    FUNDING_REQUEST_TABLE,
+    LATEST_RATE_TABLE,
+    REVIEW_TABLE,
+    SUBMISSION_ROW_TABLE,
+    SUBMISSION_TABLE,
 )
 from service.scope import scope_of
 from service.target_sets import use_cases as target_sets
 
-_ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
-_SUB = Submission.__table__  # type: ignore[attr-defined]
-_REQ = FundingRequest.__table__  # type: ignore[attr-defined]
-_EST = Establishment.__table__  # type: ignore[attr-defined]
+_ROW = SUBMISSION_ROW_TABLE
+_SUB = SUBMISSION_TABLE
+_REQ = FUNDING_REQUEST_TABLE
+_EST = ESTABLISHMENT_TABLE
 GROUPINGS = ("category", "region", "department", "category,region")
 #: Overseas FINESS prefixes -> the département as INSEE writes it.
 _OVERSEAS = {"9701": "971", "9702": "972", "9703": "973", "9704": "974", "9805": "976"}
@@ -50,7 +50,7 @@ def department_of(finess: str) -> str:
     return _OVERSEAS.get(finess[:4], finess[:3]) if finess.startswith(("97", "98")) else finess[:2]
 
 
-_RATE = LatestRate.__table__  # type: ignore[attr-defined]
+_RATE = LATEST_RATE_TABLE
 #: Per indicator, its rate and met columns in the maintained table.
 _RATE_COLUMNS = tuple((_RATE.c[f"{key}_rate"], _RATE.c[f"{key}_met"]) for key in INDICATOR_KEYS)
 _PEER_RATES = sa.select(_RATE.c.finess, _RATE.c.region_code, _RATE.c.category,
@@ -95,7 +95,7 @@ def rate_values(*, request_id: int, milestone: Milestone, finess: str, region_co
 
 
 def _peer_rates(conn: sa.Connection, milestone: Milestone, *, category: str | None = None,
-                only_category: bool = False) -> list[Any]:
+                only_category: bool = False) -> Sequence[Any]:
     """(finess, région, category, then rate and met of each indicator) per establishment."""
     query = _PEER_RATES.where(_RATE.c.milestone == milestone.value)
     if only_category:
@@ -194,9 +194,9 @@ def _standing(rate: float | None, known: list[float]) -> dict[str, Any]:
             "median": stats.summarize(known, []).median, "suppressed": False}  # type: ignore[union-attr]
 
 
-_CASE = ControlCase.__table__  # type: ignore[attr-defined]
-_REVIEW = Review.__table__  # type: ignore[attr-defined]
-_KEY = ApiKey.__table__  # type: ignore[attr-defined]
+_CASE = CONTROL_CASE_TABLE
+_REVIEW = REVIEW_TABLE
+_KEY = API_KEY_TABLE
 _OPENED = {Milestone.VA: _REQ.c.va_opened_on, Milestone.FIN_PROJET: _REQ.c.fin_projet_opened_on}
 NO_VENDOR = "sans éditeur (porteur ou administrateur)"
 REPORTING_FIELDS = ("requests", "milestone_open", "with_version", "on_time", "late", "accepted", "rejected",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import orjson
 from fastapi import Header, Query, Request, status
@@ -154,8 +154,8 @@ async def _read_template(request: Request, database: Database, principal: Princi
     req = await run_in_threadpool(facts)
     too_large = HttpProblem(413, "template_too_large", "Fichier trop volumineux",
                             f"Le classeur dépasse la taille admise ({settings.max_template_bytes} octets).")
-    staging = await run_in_threadpool(tempfile.NamedTemporaryFile, prefix="template-", suffix=".xlsx",
-                                      delete=False)
+    staging: IO[bytes] = await run_in_threadpool(
+        lambda: tempfile.NamedTemporaryFile(prefix="template-", suffix=".xlsx", delete=False))
     upload = await read_upload(request, file_field="file", staging=staging,
                                max_file_bytes=settings.max_template_bytes, too_large=too_large)
     try:
@@ -229,6 +229,7 @@ async def push_submission(
     key = _idempotency_key(idempotency_key)
     cache: use_cases.PushCache = request.app.state.push_cache
     sheet: TemplateRead | None = None
+    payload: object
     if _media_type(request) == "multipart/form-data":
         payload, sheet = await _read_template(request, database, principal, galis_ref, settings, cache)
         source = "xlsx"

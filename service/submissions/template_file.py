@@ -253,7 +253,7 @@ def read_sheet(path: Path) -> tuple[template.Sheet, Any]:
                           merged=list(sheet.merged_cell_ranges or ())), workbook
 
 
-def _anchored_rows(sheet: Any) -> Iterator[list[object]]:
+def _anchored_rows(sheet: Any) -> Iterator[list[Any]]:
     """Rows from row 1, column A: calamine yields the rows from the first one, but the columns
     only from the first used one."""
     _, first_col = sheet.start or (0, 0)

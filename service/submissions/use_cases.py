@@ -35,7 +35,19 @@ from service.funding_requests.use_cases import (
 from service.kit.cache import BoundedCache
 from service.kit.db import insert_many
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
-from service.models import ApiKey, FundingRequest, IdempotencyRecord, Submission, SubmissionRow, iso_z, utcnow
+from service.models import (
+    FUNDING_REQUEST_TABLE,
+    IDEMPOTENCY_RECORD_TABLE,
+    SUBMISSION_ROW_TABLE,
+    SUBMISSION_TABLE,
+    ApiKey,
+    FundingRequest,
+    IdempotencyRecord,
+    Submission,
+    SubmissionRow,
+    iso_z,
+    utcnow,
+)
 from service.proofs.use_cases import proofs_of_version
 from service.review.use_cases import reviews_of
 from service.scope import load_request, load_request_row, load_submission, scope_of, submission_not_found
@@ -44,12 +56,12 @@ from service.target_sets import use_cases as target_sets
 from service.webhooks import outbox
 
 _OPENED_ON = {
-    Milestone.VA: FundingRequest.__table__.c.va_opened_on,  # type: ignore[attr-defined]
-    Milestone.FIN_PROJET: FundingRequest.__table__.c.fin_projet_opened_on,  # type: ignore[attr-defined]
+    Milestone.VA: FUNDING_REQUEST_TABLE.c.va_opened_on,
+    Milestone.FIN_PROJET: FUNDING_REQUEST_TABLE.c.fin_projet_opened_on,
 }
 
 
-_TABLE = FundingRequest.__table__  # type: ignore[attr-defined]
+_TABLE = FUNDING_REQUEST_TABLE
 #: Statements built once: building a statement costs more than running it on the push path.
 _TAKE_VERSION = {
     milestone: sa.update(_TABLE)
@@ -60,27 +72,29 @@ _TAKE_VERSION = {
                _TABLE.c.fin_projet_due_on, _TABLE.c.closed_on)
     for milestone in Milestone
 }
-_ROW_TABLE = SubmissionRow.__table__  # type: ignore[attr-defined]
+_ROW_TABLE = SUBMISSION_ROW_TABLE
 _ROWS_OF_VERSION = (
     sa.select(_ROW_TABLE.c.finess, *(_ROW_TABLE.c[f] for f in COUNT_FIELDS))
-    .join_from(_ROW_TABLE, Submission.__table__)  # type: ignore[attr-defined]
-    .where(Submission.request_id == sa.bindparam("request_id"), Submission.milestone == sa.bindparam("milestone"),
-           Submission.version == sa.bindparam("version"))
+    .join_from(_ROW_TABLE, SUBMISSION_TABLE)
+    .where(SUBMISSION_TABLE.c.request_id == sa.bindparam("request_id"),
+           SUBMISSION_TABLE.c.milestone == sa.bindparam("milestone"),
+           SUBMISSION_TABLE.c.version == sa.bindparam("version"))
 )
 _ROWS_FOR_DIFF = (
     sa.select(_ROW_TABLE.c.finess, _ROW_TABLE.c.raison_sociale, _ROW_TABLE.c.period_start, _ROW_TABLE.c.period_end,
               _ROW_TABLE.c.target_set_id, *(_ROW_TABLE.c[f] for f in COUNT_FIELDS))
-    .join_from(_ROW_TABLE, Submission.__table__)  # type: ignore[attr-defined]
-    .where(Submission.request_id == sa.bindparam("request_id"), Submission.milestone == sa.bindparam("milestone"),
-           Submission.version == sa.bindparam("version"))
+    .join_from(_ROW_TABLE, SUBMISSION_TABLE)
+    .where(SUBMISSION_TABLE.c.request_id == sa.bindparam("request_id"),
+           SUBMISSION_TABLE.c.milestone == sa.bindparam("milestone"),
+           SUBMISSION_TABLE.c.version == sa.bindparam("version"))
 )
-_INSERT_SUBMISSION = sa.insert(Submission.__table__)  # type: ignore[attr-defined]
-_SUPERSEDED = (sa.update(Submission.__table__)  # type: ignore[attr-defined]
-               .where(Submission.request_id == sa.bindparam("b_request_id"),
-                      Submission.milestone == sa.bindparam("b_milestone"),
-                      Submission.version < sa.bindparam("b_version"), Submission.is_latest.is_(True))
+_INSERT_SUBMISSION = sa.insert(SUBMISSION_TABLE)
+_SUPERSEDED = (sa.update(SUBMISSION_TABLE)
+               .where(SUBMISSION_TABLE.c.request_id == sa.bindparam("b_request_id"),
+                      SUBMISSION_TABLE.c.milestone == sa.bindparam("b_milestone"),
+                      SUBMISSION_TABLE.c.version < sa.bindparam("b_version"), SUBMISSION_TABLE.c.is_latest.is_(True))
                .values(awaiting_review=False, is_latest=False))
-_INSERT_IDEMPOTENCY = sa.insert(IdempotencyRecord.__table__)  # type: ignore[attr-defined]
+_INSERT_IDEMPOTENCY = sa.insert(IDEMPOTENCY_RECORD_TABLE)
 
 
 @dataclass(frozen=True)

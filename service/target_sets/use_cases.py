@@ -23,10 +23,10 @@ from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
 from service.domain.targets import INDICATOR_KEYS, TargetSet
-from service.models import SubmissionRow, TargetSetRow, utcnow
+from service.models import SUBMISSION_ROW_TABLE, TARGET_SET_ROW_TABLE, utcnow
 
-_SET = TargetSetRow.__table__  # type: ignore[attr-defined]
-_ROW = SubmissionRow.__table__  # type: ignore[attr-defined]
+_SET = TARGET_SET_ROW_TABLE
+_ROW = SUBMISSION_ROW_TABLE
 #: The sets a push of a campaign chooses among, built once (the push path runs it); locked for
 #: share on PostgreSQL.
 _IN_FORCE = sa.select(_SET).where(sa.or_(_SET.c.campaign_year == sa.bindparam("campaign_year"),

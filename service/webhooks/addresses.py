@@ -122,7 +122,7 @@ def resolve(raw: str, policy: TargetPolicy) -> Target:
             infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (socket.gaierror, UnicodeError):
             raise TargetRefused("webhook_url_unresolvable", f"L'hôte « {host} » est introuvable (DNS).") from None
-        addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
+        addresses = list(dict.fromkeys(ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos))
         if not addresses:
             raise TargetRefused("webhook_url_unresolvable", f"L'hôte « {host} » ne résout vers aucune adresse.")
     for address in addresses:

@@ -42,11 +42,11 @@ from service.domain.access import Principal, Role
 from service.kit.db import DB_UNAVAILABLE, Database, short_reason
 from service.kit.settings import Settings
 from service.models import (
-    ApiKey,
-    WebhookAttempt,
-    WebhookDelivery,
-    WebhookLease,
-    WebhookSubscription,
+    API_KEY_TABLE,
+    WEBHOOK_ATTEMPT_TABLE,
+    WEBHOOK_DELIVERY_TABLE,
+    WEBHOOK_LEASE_TABLE,
+    WEBHOOK_SUBSCRIPTION_TABLE,
     utcnow,
 )
 from service.webhooks.addresses import TargetPolicy, TargetRefused, resolve
@@ -55,11 +55,11 @@ from service.webhooks.outbox import cancel_pending
 
 log = logging.getLogger(__name__)
 
-_SUB = WebhookSubscription.__table__  # type: ignore[attr-defined]
-_DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
-_ATTEMPT = WebhookAttempt.__table__  # type: ignore[attr-defined]
-_LEASE = WebhookLease.__table__  # type: ignore[attr-defined]
-_KEY = ApiKey.__table__  # type: ignore[attr-defined]
+_SUB = WEBHOOK_SUBSCRIPTION_TABLE
+_DELIVERY = WEBHOOK_DELIVERY_TABLE
+_ATTEMPT = WEBHOOK_ATTEMPT_TABLE
+_LEASE = WEBHOOK_LEASE_TABLE
+_KEY = API_KEY_TABLE
 
 #: Who changes a subscription when its receiver answers 410, in the audit trail.
 DELIVERER = Principal(key_id=0, role=Role.ADMIN, label="service (envoi des webhooks)")
@@ -95,7 +95,7 @@ class Outcome:
 
 def _upsert_lease(dialect: str) -> sa.Insert:
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(_LEASE)
-    return insert.on_conflict_do_nothing(index_elements=["id"])  # type: ignore[no-any-return]
+    return insert.on_conflict_do_nothing(index_elements=["id"])
 
 
 def take_lease(session: Session, holder: str, *, seconds: float, now: datetime) -> bool:

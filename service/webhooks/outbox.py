@@ -15,13 +15,19 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from service.domain.access import Principal, RequestScope, Role, sees_request
-from service.models import ApiKey, FundingRequest, WebhookDelivery, WebhookSubscription, utcnow
+from service.models import (
+    API_KEY_TABLE,
+    FUNDING_REQUEST_TABLE,
+    WEBHOOK_DELIVERY_TABLE,
+    WEBHOOK_SUBSCRIPTION_TABLE,
+    utcnow,
+)
 from service.webhooks.messages import EVENT_TYPES, body_of, new_delivery_id
 
-_SUB = WebhookSubscription.__table__  # type: ignore[attr-defined]
-_KEY = ApiKey.__table__  # type: ignore[attr-defined]
-_REQ = FundingRequest.__table__  # type: ignore[attr-defined]
-_DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
+_SUB = WEBHOOK_SUBSCRIPTION_TABLE
+_KEY = API_KEY_TABLE
+_REQ = FUNDING_REQUEST_TABLE
+_DELIVERY = WEBHOOK_DELIVERY_TABLE
 
 _LISTENERS = (sa.select(_SUB.c.id, _SUB.c.events, _KEY.c.id.label("key_id"), _KEY.c.role, _KEY.c.region_code,
                         _KEY.c.siret, _KEY.c.galis_refs)

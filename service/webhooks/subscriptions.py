@@ -18,12 +18,18 @@ from service.audit import trail as audit
 from service.domain.access import Principal
 from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
 from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
-from service.models import WebhookAttempt, WebhookDelivery, WebhookSubscription, iso_z, utcnow
+from service.models import (
+    WEBHOOK_ATTEMPT_TABLE,
+    WEBHOOK_DELIVERY_TABLE,
+    WebhookSubscription,
+    iso_z,
+    utcnow,
+)
 from service.webhooks.messages import EVENT_TYPES, new_secret
 from service.webhooks.outbox import cancel_pending
 
-_DELIVERY = WebhookDelivery.__table__  # type: ignore[attr-defined]
-_ATTEMPT = WebhookAttempt.__table__  # type: ignore[attr-defined]
+_DELIVERY = WEBHOOK_DELIVERY_TABLE
+_ATTEMPT = WEBHOOK_ATTEMPT_TABLE
 VISIBLE = ("active", "disabled")
 
 
