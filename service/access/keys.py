@@ -14,7 +14,7 @@ import hashlib
 import secrets
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -213,15 +213,17 @@ def touch_last_used(session: Session, key_id: int, now: datetime) -> None:
 class PrincipalCache:
     """Verified keys kept for a few seconds, so most calls need no database read to authenticate."""
 
-    def __init__(self, ttl_seconds: float, max_entries: int = 10_000) -> None:
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
+        self._clock = clock  # seconds, monotonic; a test passes its own to move time on
         self._entries: dict[str, tuple[float, KeyLookup]] = {}
         self._lock = threading.Lock()
 
     def get(self, key_hash: str) -> KeyLookup | None:
         entry = self._entries.get(key_hash)
-        if entry is None or entry[0] < time.monotonic():
+        if entry is None or entry[0] < self._clock():
             return None
         return entry[1]
 
@@ -231,4 +233,4 @@ class PrincipalCache:
         with self._lock:
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[key_hash] = (time.monotonic() + self._ttl, principal)
+            self._entries[key_hash] = (self._clock() + self._ttl, principal)

@@ -19,6 +19,7 @@ from service.domain import indicators
 from service.domain.errors import InvalidIdentifier, Issue, ValidationFailed
 from service.domain.identifiers import Finess
 from service.domain.lifecycle import Milestone
+from service.domain.risk import JUMP_POINTS, NEAR_TARGET_POINTS
 from service.domain.targets import INDICATOR_KEYS, INITIAL_SETS, TargetSet, targets_for
 
 #: JSON field -> template column letter and official French label.
@@ -55,10 +56,6 @@ MAX_NAME_LENGTH = 300
 #: three calendar months are at least 89 days, six at most 184.
 MIN_PERIOD_DAYS = 89
 MAX_PERIOD_DAYS = 184
-#: A met rate less than this many points above its target is flagged for control.
-NEAR_TARGET_POINTS = 1.0
-#: A rate that moves by this many points or more since the previous version is flagged.
-JUMP_POINTS = 20.0
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 

@@ -48,7 +48,7 @@ from datetime import date
 from typing import NamedTuple, TypeVar
 
 from service.domain.errors import Issue, ValidationFailed
-from service.domain.identifiers import DEPARTMENT_REGION, OVERSEAS_PREFIX_REGION
+from service.domain.identifiers import DEPARTMENT_REGION, FINESS_PATTERN, OVERSEAS_PREFIX_REGION
 
 STRUCTURE = "structureet"
 GEOLOCATION = "geolocalisation"
@@ -56,7 +56,7 @@ FIELDS = 32
 #: The extract's overseas départements -> the four first characters of their FINESS numbers.
 OVERSEAS_DEPARTMENTS = {"9A": "9701", "9B": "9702", "9C": "9703", "9D": "9704", "9F": "9805"}
 _HEADER = re.compile(r"^finess;etalab;(\d+);(\d{4}-\d{2}-\d{2});*$")
-_FINESS = re.compile(r"^[0-9][0-9AB][0-9]{7}$")
+_FINESS = re.compile(f"^{FINESS_PATTERN}$")
 K = TypeVar("K")
 V = TypeVar("V")
 

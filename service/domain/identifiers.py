@@ -68,7 +68,11 @@ OVERSEAS_PREFIX_REGION: dict[str, str | None] = {
     "9806": None,  # Wallis-et-Futuna: no ARS
 }
 
-_FINESS_SHAPE = re.compile(r"[0-9][0-9AB][0-9]{7}")
+#: The shape of a FINESS number (9 characters; the second is A or B in Corsica). The key and the
+#: département are checked by ``Finess.parse``; ``FINESS_ALL_ZERO`` is refused though its key holds.
+FINESS_PATTERN = r"[0-9][0-9AB][0-9]{7}"
+FINESS_ALL_ZERO = "000000000"
+_FINESS_SHAPE = re.compile(FINESS_PATTERN)
 
 
 def _strip(value: object, label: str) -> str:
@@ -111,7 +115,7 @@ class Finess:
                 "(chiffres, et 2A ou 2B pour la Corse).",
                 code="finess_characters",
             )
-        if value == "000000000":
+        if value == FINESS_ALL_ZERO:
             raise InvalidIdentifier("Le numéro FINESS ne peut pas être composé uniquement de zéros.",
                                     code="finess_all_zero")
         if _finess_region(value) is _UNKNOWN:

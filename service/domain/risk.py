@@ -30,7 +30,10 @@ from service.domain.indicators import FORMULAS, LABELS, Indicator, rate
 from service.domain.lifecycle import Milestone
 from service.domain.targets import INDICATOR_KEYS
 
+#: A met rate less than this many points above its target is flagged (a warning to the porteur,
+#: a reason for control).
 NEAR_TARGET_POINTS = 1.0
+#: A rate that moves by this many points or more since the previous version is flagged.
 JUMP_POINTS = 20.0
 NEAR_DEADLINE_DAYS = 7
 MAX_SCORE = 100

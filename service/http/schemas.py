@@ -13,7 +13,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from service.domain.declaration import COLUMNS, TEXT_PATTERN
 from service.domain.errors import InvalidIdentifier
-from service.domain.identifiers import REGIONS, Finess, GalisRef, Siret
+from service.domain.identifiers import FINESS_ALL_ZERO, FINESS_PATTERN, REGIONS, Finess, GalisRef, Siret
 
 T = TypeVar("T")
 
@@ -51,8 +51,8 @@ def _identifier(kind: type[Finess] | type[Siret] | type[GalisRef], *, with_regio
 # What the description says of each identifier, for clients and their generators. The service
 # checks more than a pattern can say (the FINESS key, the département, the SIRET key) and says
 # in French what it refused; the custom ``format`` names that rule.
-FINESS_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^[0-9][0-9AB][0-9]{7}$", "minLength": 9,
-                                 "maxLength": 9, "format": "finess"}
+FINESS_SCHEMA: dict[str, Any] = {"type": "string", "pattern": f"^{FINESS_PATTERN}$", "minLength": 9,
+                                 "maxLength": 9, "format": "finess", "not": {"const": FINESS_ALL_ZERO}}
 
 
 SIRET_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^[0-9]{14}$", "minLength": 14, "maxLength": 14,

@@ -22,6 +22,7 @@ from service.http.deps import (
 from service.http.problems import problem_responses
 from service.http.responses import attachment, file_chunks
 from service.http.routing import api_router, caller_rule
+from service.http.schemas import FINESS_SCHEMA
 from service.kit.storage import CorruptProof, MissingProof, ProofStore, sha256_b64
 from service.proofs import use_cases
 from service.proofs.schemas import ProofOut
@@ -60,7 +61,7 @@ _UPLOAD_BODY = {
                 "required": ["file", *use_cases.METADATA_FIELDS],
                 "properties": {
                     "file": {"type": "string", "format": "binary", "description": "PDF, PNG ou JPEG."},
-                    "finess": {"type": "string", "pattern": "^[0-9AB]{9}$", "examples": ["240000372"]},
+                    "finess": {**FINESS_SCHEMA, "examples": ["240000372"]},
                     "measured_on": {"type": "string", "format": "date", "examples": ["2024-04-02"]},
                     "period_start": {"type": "string", "format": "date", "examples": ["2024-01-01"]},
                     "period_end": {"type": "string", "format": "date", "examples": ["2024-03-31"]},

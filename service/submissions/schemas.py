@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from service.domain.declaration import TEXT_PATTERN
+from service.domain.declaration import MAX_NAME_LENGTH, TEXT_PATTERN
 from service.domain.lifecycle import Milestone
 from service.http.schemas import FINESS_SCHEMA, ProvenanceOut, PushedBy, SoftwareIn, VersionWarning, _col
 from service.proofs.schemas import ProofOut
@@ -22,7 +22,8 @@ class SubmissionRowIn(BaseModel):
 
     finess: StrictStr = Field(description=_col("finess", "9 caractères, chaîne (zéros initiaux)."),
                               json_schema_extra=FINESS_SCHEMA)
-    raison_sociale: StrictStr | None = Field(default=None, max_length=300, description=_col("raison_sociale"))
+    raison_sociale: StrictStr | None = Field(default=None, max_length=MAX_NAME_LENGTH,
+                                             description=_col("raison_sociale"))
     dmp_fed: StrictInt = Field(ge=0, description=_col("dmp_fed"))
     mss_messages_sent: StrictInt = Field(ge=0, description=_col("mss_messages_sent"))
     active_dui: StrictInt = Field(ge=0, description=_col("active_dui"))

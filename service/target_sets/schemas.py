@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from service.domain.declaration import readable
 from service.http.schemas import SAYS_SOMETHING
@@ -26,11 +26,11 @@ def _readable_label(value: str) -> str:
 class TargetValues(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    active_files: float = Field(ge=0, le=100, description="DUI actifs / personnes accompagnées (%).")
-    personal_plan: float = Field(ge=0, le=100, description="Projets personnalisés / DUI actifs (%).")
-    agenda: float = Field(ge=0, le=100, description="Agendas renseignés / DUI actifs (%).")
-    mssante: float = Field(ge=0, le=100, description="Messagerie sécurisée (%).")
-    dmp: float = Field(ge=0, le=100, description="Alimentation du DMP (%).")
+    active_files: StrictFloat = Field(ge=0, le=100, description="DUI actifs / personnes accompagnées (%).")
+    personal_plan: StrictFloat = Field(ge=0, le=100, description="Projets personnalisés / DUI actifs (%).")
+    agenda: StrictFloat = Field(ge=0, le=100, description="Agendas renseignés / DUI actifs (%).")
+    mssante: StrictFloat = Field(ge=0, le=100, description="Messagerie sécurisée (%).")
+    dmp: StrictFloat = Field(ge=0, le=100, description="Alimentation du DMP (%).")
 
 
 class TargetSetIn(BaseModel):
@@ -48,7 +48,7 @@ class TargetSetIn(BaseModel):
     category: StrictStr | None = Field(default=None, pattern=r"^[0-9]{3}$",
                                        description="Catégorie FINESS ; null pour toutes les catégories.")
     values: TargetValues
-    binding: bool = Field(description="Le solde dépend-il de l'atteinte des cibles ?")
+    binding: StrictBool = Field(description="Le solde dépend-il de l'atteinte des cibles ?")
 
 
 class TargetSetView(BaseModel):
