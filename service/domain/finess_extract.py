@@ -67,7 +67,7 @@ class ExtractHeader:
     extracted_on: date
 
 
-class Establishment(NamedTuple):
+class ExtractRecord(NamedTuple):
     """What the registry keeps of a ``structureet`` record (a tuple: built for every record)."""
 
     finess: str
@@ -130,7 +130,7 @@ class DayMemo(dict[K, V]):
         return value
 
 
-def parse_records(lines: Iterable[str], *, first_line: int = 2, max_issues: int = 100) -> Iterator[Establishment]:
+def parse_records(lines: Iterable[str], *, first_line: int = 2, max_issues: int = 100) -> Iterator[ExtractRecord]:
     """The establishments of the records after the header line, one at a time.
 
     A malformed ``structureet`` record (wrong number of fields, an invalid FINESS, an unknown
@@ -160,7 +160,7 @@ def parse_records(lines: Iterable[str], *, first_line: int = 2, max_issues: int 
             continue  # past the first problem, only look for more
         finess_ej, siret = fields[2], fields[22].strip()
         short, long_name = fields[3].strip()[:300], fields[4].strip()[:300]
-        yield new(Establishment, (
+        yield new(ExtractRecord, (
             fields[1], finess_ej if finess_ok(finess_ej) else None, short or long_name or fields[1],
             long_name or None, department, region, fields[18].strip()[:3] or None,
             fields[19].strip()[:200] or None, siret if len(siret) == 14 and siret.isdigit() else None,

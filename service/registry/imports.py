@@ -27,7 +27,7 @@ from service.audit import trail as audit
 from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Conflict
-from service.domain.finess_extract import DayMemo, Establishment, parse_header, parse_records
+from service.domain.finess_extract import DayMemo, ExtractRecord, parse_header, parse_records
 from service.models import (
     FINESS_SNAPSHOT_TABLE,
     REGISTRY_ESTABLISHMENT_TABLE,
@@ -38,8 +38,8 @@ from service.registry.finess import snapshot_view
 _SNAPSHOT = FINESS_SNAPSHOT_TABLE
 _ET = REGISTRY_ESTABLISHMENT_TABLE
 _BATCH = 2_000
-#: The columns an extract's record fills, in the order of ``Establishment`` (after the FINESS).
-_FROM_RECORD = Establishment._fields[1:]
+#: The columns an extract's record fills, in the order of ``ExtractRecord`` (after the FINESS).
+_FROM_RECORD = ExtractRecord._fields[1:]
 
 
 def _pg_upsert_statement() -> Any:
@@ -112,7 +112,7 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
             imported_by_key_id=principal.key_id or None).returning(_SNAPSHOT.c.id)).scalar_one())
         closed_before = set(conn.execute(sa.select(_ET.c.finess).where(_ET.c.closed_on.is_not(None))).scalars())
         reopened: set[str] = set()
-        batch: list[Establishment] = []
+        batch: list[ExtractRecord] = []
         days: DayMemo[date | None, str | None] = DayMemo(_iso)  # each day's ISO text, for SQLite
         for record in parse_records(lines):
             batch.append(record)
@@ -138,7 +138,7 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
     return view, True
 
 
-def _store(conn: sa.Connection, batch: list[Establishment], snapshot_id: int, days: DayMemo[date | None, str | None],
+def _store(conn: sa.Connection, batch: list[ExtractRecord], snapshot_id: int, days: DayMemo[date | None, str | None],
            closed_before: set[str]) -> set[str]:
     """Upsert ``batch``; return the FINESS among ``closed_before`` it lists (open again)."""
     if not batch:

@@ -80,7 +80,7 @@ class Due:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class AttemptResult:
     delivery_id: str
     subscription_id: str
     attempted_at: datetime
@@ -125,7 +125,7 @@ def due_deliveries(conn: sa.Connection, now: datetime, *, limit: int, skip: Iter
     return [Due(*row) for row in rows if row.id not in skipped][:limit]
 
 
-def next_state(attempts: int, outcome: Outcome, schedule: tuple[int, ...]) -> dict[str, object]:
+def next_state(attempts: int, outcome: AttemptResult, schedule: tuple[int, ...]) -> dict[str, object]:
     """A delivery's columns after its ``attempts``-th attempt (counted with this one)."""
     if outcome.delivered:
         return {"status": "delivered", "delivered_at": outcome.attempted_at, "next_attempt_at": None}
@@ -137,7 +137,7 @@ def next_state(attempts: int, outcome: Outcome, schedule: tuple[int, ...]) -> di
     return {"status": "failed", "next_attempt_at": None}
 
 
-def record(session: Session, outcomes: list[Outcome], schedule: tuple[int, ...]) -> None:
+def record(session: Session, outcomes: list[AttemptResult], schedule: tuple[int, ...]) -> None:
     """Keep each attempt and move its delivery on, in one transaction."""
     if not outcomes:
         return
@@ -149,7 +149,7 @@ def record(session: Session, outcomes: list[Outcome], schedule: tuple[int, ...])
     current = {row.id: dict(row._mapping) for row in conn.execute(
         sa.select(_DELIVERY.c.id, _DELIVERY.c.attempts, _DELIVERY.c.status, _DELIVERY.c.next_attempt_at,
                   _DELIVERY.c.delivered_at).where(_DELIVERY.c.id.in_(ids)))}
-    gone: dict[str, Outcome] = {}
+    gone: dict[str, AttemptResult] = {}
     changes = []
     for outcome in outcomes:
         row = current[outcome.delivery_id]
@@ -264,7 +264,7 @@ class Deliverer:
                                             limits=httpx.Limits(max_connections=self.concurrency * 2))
             return self._client
 
-    def attempt(self, due: Due) -> Outcome:
+    def attempt(self, due: Due) -> AttemptResult:
         at = utcnow()
         started = time.monotonic()
         code: int | None = None
@@ -290,7 +290,7 @@ class Deliverer:
         except httpx.HTTPError as exc:
             error = f"connexion impossible ({type(exc).__name__}: {str(exc)[:200]})"
         duration = int((time.monotonic() - started) * 1000)
-        return Outcome(due.id, due.subscription_id, at, duration, code, error[:500] if error else None)
+        return AttemptResult(due.id, due.subscription_id, at, duration, code, error[:500] if error else None)
 
     # --- the lease and the passes -----------------------------------------------------------
 
@@ -321,7 +321,7 @@ class Deliverer:
         with self.database.engine.connect() as conn:
             return due_deliveries(conn, utcnow(), limit=limit, skip=skip)
 
-    def record(self, outcomes: list[Outcome]) -> None:
+    def record(self, outcomes: list[AttemptResult]) -> None:
         self.database.writer.run_sync(lambda session: record(session, outcomes, self.schedule))
 
     def run_once(self) -> int:
@@ -343,7 +343,7 @@ class Deliverer:
         return self
 
     def _loop(self) -> None:
-        in_flight: dict[str, Future[Outcome]] = {}
+        in_flight: dict[str, Future[AttemptResult]] = {}
         while not self._stop.is_set():
             try:
                 finished = [f for f in in_flight.values() if f.done()]
