@@ -25,7 +25,7 @@ from service.audit import trail as audit
 from service.domain.access import Principal, Role
 from service.domain.errors import Conflict, InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import REGIONS, GalisRef, Siret
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import API_KEY_TABLE, ApiKey, iso_z, utcnow
 
 KEY_PREFIX = "esms_"
@@ -146,17 +146,14 @@ def key_view(key: ApiKey, *, today: date | None) -> dict[str, Any]:
             else None, "revoked_at": iso_z(key.revoked_at), "status": key_status(key, today=today)}
 
 
+_OLDEST_FIRST = Keyset(Key("after", ApiKey.id, int))
+
+
 def list_api_keys(session: Session, page: PageRequest, *, today: date) -> dict[str, Any]:
     """Every key, oldest first, cursor-paged; never the secret, only its prefix."""
-    query = select(ApiKey).order_by(ApiKey.id)  # type: ignore[arg-type]
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(ApiKey.id > cursor_value(after, "after", int))
-    rows = list(session.exec(query.limit(page.limit + 1)))
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": [key_view(k, today=today) for k in rows],
-            "next_cursor": encode_cursor({"after": rows[-1].id}) if more and rows else None}
+    rows, next_cursor = _OLDEST_FIRST.page(list(session.exec(_OLDEST_FIRST.select(select(ApiKey), page))), page,
+                                           lambda k: (k.id,))
+    return {"items": [key_view(k, today=today) for k in rows], "next_cursor": next_cursor}
 
 
 def key_labels(session: Session, key_ids: Iterable[int | None]) -> dict[int, dict[str, str]]:

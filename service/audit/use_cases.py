@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 
 from service.audit.trail import link_of
 from service.domain.access import Principal, Role
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import AuditEvent, FundingRequest, iso_z
 from service.scope import load_request, scoped_requests_query
 
@@ -40,13 +40,11 @@ def list_events(session: Session, principal: Principal, page: PageRequest, *, ga
     return events_page(session, query, page, event_view)
 
 
+_IN_CHAIN_ORDER = Keyset(Key("seq", AuditEvent.seq, int))
+
+
 def events_page(session: Session, query: Any, page: PageRequest, view: Callable[[AuditEvent], Any]) -> dict[str, Any]:
     """One page of the events ``query`` selects, in number order, each shown by ``view``."""
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(AuditEvent.seq > cursor_value(after, "seq", int))
-    events = list(session.execute(query.order_by(AuditEvent.seq).limit(page.limit + 1)).scalars())
-    more = len(events) > page.limit
-    events = events[: page.limit]
-    return {"items": [view(e) for e in events],
-            "next_cursor": encode_cursor({"seq": events[-1].seq}) if more and events else None}
+    events, next_cursor = _IN_CHAIN_ORDER.page(list(session.execute(_IN_CHAIN_ORDER.select(query, page)).scalars()),
+                                               page, lambda e: (e.seq,))
+    return {"items": [view(e) for e in events], "next_cursor": next_cursor}

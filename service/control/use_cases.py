@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from service.access.keys import key_labels
 from service.audit import trail as audit
@@ -22,7 +22,7 @@ from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import OutcomeCommand, ProofRequestCommand
 from service.funding_requests.use_cases import declared_rows, last_version, require_known_region
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     CONTROL_CASE_TABLE,
     FINESS_SNAPSHOT_TABLE,
@@ -227,6 +227,11 @@ def get_case(session: Session, principal: Principal, case_id: str) -> dict[str, 
     return case_view(session, _load_case(session, principal, case_id), now=utcnow())
 
 
+#: The control queue: highest risk first, then the oldest case.
+_BY_RISK = Keyset(Key("score", ControlCase.score, int, descending=True), Key("at", ControlCase.opened_at, datetime),
+                  Key("id", ControlCase.id, str))
+
+
 def control_queue(session: Session, principal: Principal, page: PageRequest, *, region_code: str | None,
                   milestone: Milestone | None, status: str | None) -> dict[str, Any]:
     """Cases, highest risk first (then oldest), filtered by région, milestone and status."""
@@ -239,18 +244,8 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
         query = query.where(ControlCase.milestone == milestone.value)
     if status is not None:
         query = query.where(ControlCase.status == status)
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        score, at, case_id = (cursor_value(after, "score", int), cursor_value(after, "at", datetime),
-                              cursor_value(after, "id", str))
-        query = query.where(sa.or_(
-            ControlCase.score < score,
-            sa.and_(ControlCase.score == score, ControlCase.opened_at > at),
-            sa.and_(ControlCase.score == score, ControlCase.opened_at == at, ControlCase.id > case_id)))
-    cases = list(session.exec(query.order_by(col(ControlCase.score).desc(), col(ControlCase.opened_at),
-                                             ControlCase.id).limit(page.limit + 1)))
-    more = len(cases) > page.limit
-    cases = cases[: page.limit]
+    cases, next_cursor = _BY_RISK.page(list(session.exec(_BY_RISK.select(query, page))), page,
+                                       lambda c: (c.score, c.opened_at, c.id))
     now = utcnow()
     # One query per table for the page, not two per case.
     subs = {s.id: s for s in session.exec(
@@ -261,8 +256,7 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
     return {
         "items": [case_view(session, c, now=now, with_requests=False,
                             loaded=(subs[c.submission_id], reqs[c.request_id], labels)) for c in cases],
-        "next_cursor": encode_cursor({"score": cases[-1].score, "at": cases[-1].opened_at.isoformat(),
-                                      "id": cases[-1].id}) if more and cases else None,
+        "next_cursor": next_cursor,
     }
 
 
@@ -337,6 +331,9 @@ def record_outcome(session: Session, principal: Principal, case_id: str,
     return case_view(session, case, now=now)
 
 
+_SOONEST_DUE = Keyset(Key("at", ProofRequest.due_at, datetime), Key("id", ProofRequest.id, str))
+
+
 def list_proof_requests(session: Session, principal: Principal, page: PageRequest, *,
                         status: str | None) -> dict[str, Any]:
     """Proof requests in the caller's scope (a porteur sees what it must answer), oldest due first."""
@@ -351,17 +348,9 @@ def list_proof_requests(session: Session, principal: Principal, page: PageReques
         query = query.where(ProofRequest.answered_at.is_(None), ProofRequest.due_at >= now)  # type: ignore[union-attr]
     elif status == "overdue":
         query = query.where(ProofRequest.answered_at.is_(None), ProofRequest.due_at < now)  # type: ignore[union-attr]
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        at, pr_id = cursor_value(after, "at", datetime), cursor_value(after, "id", str)
-        query = query.where(sa.tuple_(ProofRequest.due_at, ProofRequest.id) > sa.tuple_(at, pr_id))
-    rows = list(session.exec(query.order_by(ProofRequest.due_at, ProofRequest.id)  # type: ignore[arg-type]
-                             .limit(page.limit + 1)))
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": [proof_request_view(pr, ref, now=now) for pr, ref in rows],
-            "next_cursor": encode_cursor({"at": rows[-1][0].due_at.isoformat(), "id": rows[-1][0].id})
-            if more and rows else None}
+    rows, next_cursor = _SOONEST_DUE.page(list(session.exec(_SOONEST_DUE.select(query, page))), page,
+                                          lambda row: (row[0].due_at, row[0].id))
+    return {"items": [proof_request_view(pr, ref, now=now) for pr, ref in rows], "next_cursor": next_cursor}
 
 
 def case_of_submission(session: Session, principal: Principal, submission_id: str) -> ControlCase | None:

@@ -19,9 +19,12 @@ from service.domain import access
 from service.domain.access import Principal
 from service.domain.errors import Issue, ValidationFailed
 from service.funding_requests.use_cases import require_known_region
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import FundingRequest, Review, Submission, iso_z, utcnow
 from service.scope import scoped_requests_query
+
+#: The auditors' feed: versions in the order they last changed.
+_IN_CHANGE_ORDER = Keyset(Key("at", Submission.changed_at, datetime), Key("id", Submission.id, str))
 
 
 def changed_versions(session: Session, principal: Principal, page: PageRequest, *, updated_since: datetime | None,
@@ -51,18 +54,12 @@ def changed_versions(session: Session, principal: Principal, page: PageRequest, 
         query = query.where(FundingRequest.region_code == region_code)
     if updated_since is not None:
         query = query.where(Submission.changed_at >= updated_since)
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(sa.tuple_(Submission.changed_at, Submission.id)
-                            > sa.tuple_(cursor_value(after, "at", datetime), cursor_value(after, "id", str)))
-    rows = session.execute(query.order_by(Submission.changed_at, Submission.id).limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, next_cursor = _IN_CHANGE_ORDER.page(session.execute(_IN_CHANGE_ORDER.select(query, page)).all(), page,
+                                              lambda r: (r.changed_at, r.id))
     return {
         "as_of": iso_z(as_of),
         "items": [{"id": r.id, "galis_ref": r.galis_ref, "region_code": r.region_code, "milestone": r.milestone,
                    "version": r.version, "received_at": iso_z(r.received_at), "changed_at": iso_z(r.changed_at),
                    "review": r.decision, "url": f"/v1/submissions/{r.id}"} for r in rows],
-        "next_cursor": encode_cursor({"at": rows[-1].changed_at.isoformat(), "id": rows[-1].id})
-        if more and rows else None,
+        "next_cursor": next_cursor,
     }

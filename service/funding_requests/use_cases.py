@@ -21,7 +21,7 @@ from service.domain.identifiers import REGIONS, Finess, region_name
 from service.domain.lifecycle import EventType, LifecycleState, Milestone
 from service.domain.proofs import DeclaredRow
 from service.funding_requests.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
-from service.kit.pagination import PageRequest, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     ESTABLISHMENT_TABLE,
     FUNDING_REQUEST_TABLE,
@@ -284,6 +284,9 @@ def list_events(session: Session, principal: Principal, galis_ref: str) -> list[
              "recorded_at": e.recorded_at.isoformat()} for e in events]
 
 
+_BY_REFERENCE = Keyset(Key("after", FundingRequest.galis_ref, str))
+
+
 def list_funding_requests(session: Session, principal: Principal, page: PageRequest, *, today: date,
                           region_code: str | None = None, status: str | None = None) -> dict[str, Any]:
     query = scoped_requests_query(principal)
@@ -293,12 +296,8 @@ def list_funding_requests(session: Session, principal: Principal, page: PageRequ
         query = query.where(FundingRequest.closed_on.is_(None))  # type: ignore[union-attr]
     elif status == "closed":
         query = query.where(FundingRequest.closed_on.is_not(None))  # type: ignore[union-attr]
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(FundingRequest.galis_ref > str(after.get("after", "")))
-    rows = list(session.exec(query.order_by(FundingRequest.galis_ref).limit(page.limit + 1)))
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, next_cursor = _BY_REFERENCE.page(list(session.exec(_BY_REFERENCE.select(query, page))), page,
+                                           lambda r: (r.galis_ref,))
     ids = [r.id for r in rows]
     ests: dict[int, list[Establishment]] = {}
     if ids:
@@ -306,5 +305,5 @@ def list_funding_requests(session: Session, principal: Principal, page: PageRequ
             ests.setdefault(est.request_id, []).append(est)
     return {
         "items": [request_view(r, ests.get(r.id or 0, []), today=today) for r in rows],
-        "next_cursor": encode_cursor({"after": rows[-1].galis_ref}) if more and rows else None,
+        "next_cursor": next_cursor,
     }

@@ -22,7 +22,7 @@ from service.domain.access import Principal
 from service.domain.lifecycle import Milestone
 from service.domain.proofs import missing_proofs
 from service.funding_requests.use_cases import LAST_VERSION, declared_rows, lifecycle_state
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import PageRequest, list_page
 from service.models import (
     PROOF_REQUEST_TABLE,
     REVIEW_TABLE,
@@ -97,11 +97,8 @@ def obligations(session: Session, principal: Principal, page: PageRequest, *, to
                 "open_proof_requests": asked, "next_action": action,
             })
     items.sort(key=_urgency)
-    after = decode_cursor(page.cursor)
-    start = max(0, cursor_value(after, "offset", int)) if after is not None else 0
-    shown = items[start:start + page.limit]
-    return {"items": shown,
-            "next_cursor": encode_cursor({"offset": start + page.limit}) if start + page.limit < len(items) else None}
+    shown, next_cursor = list_page(items, page)
+    return {"items": shown, "next_cursor": next_cursor}
 
 
 def _urgency(item: dict[str, Any]) -> tuple[Any, ...]:

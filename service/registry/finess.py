@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from service.domain.errors import InvalidIdentifier, Issue, NotFound, ValidationFailed
 from service.domain.identifiers import Finess
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     FINESS_SNAPSHOT_TABLE,
     REGISTRY_ESTABLISHMENT_TABLE,
@@ -28,17 +28,14 @@ def snapshot_view(row: Any) -> dict[str, Any]:
             "closed": row.closed, "reopened": row.reopened, "imported_at": iso_z(row.imported_at)}
 
 
+_NEWEST_FIRST = Keyset(Key("id", _SNAPSHOT.c.id, int, descending=True))
+
+
 def list_snapshots(session: Session, page: PageRequest) -> dict[str, Any]:
     """Snapshots, newest first."""
-    query = sa.select(_SNAPSHOT)
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(_SNAPSHOT.c.id < cursor_value(after, "id", int))
-    rows = session.connection().execute(query.order_by(_SNAPSHOT.c.id.desc()).limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": [snapshot_view(r) for r in rows],
-            "next_cursor": encode_cursor({"id": rows[-1].id}) if more and rows else None}
+    rows, next_cursor = _NEWEST_FIRST.page(
+        session.connection().execute(_NEWEST_FIRST.select(sa.select(_SNAPSHOT), page)).all(), page, lambda r: (r.id,))
+    return {"items": [snapshot_view(r) for r in rows], "next_cursor": next_cursor}
 
 
 def get_establishment(session: Session, finess: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.audit import trail as audit
@@ -15,7 +14,7 @@ from service.domain.access import Principal, Role
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, ReviewCommand, check_review
 from service.funding_requests.use_cases import last_version, lifecycle_state
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
 from service.proofs.use_cases import proofs_of_version
 from service.scope import load_request, load_submission, scoped_requests_query
@@ -78,6 +77,10 @@ def _deadline(req: FundingRequest, milestone: str, today: date) -> dict[str, Any
     return {"due_on": req.fin_projet_due_on.isoformat(), "days_left": days, "overdue": days < 0}
 
 
+#: The review queue: the versions awaiting a decision in reception order.
+_OLDEST_FIRST = Keyset(Key("at", Submission.received_at, datetime), Key("id", Submission.id, str))
+
+
 def review_queue(session: Session, principal: Principal, page: PageRequest, *, today: date) -> dict[str, Any]:
     """The latest version of each request and milestone of the caller's région not yet decided,
     oldest first."""
@@ -90,14 +93,8 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
              .where(Submission.awaiting_review,  # the partial index's own predicate  # type: ignore[arg-type]
                     Submission.request_id.in_(visible.scalar_subquery()),  # type: ignore[attr-defined]
                     FundingRequest.closed_on.is_(None)))  # type: ignore[union-attr]
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(sa.tuple_(Submission.received_at, Submission.id)
-                            > sa.tuple_(cursor_value(after, "at", datetime), cursor_value(after, "id", str)))
-    rows = list(session.exec(query.order_by(Submission.received_at, Submission.id)  # type: ignore[arg-type]
-                             .limit(page.limit + 1)))
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, next_cursor = _OLDEST_FIRST.page(list(session.exec(_OLDEST_FIRST.select(query, page))), page,
+                                           lambda row: (row[0].received_at, row[0].id))
     items = []
     for sub, req in rows:
         items.append({
@@ -107,9 +104,7 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
             "justifications": [{"finess": w["finess"], "code": w["code"], "justification": w["justification"]}
                                for w in sub.warnings if w.get("justification")],
         })
-    return {"items": items,
-            "next_cursor": encode_cursor({"at": rows[-1][0].received_at.isoformat(), "id": rows[-1][0].id})
-            if more and rows else None}
+    return {"items": items, "next_cursor": next_cursor}
 
 
 def lifecycle(session: Session, principal: Principal, galis_ref: str, *, today: date) -> dict[str, Any]:

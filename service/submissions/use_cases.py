@@ -34,7 +34,7 @@ from service.funding_requests.use_cases import (
 )
 from service.kit.cache import BoundedCache
 from service.kit.db import insert_many
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     FUNDING_REQUEST_TABLE,
     IDEMPOTENCY_RECORD_TABLE,
@@ -470,6 +470,11 @@ def get_submission(session: Session, principal: Principal, submission_id: str) -
             "reviews": reviews_of(session, sub.id)}
 
 
+#: A request's versions, newest first (by reception).
+_VERSIONS = Keyset(Key("at", Submission.received_at, datetime, descending=True),
+                   Key("id", Submission.id, str, descending=True))
+
+
 def list_versions(session: Session, principal: Principal, galis_ref: str, page: PageRequest,
                   *, milestone: Milestone | None) -> dict[str, Any]:
     """Versions of a request, newest first (by reception), optionally for one milestone."""
@@ -477,18 +482,11 @@ def list_versions(session: Session, principal: Principal, galis_ref: str, page: 
     query = select(Submission).where(Submission.request_id == req.id)
     if milestone is not None:
         query = query.where(Submission.milestone == milestone.value)
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(sa.tuple_(Submission.received_at, Submission.id)
-                            < sa.tuple_(cursor_value(after, "at", datetime), cursor_value(after, "id", str)))
-    subs = list(session.exec(query.order_by(Submission.received_at.desc(),  # type: ignore[attr-defined]
-                                            Submission.id.desc()).limit(page.limit + 1)))  # type: ignore[attr-defined]
-    more = len(subs) > page.limit
-    subs = subs[: page.limit]
+    subs, next_cursor = _VERSIONS.page(list(session.exec(_VERSIONS.select(query, page))), page,
+                                       lambda s: (s.received_at, s.id))
     return {
         "items": [{"id": s.id, "galis_ref": req.galis_ref, "milestone": s.milestone, "version": s.version,
                    "received_at": s.received_at.isoformat(), "status": "received", "row_count": s.row_count,
                    "warning_count": len(s.warnings), "targets_met": s.targets_met} for s in subs],
-        "next_cursor": encode_cursor({"at": subs[-1].received_at.isoformat(), "id": subs[-1].id})
-        if more and subs else None,
+        "next_cursor": next_cursor,
     }

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from service.audit import trail as audit
 from service.domain.access import Principal
 from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
-from service.kit.pagination import PageRequest, cursor_value, decode_cursor, encode_cursor
+from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     WEBHOOK_ATTEMPT_TABLE,
     WEBHOOK_DELIVERY_TABLE,
@@ -30,6 +30,10 @@ from service.webhooks.outbox import cancel_pending
 
 _DELIVERY = WEBHOOK_DELIVERY_TABLE
 _ATTEMPT = WEBHOOK_ATTEMPT_TABLE
+#: A key's subscriptions, oldest first; a subscription's deliveries, newest first.
+_OLDEST_FIRST = Keyset(Key("at", WebhookSubscription.created_at, datetime), Key("id", WebhookSubscription.id, str))
+_NEWEST_FIRST = Keyset(Key("at", _DELIVERY.c.created_at, datetime, descending=True),
+                       Key("id", _DELIVERY.c.id, str, descending=True))
 VISIBLE = ("active", "disabled")
 
 
@@ -82,18 +86,10 @@ def list_subscriptions(session: Session, principal: Principal, page: PageRequest
     """The caller's subscriptions (active and disabled), oldest first; never their secret."""
     query = (select(WebhookSubscription)
              .where(WebhookSubscription.key_id == principal.key_id,
-                    WebhookSubscription.status.in_(VISIBLE))  # type: ignore[attr-defined]
-             .order_by(WebhookSubscription.created_at, WebhookSubscription.id))  # type: ignore[arg-type]
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(sa.tuple_(WebhookSubscription.created_at, WebhookSubscription.id)
-                            > sa.tuple_(cursor_value(after, "at", datetime), cursor_value(after, "id", str)))
-    rows = list(session.exec(query.limit(page.limit + 1)))
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    return {"items": [subscription_view(s) for s in rows],
-            "next_cursor": encode_cursor({"at": iso_z(rows[-1].created_at), "id": rows[-1].id})
-            if more and rows else None}
+                    WebhookSubscription.status.in_(VISIBLE)))  # type: ignore[attr-defined]
+    rows, next_cursor = _OLDEST_FIRST.page(list(session.exec(_OLDEST_FIRST.select(query, page))), page,
+                                           lambda s: (s.created_at, s.id))
+    return {"items": [subscription_view(s) for s in rows], "next_cursor": next_cursor}
 
 
 def delete_subscription(session: Session, principal: Principal, subscription_id: str) -> None:
@@ -131,18 +127,10 @@ def list_deliveries(session: Session, principal: Principal, subscription_id: str
     query = sa.select(_DELIVERY).where(_DELIVERY.c.subscription_id == sub.id)
     if status is not None:
         query = query.where(_DELIVERY.c.status == status)
-    after = decode_cursor(page.cursor)
-    if after is not None:
-        query = query.where(sa.tuple_(_DELIVERY.c.created_at, _DELIVERY.c.id)
-                            < sa.tuple_(cursor_value(after, "at", datetime), cursor_value(after, "id", str)))
-    rows = session.connection().execute(query.order_by(_DELIVERY.c.created_at.desc(), _DELIVERY.c.id.desc())
-                                        .limit(page.limit + 1)).all()
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
+    rows, next_cursor = _NEWEST_FIRST.page(session.connection().execute(_NEWEST_FIRST.select(query, page)).all(),
+                                           page, lambda r: (r.created_at, r.id))
     attempts = _attempts_of(session, [r.id for r in rows])
-    return {"items": [delivery_view(r, attempts[r.id]) for r in rows],
-            "next_cursor": encode_cursor({"at": iso_z(rows[-1].created_at), "id": rows[-1].id})
-            if more and rows else None}
+    return {"items": [delivery_view(r, attempts[r.id]) for r in rows], "next_cursor": next_cursor}
 
 
 def retry_delivery(session: Session, principal: Principal, subscription_id: str, delivery_id: str) -> dict[str, Any]:
