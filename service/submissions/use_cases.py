@@ -184,52 +184,14 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         if replay is not None:
             return PushResult(body=replay, created=False)
 
-    try:
-        declared = Milestone.parse(payload.get("milestone")) if isinstance(payload, dict) else None
-    except ValidationFailed:
-        declared = None  # reported with the other issues of the declaration below
-    version: int | None = None
-    state: LifecycleState | None = None
-    if declared is not None and options.dry_run:
-        current = conn.execute(REQUEST_ROW_BY_ID, {"request_id": req.id}).one()
-        state = lifecycle_state(current)
-        state.require_open(declared)
-        version = last_version(current, declared) + 1
-    elif declared is not None:
-        version, state = _next_version(conn, req.id, declared)
+    version, state = _take_version(conn, req, payload, dry_run=options.dry_run)
     parsed = _parse(payload, options, req, sheet)
     milestone = parsed.milestone  # valid here: parsing refuses an unknown milestone
     assert version is not None and state is not None
-
     previous = _counts_of_version(conn, cache, req.id, milestone, version - 1) if version > 1 else None
-    in_force = target_sets.in_force(conn, campaign_year=req.campaign_year)
-    evaluated = declaration.evaluate_declaration(parsed.rows, categories=req.categories, target_sets=in_force,
-                                                 campaign_year=req.campaign_year, previous=previous)
-    late = state.lateness_warning(milestone, today=options.today)
-    if late is not None:
-        evaluated.warnings.insert(0, late)
-    if sheet is not None and sheet.warnings:  # the cells read with a warning, first, by cell
-        evaluated.warnings[:0] = [template.address(w) for w in sheet.warnings]
+    evaluated, stored_warnings = _evaluate(conn, req, parsed, state, options, sheet, previous)
 
-    stored_warnings, unjustified = declaration.acknowledge(
-        evaluated.warnings, parsed.rows, parsed.acknowledgements, required=milestone is Milestone.FIN_PROJET)
-    if unjustified:
-        raise ValidationFailed(unjustified, code="warning_not_acknowledged" if any(
-            i.code == "warning_not_acknowledged" for i in unjustified) else None)
-
-    submission_id = str(uuid.uuid4())
-    values: dict[str, Any] = {
-        "id": submission_id, "request_id": req.id, "milestone": milestone.value, "version": version,
-        "received_at": utcnow(), "received_by_key_id": principal.key_id, "source": options.source,
-        "fingerprint": fingerprint(req.galis_ref, milestone, parsed.rows), "row_count": len(parsed.rows),
-        "targets_met": evaluated.targets_met, "warnings": stored_warnings, "awaiting_review": True,
-        "is_latest": True,
-    }
-    values["changed_at"] = values["received_at"]
-    provenance = parsed.provenance
-    values.update(software_name=provenance.software_name if provenance else None,
-                  software_version=provenance.software_version if provenance else None,
-                  extracted_at=provenance.extracted_at if provenance else None)
+    values = _version_row(req, principal, parsed, evaluated, stored_warnings, version=version, source=options.source)
     body = submission_view(SimpleNamespace(**values), galis_ref=req.galis_ref, evaluated=evaluated,
                            pushed_by=_pushed_by(principal.role.value, principal.label),
                            status="dry_run" if options.dry_run else "received")
@@ -238,6 +200,77 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         body["diff"] = _diff_with_latest(conn, req.id, milestone, version - 1, evaluated)
         return PushResult(body=body, created=False)
 
+    _store(session, principal, req, values, evaluated, options, digest=digest, state=state, previous=previous)
+    counts = {e.row.finess: e.counts for e in evaluated.rows}
+    return PushResult(body=body, created=True, stored=((req.id, milestone.value, version), counts))
+
+
+def _take_version(conn: sa.Connection, req: RequestFacts, payload: object, *,
+                  dry_run: bool) -> tuple[int | None, LifecycleState | None]:
+    """The number of the version this push makes and the request's state, the milestone open
+    (409 otherwise); ``None`` when the body names no valid milestone (reported with the rules).
+    A real push takes the number under the request's row lock; a dry run only reads it."""
+    try:
+        declared = Milestone.parse(payload.get("milestone")) if isinstance(payload, dict) else None
+    except ValidationFailed:
+        declared = None  # reported with the other issues of the declaration
+    if declared is None:
+        return None, None
+    if not dry_run:
+        return _next_version(conn, req.id, declared)
+    current = conn.execute(REQUEST_ROW_BY_ID, {"request_id": req.id}).one()
+    state = lifecycle_state(current)
+    state.require_open(declared)
+    return last_version(current, declared) + 1, state
+
+
+def _evaluate(conn: sa.Connection, req: RequestFacts, parsed: declaration.ParsedSubmission, state: LifecycleState,
+              options: PushOptions, sheet: template.TemplateRead | None,
+              previous: dict[str, dict[str, int]] | None) -> tuple[EvaluatedDeclaration, list[dict[str, Any]]]:
+    """The declaration against its targets and the previous version, its warnings (the sheet's
+    first, by cell, then lateness, then the rules') and those stored with their justifications;
+    422 when a fin de projet warning is not justified."""
+    in_force = target_sets.in_force(conn, campaign_year=req.campaign_year)
+    evaluated = declaration.evaluate_declaration(parsed.rows, categories=req.categories, target_sets=in_force,
+                                                 campaign_year=req.campaign_year, previous=previous)
+    late = state.lateness_warning(parsed.milestone, today=options.today)
+    if late is not None:
+        evaluated.warnings.insert(0, late)
+    if sheet is not None and sheet.warnings:  # the cells read with a warning, first, by cell
+        evaluated.warnings[:0] = [template.address(w) for w in sheet.warnings]
+    stored_warnings, unjustified = declaration.acknowledge(
+        evaluated.warnings, parsed.rows, parsed.acknowledgements, required=parsed.milestone is Milestone.FIN_PROJET)
+    if unjustified:
+        raise ValidationFailed(unjustified, code="warning_not_acknowledged" if any(
+            i.code == "warning_not_acknowledged" for i in unjustified) else None)
+    return evaluated, stored_warnings
+
+
+def _version_row(req: RequestFacts, principal: Principal, parsed: declaration.ParsedSubmission,
+                 evaluated: EvaluatedDeclaration, stored_warnings: list[dict[str, Any]], *, version: int,
+                 source: str) -> dict[str, Any]:
+    """The ``submission`` row of the new version."""
+    received_at = utcnow()
+    provenance = parsed.provenance
+    return {
+        "id": str(uuid.uuid4()), "request_id": req.id, "milestone": parsed.milestone.value, "version": version,
+        "received_at": received_at, "received_by_key_id": principal.key_id, "source": source,
+        "fingerprint": fingerprint(req.galis_ref, parsed.milestone, parsed.rows), "row_count": len(parsed.rows),
+        "targets_met": evaluated.targets_met, "warnings": stored_warnings, "awaiting_review": True,
+        "is_latest": True, "changed_at": received_at,
+        "software_name": provenance.software_name if provenance else None,
+        "software_version": provenance.software_version if provenance else None,
+        "extracted_at": provenance.extracted_at if provenance else None,
+    }
+
+
+def _store(session: Session, principal: Principal, req: RequestFacts, values: dict[str, Any],
+           evaluated: EvaluatedDeclaration, options: PushOptions, *, digest: str, state: LifecycleState,
+           previous: dict[str, dict[str, int]] | None) -> None:
+    """Write the version, its rows, the latest rates, the idempotency record, its control case,
+    its audit event and its webhook event, in the push's transaction."""
+    conn = session.connection()
+    submission_id, version, milestone = values["id"], values["version"], Milestone(values["milestone"])
     conn.execute(_INSERT_SUBMISSION, values)
     if version > 1:  # the version it replaces is no longer the latest, nor waits for a decision (request locked)
         conn.execute(_SUPERSEDED, {"b_request_id": req.id, "b_milestone": milestone.value, "b_version": version})
@@ -261,13 +294,12 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
     audit.record(session, principal, "submission_stored", "submission", submission_id, request_id=req.id,
                  galis_ref=req.galis_ref, payload={
                      "milestone": milestone.value, "version": version, "fingerprint": values["fingerprint"],
-                     "row_count": len(parsed.rows), "source": options.source, "targets_met": evaluated.targets_met,
-                     "warning_count": len(evaluated.warnings), "control_case": case})
+                     "row_count": values["row_count"], "source": options.source,
+                     "targets_met": evaluated.targets_met, "warning_count": len(evaluated.warnings),
+                     "control_case": case})
     outbox.emit(session, "submission.stored", request_id=req.id, data={
         "submission_id": submission_id, "milestone": milestone.value, "version": version,
         "targets_met": evaluated.targets_met, "warning_count": len(evaluated.warnings)})
-    counts = {e.row.finess: e.counts for e in evaluated.rows}
-    return PushResult(body=body, created=True, stored=((req.id, milestone.value, version), counts))
 
 
 def _parse(payload: object, options: PushOptions, req: RequestFacts,
