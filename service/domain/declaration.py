@@ -241,44 +241,65 @@ def parse_row(raw: object, *, row: int, today: date,
                 "unknown_field", f"Champ inconnu « {key} » : les champs admis sont {', '.join(ROW_FIELDS)}.",
                 row=row, field_name=str(key),
             ))
-
-    finess: str | None = None
-    raw_finess = raw.get("finess")
-    if raw_finess is None:
-        issues.append(_issue("field_required", f"{_label('finess')} : valeur obligatoire.",
-                             row=row, field_name="finess"))
-    else:
-        try:
-            finess = raw_finess if type(raw_finess) is str and raw_finess in known else Finess.parse(raw_finess).value
-        except InvalidIdentifier as exc:
-            issues.append(_issue(exc.code, exc.message, row=row, field_name="finess"))
-
-    name = raw.get("raison_sociale")
-    if name is not None:
-        if not isinstance(name, str):
-            issues.append(_issue("not_text", f"{_label('raison_sociale')} : un texte est attendu.",
-                                 row=row, field_name="raison_sociale"))
-            name = None
-        else:
-            name = " ".join(name.split()) or None  # line breaks of a spreadsheet cell, runs of spaces
-            if name is not None and not readable(name):
-                issues.append(_issue(
-                    "text_invalid_characters",
-                    f"{_label('raison_sociale')} : le texte contient des caractères de contrôle ou invalides.",
-                    row=row, field_name="raison_sociale",
-                ))
-                name = None
-            elif name is not None and len(name) > MAX_NAME_LENGTH:
-                issues.append(_issue(
-                    "text_too_long",
-                    f"{_label('raison_sociale')} : {MAX_NAME_LENGTH} caractères au plus (lu {len(name)}).",
-                    row=row, field_name="raison_sociale",
-                ))
-
+    finess = _parse_finess(raw.get("finess"), row=row, known=known, issues=issues)
+    name = _parse_name(raw.get("raison_sociale"), row=row, issues=issues)
     counts = {n: _parse_count(raw.get(n), row=row, name=n, issues=issues) for n in COUNT_FIELDS}
     start = _parse_date(raw.get("period_start"), row=row, name="period_start", issues=issues)
     end = _parse_date(raw.get("period_end"), row=row, name="period_end", issues=issues)
+    _check_subsets(counts, row=row, issues=issues)
+    _check_period(start, end, row=row, today=today, issues=issues)
 
+    if issues or finess is None or start is None or end is None:
+        return None, issues
+    return DeclarationRow(
+        row=row,
+        finess=finess,
+        raison_sociale=name,
+        period_start=start,
+        period_end=end,
+        **{n: int(v) for n, v in counts.items() if v is not None},
+    ), issues
+
+
+def _parse_finess(raw: object, *, row: int, known: Container[str], issues: list[Issue]) -> str | None:
+    if raw is None:
+        issues.append(_issue("field_required", f"{_label('finess')} : valeur obligatoire.",
+                             row=row, field_name="finess"))
+        return None
+    try:
+        return raw if type(raw) is str and raw in known else Finess.parse(raw).value
+    except InvalidIdentifier as exc:
+        issues.append(_issue(exc.code, exc.message, row=row, field_name="finess"))
+        return None
+
+
+def _parse_name(raw: object, *, row: int, issues: list[Issue]) -> str | None:
+    """The raison sociale, spaces folded (a spreadsheet cell's line breaks, runs of spaces)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        issues.append(_issue("not_text", f"{_label('raison_sociale')} : un texte est attendu.",
+                             row=row, field_name="raison_sociale"))
+        return None
+    name = " ".join(raw.split()) or None
+    if name is not None and not readable(name):
+        issues.append(_issue(
+            "text_invalid_characters",
+            f"{_label('raison_sociale')} : le texte contient des caractères de contrôle ou invalides.",
+            row=row, field_name="raison_sociale",
+        ))
+        return None
+    if name is not None and len(name) > MAX_NAME_LENGTH:
+        issues.append(_issue(
+            "text_too_long",
+            f"{_label('raison_sociale')} : {MAX_NAME_LENGTH} caractères au plus (lu {len(name)}).",
+            row=row, field_name="raison_sociale",
+        ))
+    return name
+
+
+def _check_subsets(counts: dict[str, int | None], *, row: int, issues: list[Issue]) -> None:
+    """Columns I and J count DUI among the active ones (G)."""
     active = counts["active_dui"]
     for subset, code, what in (
         ("dui_with_personal_plan", "personal_plan_exceeds_active", "de DUI avec projet personnalisé"),
@@ -292,6 +313,10 @@ def parse_row(raw: object, *, row: int, today: date,
                 f"le nombre de DUI actifs (G = {active}).",
                 row=row, field_name=subset,
             ))
+
+
+def _check_period(start: date | None, end: date | None, *, row: int, today: date, issues: list[Issue]) -> None:
+    """The collection period runs forward and is over."""
     if start is not None and end is not None and start > end:
         issues.append(_issue(
             "period_reversed",
@@ -305,17 +330,6 @@ def parse_row(raw: object, *, row: int, today: date,
             f"{_label('period_end')} : le dernier jour de la période ({end:%d/%m/%Y}) est dans le futur.",
             row=row, field_name="period_end",
         ))
-
-    if issues or finess is None or start is None or end is None:
-        return None, issues
-    return DeclarationRow(
-        row=row,
-        finess=finess,
-        raison_sociale=name,
-        period_start=start,
-        period_end=end,
-        **{n: int(v) for n, v in counts.items() if v is not None},
-    ), issues
 
 
 def parse_submission(
