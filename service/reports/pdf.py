@@ -246,20 +246,9 @@ def _log_sentence(place: LogPlace) -> str:
             f"GET /v1/log/proofs/inclusion?index={place.index}&amp;tree_size={place.checkpoint_size}.")
 
 
-def render(model: ReportModel, digest: str | None = None) -> bytes:
-    """The PDF bytes of ``model`` (unsigned); ``digest`` is ``model.digest()`` when already known."""
-    _register_fonts()
-    styles = _styles()
-    digest = digest or model.digest()
-    buffer = io.BytesIO()
-    page = landscape(A4)
-    doc = SimpleDocTemplate(buffer, pagesize=page, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
-                            bottomMargin=15 * mm, title=f"Synthèse de la version {model.version} — {model.galis_ref}",
-                            author="Service des indicateurs d'usage ESMS Numérique",
-                            subject=f"version {model.submission_id}", keywords=f"empreinte {digest}",
-                            creator="esms-usage-service", invariant=1,
-                            initialFontName=FONT)  # no unembedded Helvetica declared on the pages
-    story: list[Flowable] = [Paragraph("Synthèse des indicateurs d'usage — ESMS Numérique", styles["title"])]
+def _draw_header(model: ReportModel, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The version's identity: request, porteur, région, version, sender, fingerprint."""
+    story: list[Flowable] = []
     supersedes = f" (remplace la version {model.supersedes})" if model.supersedes else ""
     header = [
         ["Demande GALIS", model.galis_ref, "Jalon", model.milestone],
@@ -275,6 +264,12 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
                        colWidths=[32 * mm, 105 * mm, 38 * mm, 98 * mm],
                        style=TableStyle([*_CELL_FONT, ("VALIGN", (0, 0), (-1, -1), "TOP"),
                                          ("LINEBELOW", (0, -1), (-1, -1), 0.5, colors.grey)])))
+    return story
+
+
+def _draw_rows(model: ReportModel, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """One line per establishment (counts, period, rates against their targets), the totals, the target sets applied."""
+    story: list[Flowable] = []
     story.append(Paragraph(f"Établissements ({len(model.rows)})", styles["h2"]))
     head = [Paragraph("FINESS géographique<br/>Raison sociale", styles["head"]),
             *(Paragraph(t, styles["head"]) for t in COLUMN_TITLES), Paragraph("Période de recueil", styles["head"]),
@@ -296,12 +291,22 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
     ]))
     story.append(table)
     story.append(Paragraph("Cibles appliquées : " + "; ".join(_esc(t) for t in model.target_sets), styles["text"]))
+    return story
 
+
+def _draw_warnings(model: ReportModel, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The version's warnings, or that it has none."""
+    story: list[Flowable] = []
     story.append(Paragraph(f"Alertes ({len(model.warnings)})", styles["h2"]))
     story.extend(Paragraph("• " + _esc(w), styles["text"]) for w in model.warnings)
     if not model.warnings:
         story.append(Paragraph("Aucune alerte sur cette version.", styles["text"]))
+    return story
 
+
+def _draw_proofs(model: ReportModel, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The proofs of usage with their SHA-256, and the establishments without one."""
+    story: list[Flowable] = []
     story.append(Paragraph(f"Preuves d'usage ({len(model.proofs)})", styles["h2"]))
     if model.proofs:
         proof_rows = [[Paragraph(t, styles["head"]) for t in ("FINESS", "Fichier", "Signataire", "Déposée le",
@@ -314,7 +319,12 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
                                                  ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.HexColor("#bbbbbb"))])))
     if model.proofs_missing:
         story.append(Paragraph("Sans preuve : " + ", ".join(model.proofs_missing), styles["text"]))
+    return story
 
+
+def _draw_signature(model: ReportModel, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The porteur's signature block, how the document is signed, and its place in the log."""
+    story: list[Flowable] = []
     signatory = model.signatory or "Nom : ………………………………………………   Fonction : ………………………………………"
     story.append(Spacer(1, 6 * mm))
     story.append(KeepTogether([
@@ -328,5 +338,24 @@ def render(model: ReportModel, digest: str | None = None) -> bytes:
                   "POST /v1/reports/verify.", styles["small"]),
         *([Paragraph(_log_sentence(model.log_place), styles["small"])] if model.log_place else []),
     ]))
+    return story
+
+
+def render(model: ReportModel, digest: str | None = None) -> bytes:
+    """The PDF bytes of ``model`` (unsigned); ``digest`` is ``model.digest()`` when already known."""
+    _register_fonts()
+    styles = _styles()
+    digest = digest or model.digest()
+    buffer = io.BytesIO()
+    page = landscape(A4)
+    doc = SimpleDocTemplate(buffer, pagesize=page, leftMargin=12 * mm, rightMargin=12 * mm, topMargin=12 * mm,
+                            bottomMargin=15 * mm, title=f"Synthèse de la version {model.version} — {model.galis_ref}",
+                            author="Service des indicateurs d'usage ESMS Numérique",
+                            subject=f"version {model.submission_id}", keywords=f"empreinte {digest}",
+                            creator="esms-usage-service", invariant=1,
+                            initialFontName=FONT)  # no unembedded Helvetica declared on the pages
+    story: list[Flowable] = [Paragraph("Synthèse des indicateurs d'usage — ESMS Numérique", styles["title"])]
+    for draw in (_draw_header, _draw_rows, _draw_warnings, _draw_proofs, _draw_signature):
+        story.extend(draw(model, styles))
     doc.build(story, canvasmaker=_Footer(model, digest).canvas_class())
     return buffer.getvalue()
