@@ -32,6 +32,7 @@ from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, OutcomeCommand, ProofRequestCommand, ReviewCommand
 from service.evidence import serving as evidence_serving
 from service.http.problems import STATUS_BY_ERROR, HttpProblem
+from service.http.schemas import Page
 from service.kit.db import Database
 from service.kit.pagination import PageRequest
 from service.kit.settings import Settings
@@ -252,12 +253,14 @@ def next_link(request: Request, cursor: str | None) -> str | None:
 
 
 async def list_page(request: Request, template: str,
-                    fetch: Callable[[Session, SignedIn, PageRequest], dict[str, Any]], **context: Any) -> Response:
+                    fetch: Callable[[Session, SignedIn, PageRequest], dict[str, Any] | Page[Any]],
+                    **context: Any) -> Response:
     """A page of a list (a use case answering ``items`` and ``next_cursor``), linked to the next."""
     async def body(person: SignedIn) -> Response:
         listed = await read(request, lambda s: fetch(s, person, page_of(request)))
-        return render(request, template, person, items=listed["items"],
-                      next_page=next_link(request, listed["next_cursor"]), **context)
+        items, cursor = ((listed.items, listed.next_cursor) if isinstance(listed, Page)
+                         else (listed["items"], listed["next_cursor"]))
+        return render(request, template, person, items=items, next_page=next_link(request, cursor), **context)
 
     return await page(request, body)
 

@@ -14,29 +14,31 @@ from service.domain.access import Principal, Role
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, ReviewCommand, check_review
 from service.funding_requests.use_cases import last_version, lifecycle_state
+from service.http.schemas import Page, PushedBy, WarningJustification
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
 from service.proofs.use_cases import proofs_of_version
+from service.review.schemas import LifecycleOut, MilestoneStanding, ReviewOut, ReviewQueueItem
 from service.scope import load_request, load_submission, scoped_requests_query
 from service.webhooks import outbox
 
 
-def review_view(review: Review, decided_by: ApiKey | None) -> dict[str, Any]:
-    return {
-        "id": review.id, "submission_id": review.submission_id, "decision": review.decision,
-        "comment": review.comment, "decided_at": iso_z(review.decided_at),
-        "decided_by": {"role": decided_by.role, "label": decided_by.label} if decided_by else None,
-    }
+def review_view(review: Review, decided_by: ApiKey | None) -> ReviewOut:
+    return ReviewOut(
+        id=review.id, submission_id=review.submission_id, decision=Decision(review.decision),
+        comment=review.comment, decided_at=review.decided_at,
+        decided_by=PushedBy(role=decided_by.role, label=decided_by.label) if decided_by else None,
+    )
 
 
-def reviews_of(session: Session, submission_id: str) -> list[dict[str, Any]]:
+def reviews_of(session: Session, submission_id: str) -> list[ReviewOut]:
     reviews = session.exec(select(Review).where(Review.submission_id == submission_id)).all()
     return [review_view(r, session.get(ApiKey, r.decided_by_key_id) if r.decided_by_key_id else None)
             for r in reviews]
 
 
 def record_review(session: Session, principal: Principal, submission_id: str,
-                  command: ReviewCommand) -> dict[str, Any]:
+                  command: ReviewCommand) -> ReviewOut:
     """Record the ARS decision on a version (see ``service.domain.review.check_review``)."""
     sub, _ = load_submission(session, principal, submission_id)
     access.require_may_review(principal)
@@ -71,17 +73,19 @@ def _ref_of(session: Session, sub: Submission) -> str:
 
 
 def _deadline(req: FundingRequest, milestone: str, today: date) -> dict[str, Any]:
+    """The fields of ``DeadlineOut`` for ``milestone`` (only the fin de projet has one)."""
     if milestone != Milestone.FIN_PROJET.value or req.fin_projet_due_on is None:
         return {"due_on": None, "days_left": None, "overdue": False}
     days = (req.fin_projet_due_on - today).days
-    return {"due_on": req.fin_projet_due_on.isoformat(), "days_left": days, "overdue": days < 0}
+    return {"due_on": req.fin_projet_due_on, "days_left": days, "overdue": days < 0}
 
 
 #: The review queue: the versions awaiting a decision in reception order.
 _OLDEST_FIRST = Keyset(Key("at", Submission.received_at, datetime), Key("id", Submission.id, str))
 
 
-def review_queue(session: Session, principal: Principal, page: PageRequest, *, today: date) -> dict[str, Any]:
+def review_queue(session: Session, principal: Principal, page: PageRequest, *,
+                 today: date) -> Page[ReviewQueueItem]:
     """The latest version of each request and milestone of the caller's région not yet decided,
     oldest first."""
     if principal.role not in (Role.ARS_REVIEWER, Role.ADMIN):
@@ -95,45 +99,43 @@ def review_queue(session: Session, principal: Principal, page: PageRequest, *, t
                     FundingRequest.closed_on.is_(None)))  # type: ignore[union-attr]
     rows, next_cursor = _OLDEST_FIRST.page(list(session.exec(_OLDEST_FIRST.select(query, page))), page,
                                            lambda row: (row[0].received_at, row[0].id))
-    items = []
-    for sub, req in rows:
-        items.append({
-            "id": sub.id, "galis_ref": req.galis_ref, "region_code": req.region_code, "milestone": sub.milestone,
-            "version": sub.version, "received_at": iso_z(sub.received_at), "row_count": sub.row_count,
-            "warning_count": len(sub.warnings), "targets_met": sub.targets_met, **_deadline(req, sub.milestone, today),
-            "justifications": [{"finess": w["finess"], "code": w["code"], "justification": w["justification"]}
-                               for w in sub.warnings if w.get("justification")],
-        })
-    return {"items": items, "next_cursor": next_cursor}
+    items = [ReviewQueueItem(
+        id=sub.id, galis_ref=req.galis_ref, region_code=req.region_code, milestone=Milestone(sub.milestone),
+        version=sub.version, received_at=sub.received_at, row_count=sub.row_count, warning_count=len(sub.warnings),
+        targets_met=sub.targets_met, **_deadline(req, sub.milestone, today),
+        justifications=[WarningJustification(finess=w["finess"], code=w["code"], justification=w["justification"])
+                        for w in sub.warnings if w.get("justification")],
+    ) for sub, req in rows]
+    return Page[ReviewQueueItem](items=items, next_cursor=next_cursor)
 
 
-def lifecycle(session: Session, principal: Principal, galis_ref: str, *, today: date) -> dict[str, Any]:
+def lifecycle(session: Session, principal: Principal, galis_ref: str, *, today: date) -> LifecycleOut:
     """Where a request stands, in one call: milestones, deadlines, latest version of each,
     its review decision and its control outcome."""
     req = load_request(session, principal, galis_ref)
     state = lifecycle_state(req)
     milestones = []
     for milestone, opened_on in ((Milestone.VA, req.va_opened_on), (Milestone.FIN_PROJET, req.fin_projet_opened_on)):
-        entry: dict[str, Any] = {
-            "milestone": milestone.value, "opened_on": opened_on.isoformat() if opened_on else None,
-            **_deadline(req, milestone.value, today), "latest_version": None, "review": None, "control": None}
+        deadline = _deadline(req, milestone.value, today)
         if milestone is Milestone.FIN_PROJET and req.closed_on is not None:
-            entry["overdue"] = False
+            deadline["overdue"] = False
+        standing = MilestoneStanding(milestone=milestone, opened_on=opened_on, **deadline, latest_version=None,
+                                     review=None, control=None)
         sub = session.exec(select(Submission).where(
             Submission.request_id == req.id, Submission.milestone == milestone.value,
             Submission.version == last_version(req, milestone))).first()
         if sub is not None:
-            entry["latest_version"] = {"id": sub.id, "version": sub.version, "received_at": iso_z(sub.received_at),
+            standing.latest_version = {"id": sub.id, "version": sub.version, "received_at": iso_z(sub.received_at),
                                        "targets_met": sub.targets_met, "warning_count": len(sub.warnings)}
             decided = reviews_of(session, sub.id)
-            entry["review"] = decided[0] if decided else None
+            standing.review = decided[0] if decided else None
             case = session.exec(select(ControlCase).where(ControlCase.submission_id == sub.id)).first()
             if case is not None:
-                entry["control"] = {"case_id": case.id, "status": case.status, "score": case.score,
+                standing.control = {"case_id": case.id, "status": case.status, "score": case.score,
                                     "outcome": case.outcome}
             if milestone is Milestone.FIN_PROJET:
-                entry["proofs_missing"] = proofs_of_version(session, sub, req.galis_ref)["proofs_missing"]
-        milestones.append(entry)
-    return {"galis_ref": req.galis_ref, "region_code": req.region_code, "porteur_name": req.porteur_name,
-            "status": "closed" if state.closed_on else "open",
-            "closed_on": req.closed_on.isoformat() if req.closed_on else None, "milestones": milestones}
+                standing.proofs_missing = proofs_of_version(session, sub, req.galis_ref)["proofs_missing"]
+        milestones.append(standing)
+    return LifecycleOut(galis_ref=req.galis_ref, region_code=req.region_code, porteur_name=req.porteur_name,
+                        status="closed" if state.closed_on else "open", closed_on=req.closed_on,
+                        milestones=milestones)

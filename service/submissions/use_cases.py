@@ -499,7 +499,7 @@ def _declaration_row(r: SubmissionRow) -> DeclarationRow:
 def get_submission(session: Session, principal: Principal, submission_id: str) -> dict[str, Any]:
     sub, req = load_submission(session, principal, submission_id)
     return {**_view_of_stored(session, sub, req), **proofs_of_version(session, sub, req.galis_ref),
-            "reviews": reviews_of(session, sub.id)}
+            "reviews": [r.model_dump(mode="json") for r in reviews_of(session, sub.id)]}
 
 
 #: A request's versions, newest first (by reception).
