@@ -36,7 +36,7 @@ from service.http.schemas import Page
 from service.kit.db import Database
 from service.kit.pagination import PageRequest
 from service.kit.settings import Settings
-from service.models import utcnow
+from service.models import iso_z, utcnow
 from service.obligations import use_cases as obligations
 from service.proofs import serving as proof_serving
 from service.reports import serving as report_serving
@@ -159,6 +159,7 @@ def render(request: Request, template: str, person: SignedIn | None, *, status: 
         "nav": _nav(role), "prefix": PREFIX, "indicators": INDICATORS, "field_labels": FIELD_LABELS,
         "decisions": DECISIONS, "next_actions": NEXT_ACTIONS, "outcomes": OUTCOMES, "case_status": CASE_STATUS,
         "fr_date": fr_date, "fr_datetime": lambda v: fr_datetime(v, _settings(request).timezone), "pct": pct,
+        "iso_z": iso_z,
         "path": request.url.path, **context}, status_code=status, headers=_headers())
     return response
 
@@ -200,9 +201,9 @@ def pct(value: Any) -> str:
     return "non calculable" if value is None else f"{value:.1f} %".replace(".", ",")
 
 
-def countdown(due_at: str, now: datetime) -> str:
+def countdown(due_at: datetime, now: datetime) -> str:
     """What is left of a 48-hour delay, in words."""
-    left = datetime.fromisoformat(due_at.replace("Z", "+00:00")) - now
+    left = due_at - now
     if left.total_seconds() <= 0:
         late = -left
         return f"échue depuis {int(late.total_seconds() // 3600)} h {int(late.total_seconds() % 3600 // 60):02d} min"
@@ -416,12 +417,12 @@ async def case(request: Request, case_id: str) -> Response:
     async def body(person: SignedIn) -> Response:
         def load(session: Session) -> dict[str, Any]:
             view = control.get_case(session, person.principal, case_id)
-            rows = submissions.get_submission(session, person.principal, view["submission_id"])["rows"]
+            rows = submissions.get_submission(session, person.principal, view.submission_id)["rows"]
             return {"case": view, "finesses": [(r["finess"], r["raison_sociale"]) for r in rows]}
 
         found = await read(request, load)
         now = utcnow()
-        countdowns = {pr["id"]: countdown(pr["due_at"], now) for pr in found["case"]["proof_requests"] or []}
+        countdowns = {pr.id: countdown(pr.due_at, now) for pr in found["case"].proof_requests or []}
         return render(request, "dossier.html", person, **found, countdowns=countdowns,
                       done=request.query_params.get("fait"))
 

@@ -14,14 +14,16 @@ from sqlmodel import Session, select
 
 from service.access.keys import key_labels
 from service.audit import trail as audit
+from service.control.schemas import ControlCaseOut, ProofRequestOut, RiskReasonOut
 from service.domain import access, risk
 from service.domain.access import Principal, Role
 from service.domain.declaration import EvaluatedRow
 from service.domain.errors import Conflict, NotFound
 from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
-from service.domain.review import OutcomeCommand, ProofRequestCommand
+from service.domain.review import Outcome, OutcomeCommand, ProofRequestCommand
 from service.funding_requests.use_cases import declared_rows, last_version, require_known_region
+from service.http.schemas import Page, PushedBy
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     CONTROL_CASE_TABLE,
@@ -159,14 +161,14 @@ def _load_case(session: Session, principal: Principal, case_id: str, *, for_upda
     return case
 
 
-def proof_request_view(pr: ProofRequest, galis_ref: str, *, now: datetime) -> dict[str, Any]:
+def proof_request_view(pr: ProofRequest, galis_ref: str, *, now: datetime) -> ProofRequestOut:
     due, answered = pr.due_at, pr.answered_at  # stored timestamps are read back UTC-aware
-    return {
-        "id": pr.id, "case_id": pr.case_id, "galis_ref": galis_ref, "milestone": pr.milestone, "finess": pr.finess,
-        "message": pr.message, "requested_at": iso_z(pr.requested_at), "due_at": iso_z(due),
-        "status": "answered" if answered else ("overdue" if due < now else "open"),
-        "overdue": (answered or now) > due, "answered_at": iso_z(answered), "proof_id": pr.proof_id,
-    }
+    return ProofRequestOut(
+        id=pr.id, case_id=pr.case_id, galis_ref=galis_ref, milestone=Milestone(pr.milestone), finess=pr.finess,
+        message=pr.message, requested_at=pr.requested_at, due_at=due,
+        status="answered" if answered else ("overdue" if due < now else "open"),
+        overdue=(answered or now) > due, answered_at=answered, proof_id=pr.proof_id,
+    )
 
 
 def proof_request_event(pr: ProofRequest) -> dict[str, Any]:
@@ -197,7 +199,7 @@ def announce_overdue(session: Session, now: datetime) -> int:
 
 
 def case_view(session: Session, case: ControlCase, *, now: datetime, with_requests: bool = True,
-              loaded: tuple[Submission, FundingRequest, dict[int, dict[str, str]]] | None = None) -> dict[str, Any]:
+              loaded: tuple[Submission, FundingRequest, dict[int, dict[str, str]]] | None = None) -> ControlCaseOut:
     """A case as the API shows it; ``loaded``: its version, request and key labels, when the caller
     has read them already (a page of the queue reads them for all its cases at once)."""
     if loaded is None:
@@ -207,23 +209,27 @@ def case_view(session: Session, case: ControlCase, *, now: datetime, with_reques
     else:
         sub, req, labels = loaded
     last = last_version(req, case.milestone)
-    view: dict[str, Any] = {
-        "id": case.id, "submission_id": case.submission_id, "galis_ref": req.galis_ref,
-        "region_code": case.region_code, "milestone": case.milestone, "version": case.version,
-        "latest_version": last, "superseded": case.version != last, "received_at": iso_z(sub.received_at),
-        "score": case.score, "reasons": case.reasons, "status": case.status, "opened_at": iso_z(case.opened_at),
-        "claimed_by": labels.get(case.claimed_by_key_id or 0), "claimed_at": iso_z(case.claimed_at),
-        "outcome": case.outcome, "outcome_comment": case.outcome_comment, "closed_at": iso_z(case.closed_at),
-        "closed_by": labels.get(case.closed_by_key_id or 0),
-    }
+    requests = None
     if with_requests:
-        requests = session.exec(select(ProofRequest).where(ProofRequest.case_id == case.id)
-                                .order_by(ProofRequest.requested_at, ProofRequest.id))  # type: ignore[arg-type]
-        view["proof_requests"] = [proof_request_view(pr, req.galis_ref, now=now) for pr in requests]
-    return view
+        requests = [proof_request_view(pr, req.galis_ref, now=now) for pr in session.exec(
+            select(ProofRequest).where(ProofRequest.case_id == case.id)
+            .order_by(ProofRequest.requested_at, ProofRequest.id))]  # type: ignore[arg-type]
+    return ControlCaseOut(
+        id=case.id, submission_id=case.submission_id, galis_ref=req.galis_ref, region_code=case.region_code,
+        milestone=Milestone(case.milestone), version=case.version, latest_version=last,
+        superseded=case.version != last, received_at=sub.received_at, score=case.score,
+        reasons=[RiskReasonOut.model_validate(r) for r in case.reasons], status=case.status,
+        opened_at=case.opened_at, claimed_by=_actor(labels.get(case.claimed_by_key_id or 0)),
+        claimed_at=case.claimed_at, outcome=Outcome(case.outcome) if case.outcome else None,
+        outcome_comment=case.outcome_comment, closed_at=case.closed_at,
+        closed_by=_actor(labels.get(case.closed_by_key_id or 0)), proof_requests=requests)
 
 
-def get_case(session: Session, principal: Principal, case_id: str) -> dict[str, Any]:
+def _actor(label: dict[str, str] | None) -> PushedBy | None:
+    return PushedBy(role=label["role"], label=label["label"]) if label else None
+
+
+def get_case(session: Session, principal: Principal, case_id: str) -> ControlCaseOut:
     return case_view(session, _load_case(session, principal, case_id), now=utcnow())
 
 
@@ -233,7 +239,7 @@ _BY_RISK = Keyset(Key("score", ControlCase.score, int, descending=True), Key("at
 
 
 def control_queue(session: Session, principal: Principal, page: PageRequest, *, region_code: str | None,
-                  milestone: Milestone | None, status: str | None) -> dict[str, Any]:
+                  milestone: Milestone | None, status: str | None) -> Page[ControlCaseOut]:
     """Cases, highest risk first (then oldest), filtered by région, milestone and status."""
     access.require_may_control(principal)
     require_known_region(region_code)
@@ -253,11 +259,10 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
     reqs = {r.id: r for r in session.exec(
         select(FundingRequest).where(FundingRequest.id.in_({c.request_id for c in cases})))}  # type: ignore[union-attr]
     labels = key_labels(session, [k for c in cases for k in (c.claimed_by_key_id, c.closed_by_key_id)])
-    return {
-        "items": [case_view(session, c, now=now, with_requests=False,
-                            loaded=(subs[c.submission_id], reqs[c.request_id], labels)) for c in cases],
-        "next_cursor": next_cursor,
-    }
+    return Page[ControlCaseOut](
+        items=[case_view(session, c, now=now, with_requests=False,
+                         loaded=(subs[c.submission_id], reqs[c.request_id], labels)) for c in cases],
+        next_cursor=next_cursor)
 
 
 def _require_workable(case: ControlCase, principal: Principal) -> None:
@@ -275,7 +280,7 @@ def _claim(case: ControlCase, principal: Principal) -> bool:
     return False
 
 
-def claim(session: Session, principal: Principal, case_id: str) -> dict[str, Any]:
+def claim(session: Session, principal: Principal, case_id: str) -> ControlCaseOut:
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
     if _claim(case, principal):
@@ -293,7 +298,7 @@ def _ref(session: Session, case: ControlCase) -> str:
 
 
 def request_proof(session: Session, principal: Principal, case_id: str,
-                  command: ProofRequestCommand) -> dict[str, Any]:
+                  command: ProofRequestCommand) -> ProofRequestOut:
     """Ask for the proof of one FINESS of the case's version, due 48 hours later."""
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
@@ -315,7 +320,7 @@ def request_proof(session: Session, principal: Principal, case_id: str,
 
 
 def record_outcome(session: Session, principal: Principal, case_id: str,
-                   command: OutcomeCommand) -> dict[str, Any]:
+                   command: OutcomeCommand) -> ControlCaseOut:
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
     outcome, comment = command.checked()
@@ -335,7 +340,7 @@ _SOONEST_DUE = Keyset(Key("at", ProofRequest.due_at, datetime), Key("id", ProofR
 
 
 def list_proof_requests(session: Session, principal: Principal, page: PageRequest, *,
-                        status: str | None) -> dict[str, Any]:
+                        status: str | None) -> Page[ProofRequestOut]:
     """Proof requests in the caller's scope (a porteur sees what it must answer), oldest due first."""
     now = utcnow()
     visible = scoped_requests_query(principal).with_only_columns(FundingRequest.id)
@@ -350,7 +355,8 @@ def list_proof_requests(session: Session, principal: Principal, page: PageReques
         query = query.where(ProofRequest.answered_at.is_(None), ProofRequest.due_at < now)  # type: ignore[union-attr]
     rows, next_cursor = _SOONEST_DUE.page(list(session.exec(_SOONEST_DUE.select(query, page))), page,
                                           lambda row: (row[0].due_at, row[0].id))
-    return {"items": [proof_request_view(pr, ref, now=now) for pr, ref in rows], "next_cursor": next_cursor}
+    return Page[ProofRequestOut](items=[proof_request_view(pr, ref, now=now) for pr, ref in rows],
+                                 next_cursor=next_cursor)
 
 
 def case_of_submission(session: Session, principal: Principal, submission_id: str) -> ControlCase | None:

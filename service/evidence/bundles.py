@@ -104,7 +104,7 @@ def case_bundle(database: Database, principal: Principal, case_id: str, sources:
     """The bag of a control case's version, with the case (CNSA auditors, administrators)."""
     with Session(database.engine) as session:
         case = control.get_case(session, principal, case_id)
-    return _bundle(database, principal, sources, route=route, record=record, submission_id=case["submission_id"],
+    return _bundle(database, principal, sources, route=route, record=record, submission_id=case.submission_id,
                    case_id=case_id)
 
 
@@ -194,7 +194,7 @@ def _documents(session: Session, principal: Principal, sources: Sources, submiss
         *_log_files(session, events),
     ]
     if case_id is not None:
-        documents.append(_json("case.json", control.get_case(session, principal, case_id)))
+        documents.append(_json("case.json", control.get_case(session, principal, case_id).model_dump(mode="json")))
     return documents
 
 
