@@ -114,7 +114,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def storage_settings(tmp_path: Path) -> dict[str, Any]:
-    """Where the proofs of the test's app go (a folder of the test; see tests/api/test_proofs.py for S3)."""
+    """Where the proofs of the test's app go (a folder of the test; see tests/proofs/test_proofs.py for S3)."""
     return {"storage_dir": tmp_path / "proofs"}
 
 

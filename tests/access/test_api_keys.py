@@ -10,12 +10,26 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from service.access.keys import PrincipalCache
 from service.main import create_app
 from tests.conftest import Api, make_settings
 
 
 def today() -> date:
     return datetime.now(ZoneInfo("Europe/Paris")).date()
+
+
+class Clock:
+    """A monotonic clock that moves only when told to."""
+
+    def __init__(self) -> None:
+        self.seconds = 1000.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+    def advance(self, seconds: float) -> None:
+        self.seconds += seconds
 
 
 def prefix_of(key: str) -> str:
@@ -85,13 +99,16 @@ class TestRevokeApiKey:
     def test_a_revocation_reaches_a_process_that_cached_the_key_within_the_cache_lifetime(
             self, api: Api, database_url: str) -> None:
         vendor = api.key("vendor", galis_refs=["12345678"])
-        ttl = 0.5
-        with TestClient(create_app(make_settings(database_url, api_key_cache_seconds=ttl)),
-                        raise_server_exceptions=False) as other:
+        ttl, clock = 30.0, Clock()
+        app = create_app(make_settings(database_url, api_key_cache_seconds=ttl))
+        app.state.principal_cache = PrincipalCache(ttl, clock=clock)  # the one the application starts with
+        with TestClient(app, raise_server_exceptions=False) as other:
             assert other.get("/v1/funding-requests", headers=api.auth(vendor)).status_code == 200  # now cached
             assert api.client.post(f"/v1/api-keys/{prefix_of(vendor)}/revoke",
                                    headers=api.auth(api.admin)).status_code == 200
-            time.sleep(ttl + 0.1)
+            clock.advance(ttl - 1)
+            assert other.get("/v1/funding-requests", headers=api.auth(vendor)).status_code == 200  # still cached
+            clock.advance(1.1)
             refused = other.get("/v1/funding-requests", headers=api.auth(vendor))
         assert (refused.status_code, refused.json()["code"]) == (401, "api_key_revoked")
 

@@ -3,21 +3,30 @@ oldest change first, in the caller's scope, page after page."""
 
 from __future__ import annotations
 
-import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from time_machine import TimeMachineFixture
 
 from service.main import create_app
 from tests import factories, proof_files
 from tests.conftest import Api, make_settings, rows_for
 
 
-def now() -> str:
-    time.sleep(0.01)  # the stored times are to the microsecond: keep the steps apart
+@pytest.fixture
+def clock(time_machine: TimeMachineFixture) -> TimeMachineFixture:
+    """The wall clock, ticking from the real time, that ``now`` moves on."""
+    time_machine.move_to(datetime.now(UTC), tick=True)
+    return time_machine
+
+
+def now(clock: TimeMachineFixture) -> str:
+    """A moment apart from every time stored before it and after it: the clock moves on a second either side."""
+    clock.shift(timedelta(seconds=1))
     moment = datetime.now(UTC).isoformat()
-    time.sleep(0.01)
+    clock.shift(timedelta(seconds=1))
     return moment
 
 
@@ -31,14 +40,14 @@ def ids(page: Any) -> list[str]:
     return [item["id"] for item in page["items"]]
 
 
-def test_the_feed_gives_exactly_the_versions_changed_since_then_in_scope(api: Api) -> None:
+def test_the_feed_gives_exactly_the_versions_changed_since_then_in_scope(clock: TimeMachineFixture, api: Api) -> None:
     aquitaine = api.create_request(establishments=[{"finess": factories.finess("33"), "name": "EHPAD A"}])
     corse = api.create_request(establishments=[{"finess": factories.finess("2A"), "name": "EHPAD B"}])
     cnsa, ars_75, ars_94 = (api.key("cnsa_auditor"), api.key("ars_reviewer", region_code="75"),
                             api.key("ars_reviewer", region_code="94"))
     a1 = api.push(aquitaine["galis_ref"], {"milestone": "va", "rows": rows_for(aquitaine)}).json()
     b1 = api.push(corse["galis_ref"], {"milestone": "va", "rows": rows_for(corse)}).json()
-    since = now()
+    since = now(clock)
     a2 = api.push(aquitaine["galis_ref"], {"milestone": "va", "rows": rows_for(aquitaine, dmp_fed=41)}).json()
     reviewed = api.client.post(f"/v1/submissions/{b1['id']}/reviews", json={"decision": "accepted"},
                                headers=api.auth(ars_94))
@@ -64,13 +73,13 @@ def test_the_feed_gives_exactly_the_versions_changed_since_then_in_scope(api: Ap
     assert ids(feed(api, cnsa, updated_since=since)) == [b1["id"], a2["id"]]
 
 
-def test_a_proof_moves_every_version_it_covers(api: Api) -> None:
+def test_a_proof_moves_every_version_it_covers(clock: TimeMachineFixture, api: Api) -> None:
     req = api.create_request(establishments=[{"finess": factories.finess("33"), "name": "EHPAD A"}])
     cnsa = api.key("cnsa_auditor")
     v1 = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}).json()
     v2 = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}).json()  # the same figures
     v3 = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req, dmp_fed=41)}).json()
-    since = now()
+    since = now(clock)
     uploaded = api.upload_proof(v1["id"], proof_files.pdf(), finess=req["establishments"][0]["finess"])
     assert uploaded.status_code == 201, uploaded.text
     assert sorted(ids(feed(api, cnsa, updated_since=since))) == sorted([v1["id"], v2["id"]])

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
+from time_machine import TimeMachineFixture
 
 from service.main import create_app
 from service.models import utcnow
@@ -385,19 +386,21 @@ def test_the_background_deliverer_sends_without_being_asked(database_url: str, r
     engine.dispose()
 
 
-def test_one_deliverer_is_active_at_a_time(database_url: str) -> None:
+def test_one_deliverer_is_active_at_a_time(database_url: str, time_machine: TimeMachineFixture) -> None:
     from service.kit.db import Database
     from service.webhooks.deliverer import Deliverer
 
-    settings = make_settings(database_url, webhooks_lease_s=1.0)
+    settings = make_settings(database_url, webhooks_lease_s=30.0)
     first_db, second_db = Database(settings), Database(settings)
     first, second = Deliverer(first_db, settings, holder="un"), Deliverer(second_db, settings, holder="deux")
+    time_machine.move_to(utcnow(), tick=True)  # the lease's times are the wall clock's: moved on below
     try:
         assert first.hold_lease(force=True) and not second.hold_lease(force=True)
         assert first.hold_lease(force=True)  # renewed by its holder
         first._lease_until = 0.0  # as if it had died: its lease runs out
-        import time
-        time.sleep(1.1)
+        time_machine.shift(timedelta(seconds=settings.webhooks_lease_s - 5))
+        assert not second.hold_lease(force=True)  # not yet
+        time_machine.shift(timedelta(seconds=6))
         assert second.hold_lease(force=True) and not first.hold_lease(force=True)
         second.stop()  # a stop releases at once
         assert first.hold_lease(force=True)
