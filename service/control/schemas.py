@@ -7,10 +7,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from service.domain.declaration import TEXT_PATTERN
+from service.domain.declaration import SAYS_SOMETHING, TEXT_PATTERN
 from service.domain.lifecycle import Milestone
 from service.domain.review import OUTCOMES_NEEDING_COMMENT, Outcome
-from service.http.schemas import FINESS_SCHEMA, SAYS_SOMETHING, PushedBy, _required_text_when
+from service.http.schemas import FINESS_SCHEMA, PushedBy, _required_text_when
 
 
 class RiskReasonOut(BaseModel):

@@ -216,7 +216,12 @@ def _parse_date(value: object, *, row: int, name: str, issues: list[Issue]) -> d
 #: cannot). ``TEXT_PATTERN`` says the same to clients.
 _UNREADABLE_CATEGORIES = ("Cc", "Cs")
 _XML_NON_CHARACTERS = "\ufffe\uffff"
-TEXT_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\ud800-\udfff\ufffe\uffff]*$"
+#: The characters a text may not hold, as a regular-expression range (JSON Schema's escapes):
+#: control characters, lone surrogates, U+FFFE and U+FFFF (what ``readable`` refuses).
+UNREADABLE_RANGES = r"\u0000-\u001f\u007f-\u009f\ud800-\udfff\ufffe\uffff"
+TEXT_PATTERN = f"^[^{UNREADABLE_RANGES}]*$"
+#: A text that also says something: at least one character that is not a space.
+SAYS_SOMETHING = f"^[^{UNREADABLE_RANGES}]*[^\\s{UNREADABLE_RANGES}][^{UNREADABLE_RANGES}]*$"
 
 
 def readable(text: str) -> bool:

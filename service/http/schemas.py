@@ -11,7 +11,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
 
-from service.domain.declaration import COLUMNS, TEXT_PATTERN
+from service.domain.declaration import COLUMNS, SAYS_SOMETHING, TEXT_PATTERN
 from service.domain.errors import InvalidIdentifier
 from service.domain.identifiers import FINESS_ALL_ZERO, FINESS_PATTERN, REGIONS, Finess, GalisRef, Siret
 
@@ -149,11 +149,6 @@ class Page(BaseModel, Generic[T]):
         description="À repasser dans `cursor` pour la page suivante ; null en fin de liste.")
 
 
-#: A text that must say something: at least one character other than a space.
-_TEXT_CHAR = "[^\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff\\ufffe\\uffff]"
-
-
-SAYS_SOMETHING = f"^{_TEXT_CHAR}*[^\\s\\u0000-\\u001f\\u007f-\\u009f\\ud800-\\udfff\\ufffe\\uffff]{_TEXT_CHAR}*$"
 
 
 def _required_text_when(field: str, values: list[str], text_field: str) -> dict[str, Any]:

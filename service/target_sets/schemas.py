@@ -6,8 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from service.domain.declaration import readable
-from service.http.schemas import SAYS_SOMETHING
+from service.domain.declaration import SAYS_SOMETHING, readable
 
 
 class TargetSetOut(BaseModel):
