@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from service.domain.declaration import SAYS_SOMETHING, TEXT_PATTERN
 from service.domain.lifecycle import Milestone
 from service.domain.review import OUTCOMES_NEEDING_COMMENT, Outcome
-from service.http.schemas import FINESS_SCHEMA, PushedBy, _required_text_when
+from service.http.schemas import FINESS_SCHEMA, PushedBy, required_text_when
 
 
 class RiskReasonOut(BaseModel):
@@ -49,7 +49,7 @@ class OutcomeCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"outcome": "non_compliant", "comment": "Les preuves ne montrent que des taux, pas de nombres absolus."},
         {"outcome": "compliant"},
-    ], **_required_text_when("outcome", [o.value for o in OUTCOMES_NEEDING_COMMENT], "comment")})
+    ], **required_text_when("outcome", [o.value for o in OUTCOMES_NEEDING_COMMENT], "comment")})
 
     outcome: Outcome = Field(description="compliant ou non_compliant.")
     comment: Annotated[str | None, Field(default=None, max_length=2000,

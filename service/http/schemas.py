@@ -88,7 +88,7 @@ GalisRefStr = Annotated[StrictStr, Field(description="Référence de la demande 
 IsoDate = Annotated[date, Field(description="Date AAAA-MM-JJ."), BeforeValidator(_iso_date_only)]
 
 
-def _col(field: str, extra: str = "") -> str:
+def column_description(field: str, extra: str = "") -> str:
     letter, label = COLUMNS[field]
     return f"« {label} » (colonne {letter} du modèle CNSA).{(' ' + extra) if extra else ''}"
 
@@ -151,7 +151,7 @@ class Page(BaseModel, Generic[T]):
 
 
 
-def _required_text_when(field: str, values: list[str], text_field: str) -> dict[str, Any]:
+def required_text_when(field: str, values: list[str], text_field: str) -> dict[str, Any]:
     """JSON Schema for "``text_field`` is required, and says something, when ``field`` is one of
     ``values``" (the service refuses it otherwise: ``comment_required``)."""
     return {"if": {"properties": {field: {"enum": values}}, "required": [field]},

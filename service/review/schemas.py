@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.domain.declaration import TEXT_PATTERN
 from service.domain.lifecycle import Milestone
 from service.domain.review import DECISIONS_NEEDING_COMMENT, Decision
-from service.http.schemas import PushedBy, WarningJustification, _required_text_when
+from service.http.schemas import PushedBy, WarningJustification, required_text_when
 
 Comment = Annotated[str | None, Field(default=None, max_length=2000,
                                       description="Obligatoire pour un rejet ou une demande de corrections.",
@@ -21,7 +21,7 @@ class ReviewCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"decision": "changes_requested", "comment": "Le taux de dossiers actifs de 240000372 est à justifier."},
         {"decision": "accepted"},
-    ], **_required_text_when("decision", [d.value for d in DECISIONS_NEEDING_COMMENT], "comment")})
+    ], **required_text_when("decision", [d.value for d in DECISIONS_NEEDING_COMMENT], "comment")})
 
     decision: Decision = Field(description="accepted, rejected ou changes_requested.")
     comment: Comment = None

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from service.domain.declaration import MAX_NAME_LENGTH, TEXT_PATTERN
 from service.domain.lifecycle import Milestone
-from service.http.schemas import FINESS_SCHEMA, ProvenanceOut, PushedBy, SoftwareIn, VersionWarning, _col
+from service.http.schemas import FINESS_SCHEMA, ProvenanceOut, PushedBy, SoftwareIn, VersionWarning, column_description
 from service.proofs.schemas import ProofOut
 from service.review.schemas import ReviewOut
 from service.target_sets.schemas import TargetSetOut
@@ -20,18 +20,18 @@ class SubmissionRowIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    finess: StrictStr = Field(description=_col("finess", "9 caractères, chaîne (zéros initiaux)."),
+    finess: StrictStr = Field(description=column_description("finess", "9 caractères, chaîne (zéros initiaux)."),
                               json_schema_extra=FINESS_SCHEMA)
     raison_sociale: StrictStr | None = Field(default=None, max_length=MAX_NAME_LENGTH,
-                                             description=_col("raison_sociale"))
-    dmp_fed: StrictInt = Field(ge=0, description=_col("dmp_fed"))
-    mss_messages_sent: StrictInt = Field(ge=0, description=_col("mss_messages_sent"))
-    active_dui: StrictInt = Field(ge=0, description=_col("active_dui"))
-    persons_accompanied: StrictInt = Field(ge=0, description=_col("persons_accompanied"))
-    dui_with_personal_plan: StrictInt = Field(ge=0, description=_col("dui_with_personal_plan", "≤ G."))
-    dui_with_agenda_event: StrictInt = Field(ge=0, description=_col("dui_with_agenda_event", "≤ G."))
-    period_start: date = Field(description=_col("period_start", "AAAA-MM-JJ."))
-    period_end: date = Field(description=_col("period_end", "AAAA-MM-JJ, pas dans le futur."))
+                                             description=column_description("raison_sociale"))
+    dmp_fed: StrictInt = Field(ge=0, description=column_description("dmp_fed"))
+    mss_messages_sent: StrictInt = Field(ge=0, description=column_description("mss_messages_sent"))
+    active_dui: StrictInt = Field(ge=0, description=column_description("active_dui"))
+    persons_accompanied: StrictInt = Field(ge=0, description=column_description("persons_accompanied"))
+    dui_with_personal_plan: StrictInt = Field(ge=0, description=column_description("dui_with_personal_plan", "≤ G."))
+    dui_with_agenda_event: StrictInt = Field(ge=0, description=column_description("dui_with_agenda_event", "≤ G."))
+    period_start: date = Field(description=column_description("period_start", "AAAA-MM-JJ."))
+    period_end: date = Field(description=column_description("period_end", "AAAA-MM-JJ, pas dans le futur."))
 
 
 SUBMISSION_EXAMPLE: dict[str, Any] = {
