@@ -32,6 +32,7 @@ from service.funding_requests.use_cases import (
     last_version,
     lifecycle_state,
 )
+from service.http.schemas import Page
 from service.kit.cache import BoundedCache
 from service.kit.db import insert_many
 from service.kit.pagination import Key, Keyset, PageRequest
@@ -52,6 +53,7 @@ from service.proofs.use_cases import proofs_of_version
 from service.review.use_cases import reviews_of
 from service.scope import load_request, load_request_row, load_submission, scope_of, submission_not_found
 from service.statistics import use_cases as statistics
+from service.submissions.schemas import SubmissionSummary
 from service.target_sets import use_cases as target_sets
 from service.webhooks import outbox
 
@@ -508,7 +510,7 @@ _VERSIONS = Keyset(Key("at", Submission.received_at, datetime, descending=True),
 
 
 def list_versions(session: Session, principal: Principal, galis_ref: str, page: PageRequest,
-                  *, milestone: Milestone | None) -> dict[str, Any]:
+                  *, milestone: Milestone | None) -> Page[SubmissionSummary]:
     """Versions of a request, newest first (by reception), optionally for one milestone."""
     req = load_request(session, principal, galis_ref)
     query = select(Submission).where(Submission.request_id == req.id)
@@ -516,9 +518,7 @@ def list_versions(session: Session, principal: Principal, galis_ref: str, page: 
         query = query.where(Submission.milestone == milestone.value)
     subs, next_cursor = _VERSIONS.page(list(session.exec(_VERSIONS.select(query, page))), page,
                                        lambda s: (s.received_at, s.id))
-    return {
-        "items": [{"id": s.id, "galis_ref": req.galis_ref, "milestone": s.milestone, "version": s.version,
-                   "received_at": s.received_at.isoformat(), "status": "received", "row_count": s.row_count,
-                   "warning_count": len(s.warnings), "targets_met": s.targets_met} for s in subs],
-        "next_cursor": next_cursor,
-    }
+    return Page[SubmissionSummary](items=[SubmissionSummary(
+        id=s.id, galis_ref=req.galis_ref, milestone=Milestone(s.milestone), version=s.version,
+        received_at=s.received_at, status="received", row_count=s.row_count, warning_count=len(s.warnings),
+        targets_met=s.targets_met) for s in subs], next_cursor=next_cursor)
