@@ -202,7 +202,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
         body["diff"] = _diff_with_latest(conn, req.id, milestone, version - 1, evaluated)
         return PushResult(body=body, created=False)
 
-    _store(session, principal, req, values, evaluated, options, digest=digest, state=state, previous=previous)
+    _store(session, conn, principal, req, values, evaluated, options, digest=digest, state=state, previous=previous)
     counts = {e.row.finess: e.counts for e in evaluated.rows}
     return PushResult(body=body, created=True, stored=((req.id, milestone.value, version), counts))
 
@@ -266,12 +266,11 @@ def _version_row(req: RequestFacts, principal: Principal, parsed: declaration.Pa
     }
 
 
-def _store(session: Session, principal: Principal, req: RequestFacts, values: dict[str, Any],
+def _store(session: Session, conn: sa.Connection, principal: Principal, req: RequestFacts, values: dict[str, Any],
            evaluated: EvaluatedDeclaration, options: PushOptions, *, digest: str, state: LifecycleState,
            previous: dict[str, dict[str, int]] | None) -> None:
     """Write the version, its rows, the latest rates, the idempotency record, its control case,
-    its audit event and its webhook event, in the push's transaction."""
-    conn = session.connection()
+    its audit event and its webhook event, in the push's transaction (``conn``: the session's)."""
     submission_id, version, milestone = values["id"], values["version"], Milestone(values["milestone"])
     conn.execute(_INSERT_SUBMISSION, values)
     if version > 1:  # the version it replaces is no longer the latest, nor waits for a decision (request locked)
