@@ -7,7 +7,8 @@ measured in the same run; and how long a committed event waits for its index in 
 Needs ``wrk`` (Debian package). Each server is uvicorn with uvloop and httptools, the log's
 sequencer at its default interval. The lag of an event is the time from its recording (in the
 transaction of the push, so a little before the commit) to the signing of the first checkpoint
-that includes it, read from the database after the run.
+that includes it, read from the database after the run. ``cpu ms`` is the CPU time the server's
+processes (workers, webhook deliverer) spent per request during the measured run.
 """
 
 from __future__ import annotations
@@ -136,13 +137,31 @@ def seed(base: str, admin: str) -> dict[str, list[tuple[str, list[str]]]]:
     return groups
 
 
-def run_wrk(base: str, script: str, args: argparse.Namespace) -> dict[str, float]:
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every live process of the group ``pgid`` (a server started with
+    ``start_new_session``: its workers and its webhook deliverer)."""
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk(base: str, script: str, args: argparse.Namespace, server: int | None = None) -> dict[str, float]:
+    """wrk's figures; with ``server`` (the server's process group), also the server's CPU per
+    request over the measured run: steadier than req/s on a machine whose speed drifts."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     command = ["wrk", "-t", str(args.connections), "-c", str(args.connections), "-d", f"{args.duration}s",
                "--latency", "-s", handle.name, base]
     subprocess.run([*command[:5], "-d", "2s", *command[7:]], capture_output=True, check=True)  # warm-up
+    cpu = group_cpu_seconds(server) if server is not None else 0.0
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    cpu = group_cpu_seconds(server) - cpu if server is not None else 0.0
     os.unlink(handle.name)
 
     def ms(label: str) -> float:
@@ -154,7 +173,9 @@ def run_wrk(base: str, script: str, args: argparse.Namespace) -> dict[str, float
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     socket_errors = re.search(r"Socket errors: .*", out)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     return {"rps": rps, "p50": ms("50%"), "p99": ms("99%"), "errors": int(errors.group(1)) if errors else 0,
+            "cpu_ms": 1000 * cpu / requests if server is not None and requests else 0.0,
             "socket_errors": socket_errors.group(0) if socket_errors else ""}  # type: ignore[dict-item]
 
 
@@ -208,7 +229,7 @@ def bench_service(name: str, url: str, args: argparse.Namespace, workers: int) -
                          [{"milestone": "va", "rows": [row(c) for c in codes]} for _, codes in groups[size]],
                          args.connections)
             since = datetime.now(UTC)
-            figures = run_wrk(base, script, args)
+            figures = run_wrk(base, script, args, server=proc.pid)
             results.append({"scenario": f"push {size} row(s)", "backend": name, "workers": workers, **figures,
                             **index_lag(url, since)})
         return results
@@ -267,13 +288,14 @@ def main() -> int:
     print(f"\n{args.connections} connections, {args.duration} s, medians of {args.rounds} round(s), "
           f"uvicorn (uvloop, httptools), {os.cpu_count()} cores shared by wrk, the workers and PostgreSQL\n")
     print(f"{'scenario':<16}{'backend':<12}{'workers':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-          f"{'% bare':>8}{'p99×bare':>9}{'lag p50':>9}{'lag p99':>9}")
+          f"{'% bare':>8}{'p99×bare':>9}{'cpu ms':>8}{'lag p50':>9}{'lag p99':>9}")
     for r in results:
         ratio = 100 * float(r["rps"]) / float(bare["rps"])  # type: ignore[arg-type]
         tail = float(r["p99"]) / float(bare["p99"])  # type: ignore[arg-type]
         lag = f"{r['lag_p50']:>9.0f}{r['lag_p99']:>9.0f}" if "lag_p50" in r else ""
+        cpu = f"{r['cpu_ms']:>8.2f}" if r.get("cpu_ms") else f"{'-':>8}"
         print(f"{r['scenario']:<16}{r['backend']:<12}{r['workers']:>8}{r['rps']:>9.0f}{r['p50']:>9.2f}"
-              f"{r['p99']:>9.2f}{int(r['errors']):>8}{ratio:>7.1f}%{tail:>8.1f}×{lag}")
+              f"{r['p99']:>9.2f}{int(r['errors']):>8}{ratio:>7.1f}%{tail:>8.1f}×{cpu}{lag}")
     print("\nRatios (same run):")
     by = {(r["scenario"], r["backend"], r["workers"]): float(r["rps"]) for r in results}  # type: ignore[arg-type]
     for scenario in ("push 1 row(s)", "push 50 row(s)"):
