@@ -254,14 +254,12 @@ def next_link(request: Request, cursor: str | None) -> str | None:
 
 
 async def list_page(request: Request, template: str,
-                    fetch: Callable[[Session, SignedIn, PageRequest], dict[str, Any] | Page[Any]],
-                    **context: Any) -> Response:
-    """A page of a list (a use case answering ``items`` and ``next_cursor``), linked to the next."""
+                    fetch: Callable[[Session, SignedIn, PageRequest], Page[Any]], **context: Any) -> Response:
+    """A page of a list (a use case answering a ``Page``), linked to the next."""
     async def body(person: SignedIn) -> Response:
         listed = await read(request, lambda s: fetch(s, person, page_of(request)))
-        items, cursor = ((listed.items, listed.next_cursor) if isinstance(listed, Page)
-                         else (listed["items"], listed["next_cursor"]))
-        return render(request, template, person, items=items, next_page=next_link(request, cursor), **context)
+        return render(request, template, person, items=listed.items,
+                      next_page=next_link(request, listed.next_cursor), **context)
 
     return await page(request, body)
 

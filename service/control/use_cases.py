@@ -302,7 +302,7 @@ def request_proof(session: Session, principal: Principal, case_id: str,
     """Ask for the proof of one FINESS of the case's version, due 48 hours later."""
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
-    finess, message = command.checked(list(declared_rows(session, case.submission_id)))
+    finess, message = command.checked(declared_rows(session, case.submission_id))
     _claim(case, principal)
     session.add(case)
     now = utcnow()

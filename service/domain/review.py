@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TypeVar
 
 from service.domain.declaration import readable
 from service.domain.errors import Conflict, Issue, ValidationFailed
@@ -30,6 +31,8 @@ class Outcome(StrEnum):
     COMPLIANT = "compliant"
     NON_COMPLIANT = "non_compliant"
 
+
+C = TypeVar("C", bound=StrEnum)
 
 #: The decisions an ARS must explain, and the control outcome a CNSA auditor must (the API's
 #: schema says the same, from these: ``comment`` required with them).
@@ -70,6 +73,14 @@ def check_review(decision: Decision, *, version: int, latest_version: int, alrea
                        f"d'usage ; sans preuve : {shown}.", code="proofs_missing")
 
 
+def _choice(kind: type[C], value: str | None, *, field: str, code: str, message: str) -> C:
+    """One of ``kind``'s values, or the refusal ``code`` on ``field``."""
+    try:
+        return kind(value or "")
+    except ValueError:
+        raise ValidationFailed([Issue(code=code, field=field, message=message)]) from None
+
+
 @dataclass(frozen=True)
 class ReviewCommand:
     """An ARS decision as asked (the API's body, the console's form), checked by ``checked()``
@@ -79,11 +90,8 @@ class ReviewCommand:
     comment: str | None = None
 
     def checked(self) -> tuple[Decision, str | None]:
-        try:
-            decision = Decision(self.decision or "")
-        except ValueError:
-            raise ValidationFailed([Issue(code="decision_invalid", field="decision", message=(
-                "Décision attendue : « accepted », « rejected » ou « changes_requested »."))]) from None
+        decision = _choice(Decision, self.decision, field="decision", code="decision_invalid", message=(
+            "Décision attendue : « accepted », « rejected » ou « changes_requested »."))
         return decision, parse_comment(self.comment, required=decision in DECISIONS_NEEDING_COMMENT,
                                        what="un rejet ou une demande de corrections")
 
@@ -96,11 +104,8 @@ class OutcomeCommand:
     comment: str | None = None
 
     def checked(self) -> tuple[Outcome, str | None]:
-        try:
-            outcome = Outcome(self.outcome or "")
-        except ValueError:
-            raise ValidationFailed([Issue(code="outcome_invalid", field="outcome",
-                                          message="Issue attendue : « compliant » ou « non_compliant ».")]) from None
+        outcome = _choice(Outcome, self.outcome, field="outcome", code="outcome_invalid",
+                          message="Issue attendue : « compliant » ou « non_compliant ».")
         return outcome, parse_comment(self.comment, required=outcome in OUTCOMES_NEEDING_COMMENT,
                                       what="une conclusion de non-conformité (ses motifs)")
 
@@ -112,7 +117,7 @@ class ProofRequestCommand:
     finess: str | None
     message: str | None
 
-    def checked(self, declared: Sequence[str]) -> tuple[str, str]:
+    def checked(self, declared: Container[str]) -> tuple[str, str]:
         """The FINESS (one of ``declared``) and the message; every refusal at once."""
         finess = (self.finess or "").strip()
         issues = []

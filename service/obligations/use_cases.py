@@ -22,6 +22,7 @@ from service.domain.access import Principal
 from service.domain.lifecycle import Milestone
 from service.domain.proofs import missing_proofs
 from service.funding_requests.use_cases import LAST_VERSION, declared_rows, lifecycle_state
+from service.http.schemas import Page
 from service.kit.pagination import PageRequest, list_page
 from service.models import (
     PROOF_REQUEST_TABLE,
@@ -30,6 +31,7 @@ from service.models import (
     FundingRequest,
     iso_z,
 )
+from service.obligations.schemas import Obligation
 from service.scope import scoped_requests_query
 
 _SUB = SUBMISSION_TABLE
@@ -54,7 +56,7 @@ def _next_action(*, closed: bool, open_requests: list[dict[str, Any]], version: 
 
 
 def obligations(session: Session, principal: Principal, page: PageRequest, *, today: date,
-                now: datetime) -> dict[str, Any]:
+                now: datetime) -> Page[Obligation]:
     requests = list(session.exec(scoped_requests_query(principal).order_by(FundingRequest.galis_ref)))
     by_id = {r.id: r for r in requests}
     conn = session.connection()
@@ -98,7 +100,7 @@ def obligations(session: Session, principal: Principal, page: PageRequest, *, to
             })
     items.sort(key=_urgency)
     shown, next_cursor = list_page(items, page)
-    return {"items": shown, "next_cursor": next_cursor}
+    return Page[Obligation](items=[Obligation.model_validate(item) for item in shown], next_cursor=next_cursor)
 
 
 def _urgency(item: dict[str, Any]) -> tuple[Any, ...]:
