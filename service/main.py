@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.access import routes as api_keys_routes
+from service.access import routes as access_routes
 from service.access.authentication import KeyAuthenticator
 from service.access.keys import PrincipalCache
 from service.audit import routes as audit_routes
@@ -39,7 +39,7 @@ from service.statistics import routes as statistics_routes
 from service.submissions import routes as submissions_routes
 from service.submissions.schemas import SubmissionCreate
 from service.submissions.use_cases import PushCache
-from service.target_sets import routes as targets_routes
+from service.target_sets import routes as target_sets_routes
 from service.webhooks import routes as webhooks_routes
 from service.webhooks.deliverer import Deliverer
 from service.webhooks.supervisor import DelivererProcess
@@ -136,11 +136,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(control_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(reports_routes.router)
-    app.include_router(api_keys_routes.router)
+    app.include_router(access_routes.router)
     app.include_router(log_routes.router)
     app.include_router(evidence_routes.router)
     app.include_router(registry_routes.router)
-    app.include_router(targets_routes.router)
+    app.include_router(target_sets_routes.router)
     app.include_router(statistics_routes.router)
     app.include_router(obligations_routes.router)
     app.include_router(webhooks_routes.router)

@@ -55,10 +55,6 @@ _ZIP_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-
-
-
-
 @router.get(
     "/v1/submissions/{submission_id}/evidence.zip",
     summary="Dossier de preuve d'une version (BagIt)",

@@ -22,7 +22,6 @@ def _sources(request: Request, settings: Settings) -> Sources:
                    report_cache=request.app.state.report_cache, timezone=settings.timezone)
 
 
-
 def _zip(build: Any) -> StreamingResponse:
     try:
         bundle: Bundle = build()

@@ -36,7 +36,6 @@ from service.http.uploads import single_file
 router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financement"])
 
 
-
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,

@@ -149,8 +149,6 @@ class Page(BaseModel, Generic[T]):
         description="À repasser dans `cursor` pour la page suivante ; null en fin de liste.")
 
 
-
-
 def required_text_when(field: str, values: list[str], text_field: str) -> dict[str, Any]:
     """JSON Schema for "``text_field`` is required, and says something, when ``field`` is one of
     ``values``" (the service refuses it otherwise: ``comment_required``)."""

@@ -74,8 +74,6 @@ _UPLOAD_BODY = {
 }
 
 
-
-
 @router.post(
     "/v1/submissions/{submission_id}/proofs",
     status_code=status.HTTP_201_CREATED,
@@ -92,8 +90,6 @@ async def upload_proof(
     request: Request, principal: CurrentPrincipal, database: DatabaseDep, settings: SettingsDep, today: Today,
 ) -> Any:
     return await receive_proof(request, principal, submission_id, database=database, settings=settings, today=today)
-
-
 
 
 @router.get(

@@ -31,7 +31,6 @@ def _refusal(exc: ProofRefused) -> Exception:
     return ValidationFailed([Issue(code=exc.code, field="file", message=exc.message)], exc.message, code=exc.code)
 
 
-
 async def receive_proof(request: Request, principal: Principal, submission_id: str, *, database: Database,
                         settings: Settings, today: date,
                         check_fields: Callable[[Mapping[str, str]], None] | None = None) -> dict[str, Any]:
@@ -62,7 +61,6 @@ async def receive_proof(request: Request, principal: Principal, submission_id: s
         upload.discard()  # the staged copy, if still there (put moves it into the store)
     return await database.writer.run(
         lambda session: use_cases.record_proof(session, principal, found, meta, staged, kind))
-
 
 
 def unavailable(proof_id: str, exc: Exception) -> HttpProblem:

@@ -100,8 +100,6 @@ class SubmissionRowOut(BaseModel):
     indicators: IndicatorsOut
 
 
-
-
 class SubmissionOut(BaseModel):
     id: str | None = Field(description="Identifiant de la version ; null pour un essai (dry_run).")
     galis_ref: str

@@ -70,7 +70,6 @@ def test_an_ars_sees_its_region_and_the_national_level_and_others_may_not(api: A
     assert wrong.status_code == 422
 
 
-
 def test_an_establishment_sees_its_percentile_rank_among_its_peers(api: Api) -> None:
     rows = pushed(api, "33", "500", [50, 60, 70, 80])
     pushed(api, "2A", "500", [90, 95, 99])
@@ -122,7 +121,6 @@ def test_reporting_by_region_and_by_vendor(api: Api) -> None:
     assert by_vendor["Éditeur X"]["with_version"] == 1 and by_vendor["Éditeur X"]["accepted"] == 1
     fin = report(cnsa, milestone="fin_projet", group_by="region")
     assert fin["75"]["late"] == 1 and fin["75"]["milestone_open"] == 1
-
 
 
 def latest_rates(api: Api) -> list[tuple[Any, ...]]:
