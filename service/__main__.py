@@ -1,7 +1,7 @@
 """Command line of the service.
 
     python -m service create-key --role ROLE [--region CODE] [--siret SIRET] [--galis-ref REF ...] [--label TEXT]
-                                 [--expires-on YYYY-MM-DD]
+                                 [--expires-on YYYY-MM-DD] [--organisation ID] [--manager]
     python -m service revoke-key PREFIX   # the key's printed prefix, e.g. esms_6Lu3dEU
     python -m service demo          # demo data and keys (embedded default)
     python -m service openapi       # print the OpenAPI description
@@ -45,19 +45,25 @@ def _iso_date(text: str) -> date:
 
 def cmd_create_key(args: argparse.Namespace) -> int:
     from service.access.keys import create_api_key
+    from service.models import Organisation
 
     try:
         with _session() as session, session.begin():
-            key, secret = create_api_key(session, role=Role(args.role), region_code=args.region, siret=args.siret,
-                                         galis_refs=args.galis_ref, label=args.label, expires_on=args.expires_on,
-                                         today=_today())
+            key, secret = create_api_key(session, role=Role(args.role) if args.role else None,
+                                         region_code=args.region, siret=args.siret, galis_refs=args.galis_ref,
+                                         label=args.label, expires_on=args.expires_on, today=_today(),
+                                         organisation_id=args.organisation, manager=args.manager)
+            owner = session.get(Organisation, key.organisation_id)
+            organisation = f"{key.organisation_id} ({owner.name if owner else '?'})"
     except ValidationFailed as exc:
         for issue in exc.issues:
             print(f"erreur : {issue.message}", file=sys.stderr)
         return 2
-    scope = key.region_code or key.siret or ", ".join(key.galis_refs) or "national"
+    scope = key.region_code or key.siret or ", ".join(args.galis_ref or ()) or "national"
     expiry = f", refusée à partir du {key.expires_on.isoformat()}" if key.expires_on else ""
-    print(f"Clé créée : rôle {key.role}, périmètre {scope}, préfixe {key.prefix}{expiry}. "
+    manager = ", gestionnaire" if key.manager else ""
+    print(f"Clé créée : rôle {key.role}{manager}, organisation {organisation}, périmètre {scope}, "
+          f"préfixe {key.prefix}{expiry}. "
           "Elle ne sera plus affichée : conservez-la.")
     print(secret)
     return 0
@@ -229,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     create = commands.add_parser("create-key", help="créer une clé d'API (affichée une seule fois)")
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--role", choices=[r.value for r in Role], help="rôle (sinon celui de --organisation)")
+    create.add_argument("--organisation", type=int, default=None,
+                        help="identifiant de l'organisation de la clé (sinon trouvée ou créée selon le rôle)")
+    create.add_argument("--manager", action="store_true",
+                        help="clé de gestionnaire : gère les personnes, les clés et les mandats de l'organisation")
     create.add_argument("--region", help="code région (rôle ars_reviewer)")
     create.add_argument("--siret", help="SIRET du porteur (rôle porteur)")
     create.add_argument("--galis-ref", nargs="+", default=[], help="références mandatées (rôle vendor)")

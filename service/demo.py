@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from service.access.keys import create_api_key, hash_key, register_api_key
+from service.access.keys import create_api_key, hash_key
 from service.domain.access import Principal, Role
 from service.funding_requests.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 from service.funding_requests.use_cases import create_funding_request, record_event
@@ -48,8 +48,9 @@ DEMO_KEYS: list[dict[str, Any]] = [
     {"role": Role.ADMIN, "label": "démo administrateur"},
     {"role": Role.ARS_REVIEWER, "region_code": "75", "label": "démo ARS Nouvelle-Aquitaine"},
     {"role": Role.CNSA_AUDITOR, "label": "démo CNSA"},
-    {"role": Role.PORTEUR, "siret": "73282932000074", "label": "démo porteur Association Les Tilleuls"},
-    {"role": Role.VENDOR, "galis_refs": ["12345678", "23456789"], "label": "démo éditeur DUI"},
+    {"role": Role.PORTEUR, "siret": "73282932000074", "label": "démo porteur Association Les Tilleuls",
+     "manager": True},
+    {"role": Role.VENDOR, "galis_refs": ["12345678", "23456789"], "label": "démo éditeur DUI", "manager": True},
 ]
 
 
@@ -67,14 +68,12 @@ def seed_demo(session: Session, *, keys_file: Path, today: date) -> dict[str, st
         role = str(spec["role"])
         secret = kept.get(role)
         key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(secret))).first() if secret else None
-        if key is None and secret:
-            scope = {name: value for name, value in spec.items() if name != "role"}
-            key = register_api_key(session, secret, role=Role(role), **scope)
-        elif key is None:
-            key, secret = create_api_key(session, **spec)
+        if key is None:
+            key, secret = create_api_key(session, **spec, secret=secret)
         assert key.id is not None and secret is not None
         keys[role] = secret
-        principals[role] = Principal(key_id=key.id, role=Role(key.role), label=key.label)
+        principals[role] = Principal(key_id=key.id, role=Role(key.role), label=key.label,
+                                     organisation_id=key.organisation_id, manager=key.manager)
     admin = principals[Role.ADMIN]
     for spec in DEMO_REQUESTS:
         if session.exec(select(FundingRequest.id).where(FundingRequest.galis_ref == spec["galis_ref"])).first():

@@ -30,6 +30,7 @@ from service.log import routes as log_routes
 from service.log.keys import LogSigner
 from service.log.sequencer import Sequencer
 from service.obligations import routes as obligations_routes
+from service.organisations import routes as organisations_routes
 from service.proofs import routes as proofs_routes
 from service.registry import routes as registry_routes
 from service.reports import routes as reports_routes
@@ -63,11 +64,13 @@ TAGS = [
                                                   "fil des versions modifiées pour les auditeurs."},
     {"name": "referentiel", "description": "Référentiel FINESS : import de l'extrait public, établissements."},
     {"name": "cibles", "description": "Jeux de cibles des indicateurs, par campagne et catégorie FINESS."},
+    {"name": "organisations", "description": "Qui agit : organisations (porteurs, éditeurs, ARS, CNSA, administration), "
+                                             "leurs personnes et les mandats des porteurs aux éditeurs."},
     {"name": "statistiques", "description": "Statistiques comparées : chaque établissement face à ses pairs."},
     {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
     {"name": "webhooks", "description": "Webhooks (Standard Webhooks 1.0) : abonnements, journal des livraisons, "
                                         "nouvel envoi."},
-    {"name": "cles-api", "description": "Clés d'API : liste, révocation (administrateurs)."},
+    {"name": "cles-api", "description": "Clés d'API des organisations, et qui appelle (/v1/me)."},
     {"name": "exploitation", "description": "État du service."},
 ]
 
@@ -137,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_routes.router)
     app.include_router(reports_routes.router)
     app.include_router(access_routes.router)
+    app.include_router(organisations_routes.router)
     app.include_router(log_routes.router)
     app.include_router(evidence_routes.router)
     app.include_router(registry_routes.router)

@@ -51,8 +51,66 @@ def _ts(**kw: Any) -> Any:
     return Field(sa_type=UTCDateTime(), **kw)
 
 
+class Organisation(SQLModel, table=True):
+    """Who acts, collectively: a porteur (one per SIRET), an éditeur, an ARS (one per région),
+    the CNSA, the administration. Its kind and scope (SIRET, région) never change."""
+
+    __tablename__ = "organisation"
+    __table_args__ = (sa.UniqueConstraint("kind", "siret"), sa.UniqueConstraint("kind", "region_code"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)
+    name: str = Field(max_length=300)
+    siret: str | None = Field(default=None, max_length=14)
+    region_code: str | None = Field(default=None, max_length=2)
+    contact_email: str | None = Field(default=None, max_length=254)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class Person(SQLModel, table=True):
+    """A person of an organisation: invited by e-mail, linked to its ProConnect identity
+    (issuer, ``sub``) at its first sign-in."""
+
+    __tablename__ = "person"
+    __table_args__ = (sa.UniqueConstraint("issuer", "subject"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    email: str = Field(max_length=254, unique=True)
+    given_name: str = Field(default="", max_length=200)
+    usual_name: str = Field(default="", max_length=200)
+    role: str = Field(default="member", max_length=10)
+    active: bool = True
+    issuer: str | None = Field(default=None, max_length=300)
+    subject: str | None = Field(default=None, max_length=255)
+    invited_at: datetime = _ts(default_factory=utcnow)
+    last_sign_in_at: datetime | None = _ts(default=None)
+
+
+class Mandate(SQLModel, table=True):
+    """A porteur's grant to an éditeur to push for one of its requests. The reference is kept as
+    text: a key created with ``--galis-ref`` may name a request not registered yet."""
+
+    __tablename__ = "mandate"
+    __table_args__ = (sa.Index("ix_mandate_editeur_ref", "editeur_id", "galis_ref"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    galis_ref: str = Field(max_length=8, index=True)
+    editeur_id: int = Field(foreign_key="organisation.id")
+    #: First and last day (inclusive) of the mandate; none: from the grant, without end.
+    starts_on: date | None = None
+    ends_on: date | None = None
+    granted_at: datetime = _ts(default_factory=utcnow)
+    granted_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    granted_by_person_id: int | None = Field(default=None, foreign_key="person.id")
+    revoked_at: datetime | None = _ts(default=None)
+    revoked_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    revoked_by_person_id: int | None = Field(default=None, foreign_key="person.id")
+
+
 class ApiKey(SQLModel, table=True):
-    """An API key, stored only as the SHA-256 of its secret."""
+    """An API key of an organisation, stored only as the SHA-256 of its secret. Its role, région
+    and SIRET are its organisation's, kept beside it for the lists that group by them."""
 
     __tablename__ = "api_key"
 
@@ -60,10 +118,12 @@ class ApiKey(SQLModel, table=True):
     key_hash: str = Field(max_length=64, unique=True)
     #: The key's first characters, printed at creation: how people name a key (revocation).
     prefix: str = Field(max_length=16, unique=True)
+    organisation_id: int = Field(foreign_key="organisation.id", index=True)
+    #: A manager key may do what a manager person of its organisation may.
+    manager: bool = False
     role: str = Field(max_length=20)
     region_code: str | None = Field(default=None, max_length=2)
     siret: str | None = Field(default=None, max_length=14)
-    galis_refs: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     label: str = Field(default="", max_length=200)
     created_at: datetime = _ts(default_factory=utcnow)
     #: First day the key is refused (Europe/Paris); none: no expiry.
@@ -96,6 +156,7 @@ class FundingRequest(SQLModel, table=True):
     fin_projet_last_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = _ts(default_factory=utcnow)
     created_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    created_by_person_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class Establishment(SQLModel, table=True):
@@ -120,6 +181,7 @@ class LifecycleEvent(SQLModel, table=True):
     until: date | None = None
     recorded_at: datetime = _ts(default_factory=utcnow)
     recorded_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    recorded_by_person_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class Submission(SQLModel, table=True):
@@ -142,6 +204,7 @@ class Submission(SQLModel, table=True):
     version: int
     received_at: datetime = _ts(default_factory=utcnow)
     received_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    received_by_person_id: int | None = Field(default=None, foreign_key="person.id")
     source: str = Field(max_length=10)
     fingerprint: str = Field(max_length=64)
     row_count: int
@@ -254,6 +317,7 @@ class Proof(SQLModel, table=True):
     signed_by: str = Field(max_length=200)
     uploaded_at: datetime = _ts(default_factory=utcnow)
     uploaded_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    uploaded_by_person_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class Review(SQLModel, table=True):
@@ -269,6 +333,7 @@ class Review(SQLModel, table=True):
     comment: str | None = Field(default=None, max_length=2000)
     decided_at: datetime = _ts(default_factory=utcnow)
     decided_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    decided_by_person_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class ControlCase(SQLModel, table=True):
@@ -291,11 +356,13 @@ class ControlCase(SQLModel, table=True):
     status: str = Field(max_length=12)
     opened_at: datetime = _ts(default_factory=utcnow)
     claimed_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    claimed_by_person_id: int | None = Field(default=None, foreign_key="person.id")
     claimed_at: datetime | None = _ts(default=None)
     outcome: str | None = Field(default=None, max_length=20)
     outcome_comment: str | None = Field(default=None, max_length=2000)
     closed_at: datetime | None = _ts(default=None)
     closed_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    closed_by_person_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class ProofRequest(SQLModel, table=True):
@@ -313,6 +380,7 @@ class ProofRequest(SQLModel, table=True):
     requested_at: datetime = _ts(default_factory=utcnow)
     due_at: datetime = _ts()
     requested_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    requested_by_person_id: int | None = Field(default=None, foreign_key="person.id")
     answered_at: datetime | None = _ts(default=None)
     proof_id: str | None = Field(default=None, foreign_key="proof.id", max_length=36)
     #: When the ``proof_request.overdue`` webhook event was queued (once per request).
@@ -330,6 +398,8 @@ class AuditEvent(SQLModel, table=True):
     seq: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     occurred_at: datetime = _ts()
     actor_key_id: int | None = None
+    actor_person_id: int | None = None
+    actor_organisation_id: int | None = None
     actor_role: str = Field(max_length=20)
     actor_label: str = Field(max_length=200)
     action: str = Field(max_length=40)
@@ -409,6 +479,7 @@ class FinessSnapshot(SQLModel, table=True):
     reopened: int
     imported_at: datetime = _ts(default_factory=utcnow)
     imported_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    imported_by_person_id: int | None = Field(default=None, foreign_key="person.id")
 
 
 class RegistryEstablishment(SQLModel, table=True):
@@ -531,7 +602,11 @@ class ConsoleSession(SQLModel, table=True):
     __tablename__ = "console_session"
 
     token_hash: str = Field(primary_key=True, max_length=64)
-    key_id: int = Field(foreign_key="api_key.id", index=True)
+    #: Signed in with an API key (``key_id``) or through ProConnect (``person_id``).
+    key_id: int | None = Field(default=None, foreign_key="api_key.id", index=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    #: The provider's ID token, kept for its sign-out (``id_token_hint``).
+    id_token: str | None = Field(default=None, sa_type=sa.Text)
     csrf_token: str = Field(max_length=64)
     created_at: datetime = _ts(default_factory=utcnow)
     last_seen_at: datetime = _ts(default_factory=utcnow)
@@ -549,6 +624,9 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     return table
 
 
+ORGANISATION_TABLE = table_of(Organisation)
+PERSON_TABLE = table_of(Person)
+MANDATE_TABLE = table_of(Mandate)
 API_KEY_TABLE = table_of(ApiKey)
 FUNDING_REQUEST_TABLE = table_of(FundingRequest)
 ESTABLISHMENT_TABLE = table_of(Establishment)

@@ -6,6 +6,7 @@ The rule itself is ``service.domain.access``; this module applies it to the shar
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,7 +16,7 @@ from service.domain import access
 from service.domain.access import Principal, RequestScope, Role
 from service.domain.errors import InvalidIdentifier, NotFound
 from service.domain.identifiers import GalisRef
-from service.models import FUNDING_REQUEST_TABLE, FundingRequest, Submission
+from service.models import FUNDING_REQUEST_TABLE, MANDATE_TABLE, FundingRequest, Submission
 
 
 def scope_of(req: Any) -> RequestScope:
@@ -80,3 +81,23 @@ def scoped_requests_query(principal: Principal) -> Any:
     elif principal.role is Role.VENDOR:
         query = query.where(FundingRequest.galis_ref.in_(sorted(principal.galis_refs)))  # type: ignore[attr-defined]
     return query
+
+
+_MANDATE = MANDATE_TABLE
+
+
+def mandates_in_force(today: date | sa.BindParameter[date]) -> sa.ColumnElement[bool]:
+    """The mandates an éditeur may push under on ``today`` (``domain.access.mandate_in_force`` in SQL)."""
+    return sa.and_(_MANDATE.c.revoked_at.is_(None),
+                   sa.or_(_MANDATE.c.starts_on.is_(None), _MANDATE.c.starts_on <= today),
+                   sa.or_(_MANDATE.c.ends_on.is_(None), _MANDATE.c.ends_on >= today))
+
+
+_MANDATED_REFS = sa.select(_MANDATE.c.galis_ref).where(
+    _MANDATE.c.editeur_id == sa.bindparam("editeur"), mandates_in_force(sa.bindparam("today", type_=sa.Date)))
+
+
+def mandated_refs(conn: sa.Connection, editeur_id: int, today: date) -> frozenset[str]:
+    """The GALIS references an éditeur holds a mandate for on ``today`` (read through the
+    ``(editeur_id, galis_ref)`` index)."""
+    return frozenset(conn.execute(_MANDATED_REFS, {"editeur": editeur_id, "today": today}).scalars())

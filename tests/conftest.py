@@ -75,9 +75,12 @@ def database_url(migrated_db: MigratedDatabase, tmp_path: Path) -> str:
         return f"sqlite:///{copy}"
     engine = sa.create_engine(migrated_db.url)
     with engine.begin() as conn:
-        kept = ("audit_head", "log_state", "target_set")  # rows the migrations put there: reset, not emptied
+        # rows the migrations put there: reset, not emptied
+        kept = ("audit_head", "log_state", "target_set", "organisation")
         tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables if t.name not in kept)
         conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        conn.execute(sa.text("DELETE FROM organisation WHERE kind IN ('porteur', 'editeur')"))
+        conn.execute(sa.text("UPDATE organisation SET contact_email = NULL"))
         conn.execute(sa.text("UPDATE audit_head SET seq = 0, hash = :genesis"), {"genesis": GENESIS})
         conn.execute(sa.text("UPDATE log_state SET size = 0"))
         conn.execute(sa.text("DELETE FROM target_set"))

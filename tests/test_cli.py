@@ -34,10 +34,13 @@ def test_create_key_prints_the_key_alone_on_the_last_line_and_stores_its_hash(da
     assert secret.startswith("esms_") and " " not in secret
     engine = sa.create_engine(database_url)
     with engine.connect() as conn:
-        stored = conn.execute(sa.text("SELECT key_hash, role, galis_refs FROM api_key")).one()
+        stored = conn.execute(sa.text("SELECT key_hash, role, organisation_id FROM api_key")).one()
+        mandated = conn.execute(sa.text("SELECT galis_ref FROM mandate WHERE editeur_id = :o"),
+                                {"o": stored[2]}).scalars().all()
     engine.dispose()
     assert stored[0] == hash_key(secret) and secret not in str(stored)
     assert stored[1] == "vendor"
+    assert sorted(mandated) == ["12345678", "23456789"]
     with TestClient(create_app(make_settings(database_url))) as client:
         response = client.get("/v1/funding-requests", headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 200 and response.json()["items"] == []

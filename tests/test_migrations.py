@@ -146,3 +146,97 @@ def test_the_migration_fills_the_latest_rates_as_the_push_keeps_them(fresh_url: 
         assert kept() == pushed
     finally:
         engine.dispose()
+
+
+#: Before the organisations: one key per role and scope, and what each could see.
+_OLD_REQUESTS = {"11111111": ("73282932000074", "75"), "22222222": ("73282932000074", "75"),
+                 "33333333": ("77501234700016", "75"), "44444444": ("31005678300015", "94")}
+_OLD_KEYS = {
+    "admin": ("admin", None, None, []), "cnsa": ("cnsa_auditor", None, None, []),
+    "ars-75": ("ars_reviewer", "75", None, []), "ars-94": ("ars_reviewer", "94", None, []),
+    "ars-11": ("ars_reviewer", "11", None, []),
+    "porteur-a": ("porteur", None, "73282932000074", []), "porteur-b": ("porteur", None, "77501234700016", []),
+    "porteur-sans-demande": ("porteur", None, "33020123700022", []),
+    "editeur-1": ("vendor", None, None, ["11111111", "33333333"]),
+    "editeur-2": ("vendor", None, None, ["11111111", "44444444", "55555555"]),  # 55555555: not registered yet
+    "editeur-vide": ("vendor", None, None, []),
+}
+
+
+def _could_see(name: str, ref: str, siret: str, region: str) -> bool:
+    """The rule of the keys before the organisations, written out again."""
+    role, key_region, key_siret, refs = _OLD_KEYS[name]
+    return role in ("admin", "cnsa_auditor") or key_region == region or key_siret == siret or ref in refs
+
+
+def test_the_keys_move_into_organisations_and_mandates_without_seeing_more_or_less(fresh_url: str) -> None:
+    """A database of the previous head with keys of every role: after the migration each key
+    lists and reads exactly the requests it could before, and pushes where it could; a vendor's
+    reference that was not yet registered becomes visible once it is, as before."""
+    import json
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from service.access.keys import hash_key
+    from service.main import create_app
+    from tests import factories
+    from tests.conftest import Api, make_settings
+
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "a1c3e5f7b902")
+    engine = sa.create_engine(fresh_url)
+    now = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    at = now if fresh_url.startswith("postgresql") else now.isoformat()
+    secrets = {name: f"esms_{index:07d}" + "x" * 36 for index, name in enumerate(_OLD_KEYS)}
+    with engine.begin() as conn:
+        for ref, (siret, region) in _OLD_REQUESTS.items():
+            conn.execute(sa.text("INSERT INTO funding_request (galis_ref, siret, porteur_name, campaign_year, "
+                                 "region_code, va_last_version, fin_projet_last_version, created_at) VALUES (:r, :s, "
+                                 ":n, 2024, :g, 0, 0, :at)"),
+                         {"r": ref, "s": siret, "n": f"Porteur de {ref}", "g": region, "at": at})
+        for name, (role, region, siret, refs) in _OLD_KEYS.items():
+            conn.execute(sa.text("INSERT INTO api_key (key_hash, prefix, role, region_code, siret, galis_refs, label, "
+                                 "created_at) VALUES (:h, :p, :role, :g, :s, :refs, :label, :at)"),
+                         {"h": hash_key(secrets[name]), "p": secrets[name][:12], "role": role, "g": region,
+                          "s": siret, "refs": json.dumps(refs), "label": name, "at": at})
+    command.upgrade(config, "head")
+
+    with engine.connect() as conn:
+        orgs = {row.label: (row.kind, row.name) for row in conn.execute(sa.text(
+            "SELECT k.label, o.kind, o.name FROM api_key k JOIN organisation o ON o.id = k.organisation_id"))}
+        mandates = sorted(tuple(r) for r in conn.execute(sa.text(
+            "SELECT k.label, m.galis_ref FROM mandate m JOIN api_key k ON k.organisation_id = m.editeur_id")))
+    engine.dispose()
+    assert orgs["admin"][0] == "administration" and orgs["cnsa"][0] == "cnsa"
+    assert orgs["ars-75"] == ("ars", "ARS Nouvelle-Aquitaine") and orgs["ars-11"] == ("ars", "ARS Île-de-France")
+    assert orgs["porteur-a"] == ("porteur", "Porteur de 11111111")  # named after its first request
+    assert orgs["porteur-sans-demande"] == ("porteur", "Porteur 33020123700022")
+    assert {orgs[n] for n in ("editeur-1", "editeur-2", "editeur-vide")} == {
+        ("editeur", "editeur-1"), ("editeur", "editeur-2"), ("editeur", "editeur-vide")}  # one each: nothing pooled
+    assert mandates == [("editeur-1", "11111111"), ("editeur-1", "33333333"), ("editeur-2", "11111111"),
+                        ("editeur-2", "44444444"), ("editeur-2", "55555555")]
+
+    with TestClient(create_app(make_settings(fresh_url))) as client:
+        api = Api(client)
+        for name, secret in secrets.items():
+            headers = api.auth(secret)
+            listed = {item["galis_ref"] for item in
+                      client.get("/v1/funding-requests", params={"limit": 500}, headers=headers).json()["items"]}
+            expected = {ref for ref, (siret, region) in _OLD_REQUESTS.items() if _could_see(name, ref, siret, region)}
+            assert listed == expected, name
+            for ref in _OLD_REQUESTS:
+                status = client.get(f"/v1/funding-requests/{ref}", headers=headers).status_code
+                assert status == (200 if ref in expected else 404), (name, ref)
+            me = client.get("/v1/me", headers=headers).json()
+            assert me["type"] == "api_key" and me["role"] == _OLD_KEYS[name][0] and me["manager"] is (name == "admin")
+            if _OLD_KEYS[name][0] == "vendor":
+                assert me["scope"]["galis_refs"] == sorted(_OLD_KEYS[name][3])
+        # the reference editeur-2 was given before its request existed: registered now, it is in its scope
+        api._admin = secrets["admin"]
+        created = api.create_request(galis_ref="55555555", establishments=[
+            {"finess": factories.finess("24"), "name": "EHPAD enregistré après"}])
+        assert created["galis_ref"] == "55555555"
+        assert client.get("/v1/funding-requests/55555555", headers=api.auth(secrets["editeur-2"])).status_code == 200
+        assert client.get("/v1/funding-requests/55555555", headers=api.auth(secrets["editeur-1"])).status_code == 404

@@ -69,6 +69,11 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[list[str], str]] = {
     "import_funding_requests": (["422"], "a CSV with the header and the lines of valid funding requests"),
     "put_target_set": (["422"], "a set for every campaign and category stays"),
     "create_webhook": (["422"], "an https URL whose host resolves to public addresses only (in tests: loopback)"),
+    "create_organisation_api_key": (["422"], "an expiry after today"),
+    "create_organisation": (["422"], "an e-mail address whose domain may receive mail (not .test, .local…)"),
+    "update_organisation": (["422"], "an e-mail address whose domain may receive mail (not .test, .local…)"),
+    "invite_person": (["422"], "an e-mail address whose domain may receive mail (not .test, .local…)"),
+    "grant_mandate": (["422"], "a registered éditeur; a period that ends after it starts and not in the past"),
 }
 
 #: The app under test, on a SQLite file of its own; ``world`` migrates and seeds it.
@@ -167,6 +172,15 @@ def world() -> Iterator[dict[str, str]]:
                                                                        "events": ["submission.stored"]})
             assert created.status_code == 201, created.text
         lists["list_webhooks"] = "/v1/webhooks"
+        administration = client.get("/v1/me", headers=admin).json()["organisation"]["id"]
+        for n in (1, 2):
+            assert client.post(f"/v1/organisations/{administration}/people", headers=admin, json={
+                "email": f"agent{n}@example.fr", "role": "member"}).status_code == 201
+        assert client.post(f"/v1/organisations/{administration}/api-keys", headers=admin,
+                           json={"label": "seconde clé"}).status_code == 201
+        lists |= {"list_organisations": "/v1/organisations", "list_mandates": "/v1/mandates",
+                  "list_people": f"/v1/organisations/{administration}/people",
+                  "list_organisation_api_keys": f"/v1/organisations/{administration}/api-keys"}
         APP.state.sequencer.run_once()  # the log's first checkpoint and leaves
         for operation_id, path in lists.items():
             page = client.get(path, params={"limit": 1}, headers=admin).json()

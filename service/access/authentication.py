@@ -32,7 +32,7 @@ class KeyAuthenticator:
         if found is None:
             def lookup() -> KeyLookup | None:
                 with Session(self.database.engine) as session:
-                    return find_principal(session, key_hash)
+                    return find_principal(session, key_hash, today)
 
             found = await run_in_threadpool(lookup)
             if found is None:

@@ -41,12 +41,14 @@ def record(session: Session, actor: Principal, action: str, object_type: str, ob
     clean = dict(payload)
     link = audit.Link(
         seq=seq, occurred_at=utcnow(), actor_key_id=actor.key_id or None,
-        actor_role=actor.role.value, actor_label=actor.label[:200], action=action, object_type=object_type,
+        actor_role=actor.role.value, actor_label=actor.label[:200], actor_person_id=actor.person_id,
+        actor_organisation_id=actor.organisation_id, action=action, object_type=object_type,
         object_id=str(object_id), galis_ref=galis_ref, payload_digest=audit.payload_digest(clean), prev_hash=None,
     )
     conn.execute(_INSERT, {
         "seq": link.seq, "occurred_at": link.occurred_at, "actor_key_id": link.actor_key_id,
         "actor_role": link.actor_role, "actor_label": link.actor_label, "action": action,
+        "actor_person_id": link.actor_person_id, "actor_organisation_id": link.actor_organisation_id,
         "object_type": object_type, "object_id": link.object_id, "request_id": request_id, "galis_ref": galis_ref,
         "payload": clean, "payload_digest": link.payload_digest, "prev_hash": None, "hash": link.hash(),
     })
@@ -56,7 +58,9 @@ def record(session: Session, actor: Principal, action: str, object_type: str, ob
 def link_of(event: Any) -> audit.Link:
     """What a stored event's hash and leaf cover, from its row (ORM object or Core row)."""
     return audit.Link(seq=event.seq, occurred_at=event.occurred_at, actor_key_id=event.actor_key_id,
-                      actor_role=event.actor_role, actor_label=event.actor_label, action=event.action,
+                      actor_role=event.actor_role, actor_label=event.actor_label,
+                      actor_person_id=event.actor_person_id, actor_organisation_id=event.actor_organisation_id,
+                      action=event.action,
                       object_type=event.object_type, object_id=event.object_id, galis_ref=event.galis_ref,
                       payload_digest=event.payload_digest, prev_hash=event.prev_hash)
 

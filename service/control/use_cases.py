@@ -276,6 +276,7 @@ def _require_workable(case: ControlCase, principal: Principal) -> None:
 def _claim(case: ControlCase, principal: Principal) -> bool:
     if case.status == "open":
         case.status, case.claimed_by_key_id, case.claimed_at = "claimed", principal.key_id or None, utcnow()
+        case.claimed_by_person_id = principal.person_id
         return True
     return False
 
@@ -308,7 +309,8 @@ def request_proof(session: Session, principal: Principal, case_id: str,
     now = utcnow()
     pr = ProofRequest(id=str(uuid.uuid4()), case_id=case.id, request_id=case.request_id, milestone=case.milestone,
                       finess=finess, message=message, requested_at=now, due_at=now + PROOF_DELAY,
-                      requested_by_key_id=principal.key_id or None)
+                      requested_by_key_id=principal.key_id or None,
+                      requested_by_person_id=principal.person_id)
     session.add(pr)
     session.flush()
     galis_ref = _ref(session, case)
@@ -328,6 +330,7 @@ def record_outcome(session: Session, principal: Principal, case_id: str,
     _claim(case, principal)
     case.status, case.outcome, case.outcome_comment = "closed", outcome.value, comment
     case.closed_at, case.closed_by_key_id = now, principal.key_id or None
+    case.closed_by_person_id = principal.person_id
     session.add(case)
     session.flush()
     audit.record(session, principal, "control_outcome_recorded", "control_case", case.id,

@@ -9,9 +9,14 @@ references it is mandated for). An object outside the caller's scope is reported
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from service.domain.errors import Forbidden, NotFound
+
+#: The day of the programme (a mandate's first and last day, a key's expiry) is Paris's.
+PROGRAMME_ZONE = ZoneInfo("Europe/Paris")
 
 
 class Role(StrEnum):
@@ -31,14 +36,41 @@ ROLE_LABELS = {
 }
 
 
+class Kind(StrEnum):
+    """The kinds of organisation; each acts with one role."""
+
+    PORTEUR = "porteur"
+    EDITEUR = "editeur"
+    ARS = "ars"
+    CNSA = "cnsa"
+    ADMINISTRATION = "administration"
+
+
+ROLE_OF_KIND = {Kind.PORTEUR: Role.PORTEUR, Kind.EDITEUR: Role.VENDOR, Kind.ARS: Role.ARS_REVIEWER,
+                Kind.CNSA: Role.CNSA_AUDITOR, Kind.ADMINISTRATION: Role.ADMIN}
+KIND_OF_ROLE = {role: kind for kind, role in ROLE_OF_KIND.items()}
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who calls: an API key (``key_id``) or a person signed in (``person_id``, ``key_id`` 0), acting
+    with its organisation's scope. ``label`` names it in records (a key's label, or « Marie Dupont
+    (ARS Occitanie) »); an éditeur's ``galis_refs`` are its active mandates when it was looked up."""
+
     key_id: int
     role: Role
     label: str = ""
     region_code: str | None = None
     siret: str | None = None
     galis_refs: frozenset[str] = frozenset()
+    organisation_id: int | None = None
+    organisation_name: str = ""
+    person_id: int | None = None
+    manager: bool = False
+
+    @property
+    def kind(self) -> Kind:
+        return KIND_OF_ROLE[self.role]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +176,52 @@ def require_may_see_statistics(principal: Principal) -> None:
 
 
 def require_may_manage_keys(principal: Principal) -> None:
-    """API keys are listed and revoked by an administrator only."""
+    """Every key of the service is listed by an administrator only."""
     if principal.role is not Role.ADMIN:
         raise Forbidden("Seul un administrateur gère les clés d'API.", code="role_not_allowed")
+
+
+def require_may_grant_mandates(principal: Principal) -> None:
+    """A porteur (its managers) mandates éditeurs for its requests; an administrator anywhere."""
+    if principal.role not in (Role.ADMIN, Role.PORTEUR):
+        raise Forbidden("Seul le porteur de la demande (ou un administrateur) mandate un éditeur.",
+                        code="role_not_allowed")
+
+
+def require_may_end_mandates(principal: Principal) -> None:
+    """A mandate ends by the porteur, by the éditeur giving it up, or by an administrator."""
+    if principal.role not in (Role.ADMIN, Role.PORTEUR, Role.VENDOR):
+        raise Forbidden("Seul le porteur de la demande, l'éditeur mandaté ou un administrateur met fin à un mandat.",
+                        code="role_not_allowed")
+
+
+def manages(principal: Principal, organisation_id: int) -> bool:
+    """An administrator manages every organisation; a manager (person or key) its own."""
+    return principal.role is Role.ADMIN or (principal.manager and principal.organisation_id == organisation_id)
+
+
+def require_manages(principal: Principal, organisation_id: int, what: str) -> None:
+    """``what`` (« gérer les clés d'API ») is for the organisation's managers; a member is refused."""
+    if not manages(principal, organisation_id):
+        raise Forbidden(f"Seuls les gestionnaires de l'organisation peuvent {what}.", code="manager_required")
+
+
+def sees_organisation(principal: Principal, organisation_id: int, kind: str) -> bool:
+    """Administrators and the CNSA see every organisation; everyone sees the éditeurs (a porteur
+    chooses its vendor among them); otherwise one's own."""
+    return (principal.role in (Role.ADMIN, Role.CNSA_AUDITOR) or kind == Kind.EDITEUR
+            or principal.organisation_id == organisation_id)
+
+
+def standing(revoked_at: datetime | None, expires_on: date | None, today: date | None) -> str:
+    """``revoked``, ``expired`` (from its ``expires_on`` day) or ``active``: the one rule of a key's use."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_on is not None and today is not None and today >= expires_on:
+        return "expired"
+    return "active"
+
+
+def mandate_in_force(revoked_at: datetime | None, starts_on: date | None, ends_on: date | None, today: date) -> bool:
+    """A mandate lets its éditeur push from ``starts_on`` to ``ends_on`` (both included) until revoked."""
+    return revoked_at is None and (starts_on is None or starts_on <= today) and (ends_on is None or today <= ends_on)

@@ -46,20 +46,31 @@ class Link:
     payload_digest: str
     #: The previous event's hash inside the chain; ``None`` after the chain's end.
     prev_hash: str | None
+    #: The person who acted and the actor's organisation (events since organisations exist;
+    #: covered by the hash and the leaf only when known, so that older events verify as written).
+    actor_person_id: int | None = None
+    actor_organisation_id: int | None = None
 
     def hash(self) -> str:
-        fields = [self.seq, self.occurred_at.isoformat(), self.actor_key_id, self.actor_role, self.actor_label,
-                  self.action, self.object_type, self.object_id, self.galis_ref, self.payload_digest,
-                  self.prev_hash]
+        fields: list[object] = [self.seq, self.occurred_at.isoformat(), self.actor_key_id, self.actor_role,
+                                self.actor_label, self.action, self.object_type, self.object_id, self.galis_ref,
+                                self.payload_digest, self.prev_hash]
+        if self.actor_person_id is not None or self.actor_organisation_id is not None:
+            fields += [self.actor_person_id, self.actor_organisation_id]
         return hashlib.sha256(canonical(fields)).hexdigest()
 
+    def _actor(self) -> dict[str, object]:
+        actor: dict[str, object] = {"key_id": self.actor_key_id, "role": self.actor_role, "label": self.actor_label}
+        if self.actor_person_id is not None or self.actor_organisation_id is not None:
+            actor |= {"person_id": self.actor_person_id, "organisation_id": self.actor_organisation_id}
+        return actor
 
     def leaf(self) -> bytes:
         """The bytes of the event that the log's Merkle tree hashes: its canonical JSON, the
         payload by its digest (the payload itself is shown beside it)."""
         return canonical({
             "seq": self.seq, "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
-            "actor": {"key_id": self.actor_key_id, "role": self.actor_role, "label": self.actor_label},
+            "actor": self._actor(),
             "action": self.action, "object_type": self.object_type, "object_id": self.object_id,
             "galis_ref": self.galis_ref, "payload_digest": self.payload_digest,
         })

@@ -30,6 +30,7 @@ from service.models import (
     LifecycleEvent,
     SubmissionRow,
 )
+from service.organisations import directory
 from service.registry.finess import registry_of
 from service.scope import load_request, scoped_requests_query
 from service.webhooks import outbox
@@ -167,9 +168,13 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
             + ", ".join(sorted(funded)) + ".",
             code="finess_already_funded",
         )
+    porteur = directory.porteur_of(session, siret, payload.porteur_name.strip())
+    if payload.contact_email and not porteur.contact_email:
+        porteur.contact_email = payload.contact_email.lower()
+        session.add(porteur)
     req = FundingRequest(galis_ref=galis_ref, siret=siret, porteur_name=payload.porteur_name.strip(),
                          campaign_year=payload.campaign_year, region_code=region_code,
-                         created_by_key_id=principal.key_id)
+                         created_by_key_id=principal.key_id or None, created_by_person_id=principal.person_id)
     session.add(req)
     session.flush()
     assert req.id is not None
@@ -251,7 +256,8 @@ def record_event(session: Session, principal: Principal, galis_ref: str, payload
     req.closed_on = new_state.closed_on
     session.add(req)
     session.add(LifecycleEvent(request_id=req.id, type=payload.type.value, event_on=payload.date,
-                               until=payload.until, recorded_by_key_id=principal.key_id))
+                               until=payload.until, recorded_by_key_id=principal.key_id or None,
+                               recorded_by_person_id=principal.person_id))
     session.flush()
     audit.record(session, principal, "lifecycle_event_recorded", "funding_request", req.galis_ref,
                  request_id=req.id, galis_ref=req.galis_ref, payload={

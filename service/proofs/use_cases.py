@@ -115,7 +115,8 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
         sha256=staged.sha256, sha512=staged.sha512 or None, media_type=kind.media_type, size=staged.size,
         filename=_clean_name(staged.filename),
         measured_on=meta.measured_on, period_start=meta.period_start, period_end=meta.period_end,
-        signed_by=meta.signed_by, uploaded_at=utcnow(), uploaded_by_key_id=principal.key_id,
+        signed_by=meta.signed_by, uploaded_at=utcnow(), uploaded_by_key_id=principal.key_id or None,
+        uploaded_by_person_id=principal.person_id,
     )
     session.add(proof)
     session.flush()

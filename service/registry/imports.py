@@ -109,7 +109,8 @@ def import_extract(session: Session, principal: Principal, path: Path, *, filena
             sha256=sha256, extract_version=header.version, extracted_on=header.extracted_on,
             filename=filename, size=size, encoding="utf-8" if encoding == "utf-8-sig" else encoding,
             establishments=0, added=0, closed=0, reopened=0, imported_at=utcnow(),
-            imported_by_key_id=principal.key_id or None).returning(_SNAPSHOT.c.id)).scalar_one())
+            imported_by_key_id=principal.key_id or None,
+            imported_by_person_id=principal.person_id).returning(_SNAPSHOT.c.id)).scalar_one())
         closed_before = set(conn.execute(sa.select(_ET.c.finess).where(_ET.c.closed_on.is_not(None))).scalars())
         reopened: set[str] = set()
         batch: list[ExtractRecord] = []

@@ -53,7 +53,8 @@ def record_review(session: Session, principal: Principal, submission_id: str,
                  already=Decision(already) if already else None, milestone=milestone, proofs_missing=missing)
     review = Review(id=str(uuid.uuid4()), submission_id=sub.id, request_id=sub.request_id, milestone=sub.milestone,
                     decision=decision.value, comment=comment, decided_at=utcnow(),
-                    decided_by_key_id=principal.key_id or None)
+                    decided_by_key_id=principal.key_id or None,
+                    decided_by_person_id=principal.person_id)
     session.add(review)
     sub.changed_at = review.decided_at  # the auditors' feed brings it up again
     sub.awaiting_review = False

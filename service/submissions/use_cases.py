@@ -256,7 +256,8 @@ def _version_row(req: RequestFacts, principal: Principal, parsed: declaration.Pa
     provenance = parsed.provenance
     return {
         "id": str(uuid.uuid4()), "request_id": req.id, "milestone": parsed.milestone.value, "version": version,
-        "received_at": received_at, "received_by_key_id": principal.key_id, "source": source,
+        "received_at": received_at, "received_by_key_id": principal.key_id or None,
+        "received_by_person_id": principal.person_id, "source": source,
         "fingerprint": fingerprint(req.galis_ref, parsed.milestone, parsed.rows), "row_count": len(parsed.rows),
         "targets_met": evaluated.targets_met, "warnings": stored_warnings, "awaiting_review": True,
         "is_latest": True, "changed_at": received_at,

@@ -36,9 +36,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from service.access.keys import standing
 from service.audit import trail as audit
-from service.domain.access import Principal, Role
+from service.domain.access import Principal, Role, standing
 from service.kit.db import DB_UNAVAILABLE, Database, short_reason
 from service.kit.settings import Settings
 from service.models import (

@@ -30,6 +30,8 @@ EVENT_TYPES: dict[str, str] = {
     "milestone.opened": "un jalon (VA ou fin de projet) est ouvert",
     "deadline.extended": "l'échéance de fin de projet est reportée",
     "request.closed": "le solde est payé : la demande est close",
+    "mandate.granted": "le porteur mandate l'éditeur pour une demande",
+    "mandate.revoked": "le mandat de l'éditeur pour une demande prend fin",
 }
 
 SECRET_PREFIX = "whsec_"

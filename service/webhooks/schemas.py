@@ -8,7 +8,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 WebhookEvent = Literal["submission.stored", "review.decided", "proof.stored", "proof_request.opened",
-                       "proof_request.overdue", "milestone.opened", "deadline.extended", "request.closed"]
+                       "proof_request.overdue", "milestone.opened", "deadline.extended", "request.closed",
+                       "mandate.granted", "mandate.revoked"]
 
 
 class WebhookCreate(BaseModel):
@@ -20,7 +21,7 @@ class WebhookCreate(BaseModel):
     url: StrictStr = Field(min_length=1, max_length=2000,
                            description="Adresse https du destinataire ; refusée si l'hôte désigne une adresse de "
                                        "bouclage, privée ou lien-local (422 `webhook_url_forbidden`).")
-    events: list[WebhookEvent] = Field(min_length=1, max_length=8, description="Événements voulus.")
+    events: list[WebhookEvent] = Field(min_length=1, max_length=10, description="Événements voulus.")
     description: StrictStr = Field(default="", max_length=500, description="Libellé libre.")
 
 

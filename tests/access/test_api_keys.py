@@ -44,7 +44,8 @@ class TestListApiKeys:
         items = {item["prefix"]: item for item in response.json()["items"]}
         assert set(items) == {prefix_of(api.admin), prefix_of(vendor)}
         listed = items[prefix_of(vendor)]
-        assert listed["role"] == "vendor" and listed["galis_refs"] == ["12345678"] and listed["label"] == "Éditeur X"
+        assert listed["role"] == "vendor" and listed["label"] == "Éditeur X" and listed["manager"] is False
+        assert listed["organisation"]["kind"] == "editeur" and listed["organisation"]["name"] == "Éditeur X"
         assert listed["status"] == "active" and listed["revoked_at"] is None and listed["expires_on"] is None
         assert vendor not in response.text and vendor[12:] not in response.text
 
@@ -58,13 +59,15 @@ class TestListApiKeys:
         assert not {i["prefix"] for i in first["items"]} & {i["prefix"] for i in second["items"]}
 
     @pytest.mark.parametrize("role", ["ars_reviewer", "cnsa_auditor", "porteur", "vendor"])
-    def test_only_an_admin_manages_keys(self, api: Api, role: str) -> None:
+    def test_only_an_admin_lists_every_key_and_another_organisations_key_is_not_found(self, api: Api,
+                                                                                      role: str) -> None:
         scope = {"ars_reviewer": {"region_code": "75"}, "porteur": {"siret": "73282932000074"},
                  "vendor": {"galis_refs": ["12345678"]}}.get(role, {})
-        key = api.key(role, **scope)
+        key = api.key(role, manager=True, **scope)
         listed = api.client.get("/v1/api-keys", headers=api.auth(key))
         revoked = api.client.post(f"/v1/api-keys/{prefix_of(api.admin)}/revoke", headers=api.auth(key))
-        assert (listed.status_code, revoked.status_code) == (403, 403)
+        assert (listed.status_code, revoked.status_code) == (403, 404)
+        assert revoked.json()["code"] == "api_key_not_found"
         assert api.client.get("/v1/funding-requests", headers=api.auth(api.admin)).status_code == 200
 
 

@@ -7,13 +7,16 @@ scope answers 404 (it is not revealed).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from service.access.keys import create_api_key, find_principal, hash_key
+from service.audit import trail as audit
 from service.domain.access import Role
+from service.organisations import directory, people
 from service.webhooks.subscriptions import create_subscription
 from tests import factories, proof_files, template_files
 from tests.conftest import Api, rows_for
@@ -27,7 +30,7 @@ MAY_REVIEW = {"admin", "ars_reviewer"}
 MAY_CONTROL = {"admin", "cnsa_auditor"}
 MAY_FOLLOW_CHANGES = {"admin", "cnsa_auditor", "ars_reviewer"}
 TABLES = ("api_key", "submission", "lifecycle_event", "funding_request", "proof", "review", "control_case",
-          "proof_request", "audit_event")
+          "proof_request", "audit_event", "organisation", "person", "mandate")
 
 
 @dataclass
@@ -40,6 +43,10 @@ class World:
     cases: dict[str, str]
     spare_key: str  # a key nobody uses, to revoke
     webhooks: dict[str, tuple[str, str]]  # per role (and "other"): its subscription and one of its deliveries
+    organisations: dict[str, int]  # the porteur organisation of each request
+    people: dict[str, int]  # a person of each
+    mandates: dict[str, str]  # a mandate on each request
+    editeur: int  # an éditeur nobody's key belongs to
 
 
 @pytest.fixture
@@ -54,10 +61,26 @@ def world(api: Api) -> World:
         name: create_api_key(session, role=Role(roles.get(name, name)), **scope)[1] for name, scope in scopes.items()})}
     spare = keys.pop("spare")
 
+    def people_and_mandates(session: Any) -> tuple[dict[str, int], dict[str, int], dict[str, str], int]:
+        orgs = {scope: directory.porteur_of(session, req["siret"]).id for scope, req in (("in", inside),
+                                                                                         ("out", outside))}
+        persons = {scope: people.invite(session, audit.OPERATOR, org, email=f"personne.{scope}@example.fr",
+                                        role="member")["id"] for scope, org in orgs.items()}
+        create_api_key(session, role=Role.VENDOR, galis_refs=[outside["galis_ref"]], label="éditeur du dehors")
+        given = {scope: session.execute(sa.text("SELECT id FROM mandate WHERE galis_ref = :r"),
+                                        {"r": req["galis_ref"]}).scalar_one()
+                 for scope, req in (("in", inside), ("out", outside))}
+        editeur = directory.register_editeur(session, audit.OPERATOR, name="Éditeur libre", siret=factories.siret(),
+                                             contact_email=None)["id"]
+        return orgs, persons, given, editeur
+
+    organisations, persons, mandates, editeur = api.database.writer.run_sync(people_and_mandates)
+
     def subscribe_all(session: Any) -> dict[str, str]:  # one transaction for the six
         return {role: create_subscription(session, found.principal, {
             "url": "http://127.0.0.1:9/hook", "events": ["submission.stored"]}, max_per_key=20)["id"]
-            for role, key in keys.items() if (found := find_principal(session, hash_key(key))) is not None}
+            for role, key in keys.items() if (found := find_principal(session, hash_key(key), date.today()))
+            is not None}
 
     # each key's subscription, told of the pushes below (nothing listens: they stay pending)
     webhooks = api.database.writer.run_sync(subscribe_all)
@@ -77,7 +100,8 @@ def world(api: Api) -> World:
                                          {"s": sub}).scalar_one() for role, sub in webhooks.items()}
     return World(api, keys, {"in": inside, "out": outside}, submissions, proofs, cases,
                  spare,
-                 {role: (sub, deliveries[role]) for role, sub in webhooks.items()})
+                 {role: (sub, deliveries[role]) for role, sub in webhooks.items()}, organisations, persons, mandates,
+                 editeur)
 
 
 def call(world: World, route: str, scope: str, key: str | None) -> Any:
@@ -218,6 +242,35 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.post(f"/v1/webhooks/{sub}/deliveries/{delivery}/retry", headers=headers)
     if route == "list_api_keys":
         return client.get("/v1/api-keys", headers=headers)
+    org = world.organisations[scope]
+    if route == "create_organisation":
+        return client.post("/v1/organisations", headers=headers, json={"kind": "editeur", "name": "Nouvel éditeur",
+                                                                       "siret": factories.siret()})
+    if route == "list_organisations":
+        return client.get("/v1/organisations", headers=headers)
+    if route == "get_organisation":
+        return client.get(f"/v1/organisations/{org}", headers=headers)
+    if route == "update_organisation":
+        return client.patch(f"/v1/organisations/{org}", headers=headers, json={"contact_email": "contact@example.fr"})
+    if route == "invite_person":
+        return client.post(f"/v1/organisations/{org}/people", headers=headers,
+                           json={"email": "invitee@example.fr", "role": "member"})
+    if route == "list_people":
+        return client.get(f"/v1/organisations/{org}/people", headers=headers)
+    if route == "update_person":
+        return client.patch(f"/v1/people/{world.people[scope]}", headers=headers, json={"role": "manager"})
+    if route == "create_organisation_api_key":
+        return client.post(f"/v1/organisations/{org}/api-keys", headers=headers, json={"label": "clé neuve"})
+    if route == "list_organisation_api_keys":
+        return client.get(f"/v1/organisations/{org}/api-keys", headers=headers)
+    if route == "grant_mandate":
+        return client.post(f"/v1/funding-requests/{ref}/mandates", headers=headers, json={"editeur_id": world.editeur})
+    if route == "revoke_mandate":
+        return client.delete(f"/v1/mandates/{world.mandates[scope]}", headers=headers)
+    if route == "list_mandates":
+        return client.get("/v1/mandates", headers=headers)
+    if route == "get_me":
+        return client.get("/v1/me", headers=headers)
     if route == "revoke_api_key":
         return client.post(f"/v1/api-keys/{world.spare_key[:12]}/revoke", headers=headers)
     raise AssertionError(route)
@@ -236,7 +289,9 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "registry_establishment", "list_target_sets", "put_target_set", "indicator_statistics",
           "establishment_comparison", "reporting_statistics", "export_follow_up",
           "list_obligations", "create_webhook", "list_webhooks", "delete_webhook", "list_webhook_deliveries",
-          "retry_webhook_delivery")
+          "retry_webhook_delivery", "create_organisation", "list_organisations", "get_organisation",
+          "update_organisation", "invite_person", "list_people", "update_person", "create_organisation_api_key",
+          "list_organisation_api_keys", "grant_mandate", "revoke_mandate", "list_mandates", "get_me")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -257,8 +312,29 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 200 if role in MAY_REVIEW else 403
     if route == "log_timestamp":
         return 404  # no time-stamping authority in this world: the same answer for every key
-    if route in ("list_api_keys", "revoke_api_key"):
+    if route == "list_api_keys":
         return 200 if role == "admin" else 403
+    if route == "revoke_api_key":  # the spare key is an éditeur's of its own: nobody else's organisation
+        return 200 if role == "admin" else 404
+    if route == "create_organisation":
+        return 201 if role == "admin" else 403
+    if route in ("list_organisations", "list_mandates", "get_me"):
+        return 200
+    if route in ("get_organisation", "update_organisation", "invite_person", "list_people", "update_person",
+                 "create_organisation_api_key", "list_organisation_api_keys"):
+        # the porteur organisation of each request: seen by the national roles and its own people;
+        # changed by its managers (the porteur's key here is a member) and administrators
+        if role == "admin":
+            return 201 if route in ("invite_person", "create_organisation_api_key") else 200
+        if not (role == "cnsa_auditor" or (role == "porteur" and scope == "in")):
+            return 404
+        return 200 if route in ("get_organisation",) or (route == "list_people" and role == "porteur") else 403
+    if route in ("grant_mandate", "revoke_mandate"):
+        if role == "admin":
+            return 201 if route == "grant_mandate" else 200
+        if role not in ("porteur", "vendor") or (route == "grant_mandate" and role == "vendor"):
+            return 403
+        return 403 if scope == "in" else 404  # in scope: a member, not a manager
     if route in ("changed_submissions", "indicator_statistics", "reporting_statistics", "export_follow_up"):
         return 200 if role in MAY_FOLLOW_CHANGES else 403
     if route == "import_finess":
@@ -310,7 +386,8 @@ def test_authorization_matrix(world: World, role: str, route: str, scope: str) -
         # the answer does not tell an object out of scope from one that does not exist
         assert response.json()["code"] in ("funding_request_not_found", "submission_not_found", "proof_not_found",
                                            "timestamp_not_found", "finess_not_in_registry",
-                                           "establishment_not_found", "webhook_not_found")
+                                           "establishment_not_found", "webhook_not_found", "api_key_not_found",
+                                           "organisation_not_found", "person_not_found", "mandate_not_found")
     if route == "list_requests":
         listed = {item["galis_ref"] for item in response.json()["items"]}
         assert (world.requests[scope]["galis_ref"] in listed) == (role in NATIONAL or scope == "in")

@@ -188,6 +188,11 @@ def test_every_event_type_reaches_a_national_subscriber(api: Api, receiver: Rece
     ars = api.key("ars_reviewer", region_code="75")
     assert api.client.post(f"/v1/submissions/{stored['id']}/reviews", headers=api.auth(ars), json={
         "decision": "changes_requested", "comment": "Précisez la période."}).status_code == 201
+    editeur = api.client.post("/v1/organisations", headers=api.auth(api.admin), json={
+        "kind": "editeur", "name": "Éditeur DUI", "siret": factories.siret()}).json()
+    mandate = api.client.post(f"/v1/funding-requests/{ref}/mandates", headers=api.auth(api.admin),
+                              json={"editeur_id": editeur["id"]}).json()
+    assert api.client.delete(f"/v1/mandates/{mandate['id']}", headers=api.auth(api.admin)).status_code == 200
     api.event(ref, "balance_paid", today.isoformat())
     deliver(api)
     bodies = sorted((verified(sub["secret"], r) for r in receiver.received), key=lambda b: b["timestamp"])
@@ -201,6 +206,7 @@ def test_every_event_type_reaches_a_national_subscriber(api: Api, receiver: Rece
     assert by_type["proof_request.overdue"]["finess"] == finess
     assert by_type["proof.stored"]["finess"] == finess
     assert by_type["request.closed"] == {"galis_ref": ref, "closed_on": today.isoformat()}
+    assert by_type["mandate.granted"]["editeur_id"] == by_type["mandate.revoked"]["editeur_id"] == editeur["id"]
     deliver(api)
     assert len(receiver.received) == len(EVENT_TYPES) + 1
 
