@@ -64,8 +64,9 @@ TAGS = [
                                                   "fil des versions modifiées pour les auditeurs."},
     {"name": "referentiel", "description": "Référentiel FINESS : import de l'extrait public, établissements."},
     {"name": "cibles", "description": "Jeux de cibles des indicateurs, par campagne et catégorie FINESS."},
-    {"name": "organisations", "description": "Qui agit : organisations (porteurs, éditeurs, ARS, CNSA, administration), "
-                                             "leurs personnes et les mandats des porteurs aux éditeurs."},
+    {"name": "organisations", "description": "Qui agit : organisations (porteurs, éditeurs, ARS, CNSA, "
+                                             "administration), leurs personnes et les mandats des porteurs aux "
+                                             "éditeurs."},
     {"name": "statistiques", "description": "Statistiques comparées : chaque établissement face à ses pairs."},
     {"name": "syntheses-signees", "description": "Synthèses PDF signées des versions et leur vérification."},
     {"name": "webhooks", "description": "Webhooks (Standard Webhooks 1.0) : abonnements, journal des livraisons, "
