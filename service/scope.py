@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from service.domain import access
-from service.domain.access import Principal, RequestScope, Role
+from service.domain.access import ROLE_OF_KIND, Kind, Principal, RequestScope, Role
 from service.domain.errors import InvalidIdentifier, NotFound
 from service.domain.identifiers import GalisRef
-from service.models import FUNDING_REQUEST_TABLE, MANDATE_TABLE, FundingRequest, Submission
+from service.models import FUNDING_REQUEST_TABLE, MANDATE_TABLE, ORGANISATION_TABLE, FundingRequest, Submission
 
 
 def scope_of(req: Any) -> RequestScope:
@@ -101,3 +101,22 @@ def mandated_refs(conn: sa.Connection, editeur_id: int, today: date) -> frozense
     """The GALIS references an éditeur holds a mandate for on ``today`` (read through the
     ``(editeur_id, galis_ref)`` index)."""
     return frozenset(conn.execute(_MANDATED_REFS, {"editeur": editeur_id, "today": today}).scalars())
+
+
+_ORG = ORGANISATION_TABLE
+#: The organisation's columns a caller's scope comes from, to select beside a key's or a person's
+#: row (joined on its ``organisation_id``).
+ORGANISATION_SCOPE = (_ORG.c.kind, _ORG.c.name.label("org_name"), _ORG.c.siret.label("org_siret"),
+                      _ORG.c.region_code.label("org_region_code"))
+
+
+def acting_for(conn: sa.Connection, row: Any, today: date, *, label: str, manager: bool, key_id: int = 0,
+               person_id: int | None = None) -> Principal:
+    """The caller a key or a person (``row``, with ``organisation_id`` and ``ORGANISATION_SCOPE``)
+    stands for: its organisation's role and scope and, for an éditeur, its mandates in force ``today``."""
+    role = ROLE_OF_KIND[Kind(row.kind)]
+    refs = mandated_refs(conn, row.organisation_id, today) if role is Role.VENDOR else frozenset()
+    return Principal(key_id=key_id, role=role, label=label, region_code=row.org_region_code,
+                     siret=row.org_siret if role is Role.PORTEUR else None, galis_refs=refs,
+                     organisation_id=row.organisation_id, organisation_name=row.org_name, person_id=person_id,
+                     manager=manager)

@@ -31,7 +31,7 @@ from service.domain.identifiers import REGIONS, GalisRef, Siret
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import API_KEY_TABLE, ORGANISATION_TABLE, ApiKey, Mandate, Organisation, iso_z, utcnow
 from service.organisations import directory
-from service.scope import mandated_refs
+from service.scope import ORGANISATION_SCOPE, acting_for, mandated_refs
 
 KEY_PREFIX = "esms_"
 #: Characters of a key shown at creation and listed: "esms_" and 7 random characters.
@@ -86,8 +86,9 @@ def create_api_key(
     if org is None:
         org = _organisation_for(session, role, region_code=region_code, siret=siret, label=label)
     assert org.id is not None
+    held = mandated_refs(session.connection(), org.id, today or date.min) if refs else frozenset()
     for ref in refs:
-        if ref not in mandated_refs(session.connection(), org.id, today or date.min):
+        if ref not in held:
             session.add(Mandate(id=str(uuid.uuid4()), galis_ref=ref, editeur_id=org.id,
                                 granted_by_key_id=actor.key_id or None, granted_by_person_id=actor.person_id))
             audit.record(session, actor, "mandate_granted", "mandate", ref,
@@ -202,9 +203,7 @@ def create_organisation_key(session: Session, actor: Principal, organisation_id:
                             expires_on: date | None, today: date) -> tuple[dict[str, Any], str]:
     """A key of the organisation made by one of its managers (or an administrator); its view
     and its secret, shown once."""
-    org = directory.load_organisation(session, actor, organisation_id)
-    assert org.id is not None
-    access.require_manages(actor, org.id, "créer des clés d'API")
+    org = directory.managed_organisation(session, actor, organisation_id, "créer des clés d'API")
     key, secret = create_api_key(session, organisation_id=org.id, label=label, manager=manager,
                                  expires_on=expires_on, today=today, actor=actor)
     return key_view(key, org, today=today), secret
@@ -243,9 +242,7 @@ def list_api_keys(session: Session, page: PageRequest, *, today: date,
 def list_organisation_keys(session: Session, principal: Principal, organisation_id: int, page: PageRequest, *,
                            today: date) -> dict[str, Any]:
     """The keys of an organisation, for its managers and administrators (whoever else sees it: 403)."""
-    org = directory.load_organisation(session, principal, organisation_id)
-    assert org.id is not None
-    access.require_manages(principal, org.id, "voir les clés d'API")
+    org = directory.managed_organisation(session, principal, organisation_id, "voir les clés d'API")
     return list_api_keys(session, page, today=today, organisation_id=org.id)
 
 
@@ -256,14 +253,6 @@ def key_labels(session: Session, key_ids: Iterable[int | None]) -> dict[int, dic
         return {}
     return {k.id: {"role": k.role, "label": k.label}  # type: ignore[misc]
             for k in session.exec(select(ApiKey).where(ApiKey.id.in_(ids)))}  # type: ignore[union-attr]
-
-
-def principal_of(key: Any, org: Any, refs: frozenset[str] = frozenset()) -> Principal:
-    """The caller a key stands for: its organisation's role and scope, an éditeur's mandates ``refs``."""
-    role = ROLE_OF_KIND[Kind(org.kind)]
-    return Principal(key_id=key.id, role=role, label=key.label, region_code=org.region_code,
-                     siret=org.siret if role is Role.PORTEUR else None, galis_refs=refs,
-                     organisation_id=org.id, organisation_name=org.name, manager=bool(key.manager))
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,27 +277,15 @@ class KeyLookup:
         return self.last_used_at is None or now - self.last_used_at >= LAST_USED_RESOLUTION
 
 
-_ORG = ORGANISATION_TABLE
-_KEY_AND_ORGANISATION = (sa.select(API_KEY_TABLE, _ORG.c.kind, _ORG.c.name.label("org_name"),
-                                   _ORG.c.siret.label("org_siret"), _ORG.c.region_code.label("org_region_code"))
-                         .join(_ORG, _ORG.c.id == API_KEY_TABLE.c.organisation_id))
+_KEY_AND_ORGANISATION = (sa.select(API_KEY_TABLE, *ORGANISATION_SCOPE)
+                         .join(ORGANISATION_TABLE, ORGANISATION_TABLE.c.id == API_KEY_TABLE.c.organisation_id))
 _BY_HASH = _KEY_AND_ORGANISATION.where(API_KEY_TABLE.c.key_hash == sa.bindparam("hash"))
 _BY_ID = _KEY_AND_ORGANISATION.where(API_KEY_TABLE.c.id == sa.bindparam("id"))
 
 
-@dataclass(frozen=True, slots=True)
-class _Organisation:
-    id: int
-    kind: str
-    name: str
-    siret: str | None
-    region_code: str | None
-
-
 def _lookup(conn: sa.Connection, row: Any, today: date) -> KeyLookup:
-    org = _Organisation(row.organisation_id, row.kind, row.org_name, row.org_siret, row.org_region_code)
-    refs = mandated_refs(conn, org.id, today) if org.kind == Kind.EDITEUR.value else frozenset()
-    return KeyLookup(principal_of(row, org, refs), row.revoked_at, row.expires_on, row.last_used_at)
+    principal = acting_for(conn, row, today, key_id=row.id, label=row.label, manager=bool(row.manager))
+    return KeyLookup(principal, row.revoked_at, row.expires_on, row.last_used_at)
 
 
 def find_principal(session: Session, key_hash: str, today: date) -> KeyLookup | None:

@@ -11,7 +11,7 @@ from service.access import keys as use_cases
 from service.access.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, MeOut
 from service.domain import access
 from service.domain.access import Role
-from service.http.deps import CurrentPrincipal, DatabaseDep, Page, ReadSession, Today
+from service.http.deps import CurrentPrincipal, DatabaseDep, OrganisationIdPath, Page, ReadSession, Today
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import Page as PageOut
@@ -20,7 +20,6 @@ router = api_router(tags=["cles-api"])
 
 PrefixPath = Annotated[str, Path(description="Préfixe de la clé (affiché à sa création).",
                                  pattern=use_cases.PREFIX_PATTERN, examples=["esms_6Lu3dEU"])]
-OrganisationIdPath = Annotated[int, Path(description="Identifiant de l'organisation.", ge=1, le=2**31 - 1)]
 
 
 @router.get(

@@ -6,10 +6,10 @@ import datetime as dt
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from service.domain.lifecycle import EventType
-from service.http.schemas import FinessStr, GalisRefStr, IsoDate, ProblemIssue, SiretStr
+from service.http.schemas import EmailAddress, FinessStr, GalisRefStr, IsoDate, ProblemIssue, SiretStr
 
 
 class EstablishmentIn(BaseModel):
@@ -37,9 +37,9 @@ class FundingRequestCreate(BaseModel):
     campaign_year: StrictInt = Field(ge=2021, le=2100, description="Année de campagne (fixe les cibles).")
     establishments: list[EstablishmentIn] = Field(min_length=1, max_length=5000,
                                                   description="Établissements (FINESS géographiques) de la grappe.")
-    contact_email: EmailStr | None = Field(default=None, max_length=254,
-                                           description="Adresse de contact du porteur (son organisation la garde "
-                                                       "si elle n'en a pas encore).")
+    contact_email: EmailAddress | None = Field(default=None, description="Adresse de contact du porteur (son "
+                                                                         "organisation la garde si elle n'en a pas "
+                                                                         "encore).")
 
 
 class EstablishmentOut(BaseModel):

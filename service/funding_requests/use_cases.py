@@ -170,7 +170,7 @@ def create_funding_request(session: Session, principal: Principal, payload: Fund
         )
     porteur = directory.porteur_of(session, siret, payload.porteur_name.strip())
     if payload.contact_email and not porteur.contact_email:
-        porteur.contact_email = payload.contact_email.lower()
+        porteur.contact_email = payload.contact_email
         session.add(porteur)
     req = FundingRequest(galis_ref=galis_ref, siret=siret, porteur_name=payload.porteur_name.strip(),
                          campaign_year=payload.campaign_year, region_code=region_code,

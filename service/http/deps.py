@@ -97,6 +97,7 @@ FinessPath = Annotated[str, Path(description="Numéro FINESS géographique (9 ca
                                  examples=["240000372"], json_schema_extra=FINESS_SCHEMA)]
 CaseIdPath = Annotated[str, Path(description="Identifiant du dossier de contrôle (UUID).",
                                  json_schema_extra={"format": "uuid"})]
+OrganisationIdPath = Annotated[int, Path(description="Identifiant de l'organisation.", ge=1, le=2**31 - 1)]
 RegionQuery = Annotated[str | None, Query(description="Code de région (INSEE) d'une ARS, par exemple `75`.",
                                           json_schema_extra=REGION_SCHEMA)]
 

@@ -9,7 +9,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StrictStr
 
 from service.domain.declaration import COLUMNS, SAYS_SOMETHING, TEXT_PATTERN
 from service.domain.errors import InvalidIdentifier
@@ -80,6 +80,9 @@ SiretStr = Annotated[StrictStr, Field(description="SIRET du porteur (14 chiffres
                      _identifier(Siret)]
 
 
+#: An e-mail address (checked by ``email-validator``), lower-cased: people and organisations are
+#: found by it whatever the case it was typed in.
+EmailAddress = Annotated[EmailStr, AfterValidator(str.lower), Field(max_length=254)]
 GalisRefStr = Annotated[StrictStr, Field(description="Référence de la demande GALIS (8 chiffres).",
                                          examples=["12345678"], json_schema_extra=GALIS_REF_SCHEMA),
                         _identifier(GalisRef)]

@@ -112,6 +112,15 @@ def load_organisation(session: Session, principal: Principal, organisation_id: i
     return org
 
 
+def managed_organisation(session: Session, actor: Principal, organisation_id: int, what: str) -> Organisation:
+    """The organisation if ``actor`` manages it: 404 out of sight, 403 ``manager_required`` for
+    whoever else sees it (« inviter des personnes »: ``what`` names the refused action)."""
+    org = load_organisation(session, actor, organisation_id)
+    assert org.id is not None
+    access.require_manages(actor, org.id, what)
+    return org
+
+
 _BY_ID = Keyset(Key("after", Organisation.id, int))
 
 
@@ -131,9 +140,7 @@ def list_organisations(session: Session, principal: Principal, page: PageRequest
 def update_organisation(session: Session, actor: Principal, organisation_id: int,
                         changes: dict[str, Any]) -> dict[str, Any]:
     """``name`` and ``contact_email`` corrected by the organisation's managers or an administrator."""
-    org = load_organisation(session, actor, organisation_id)
-    assert org.id is not None
-    access.require_manages(actor, org.id, "modifier l'organisation")
+    org = managed_organisation(session, actor, organisation_id, "modifier l'organisation")
     before = {field: getattr(org, field) for field in changes}
     for field, value in changes.items():
         setattr(org, field, value.strip() if isinstance(value, str) and field == "name" else value)

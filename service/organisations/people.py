@@ -15,14 +15,12 @@ from sqlmodel import Session, select
 
 from service.audit import trail as audit
 from service.domain import access
-from service.domain.access import ROLE_OF_KIND, Kind, Principal, Role
+from service.domain.access import Principal
 from service.domain.errors import Conflict, NotFound
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import CONSOLE_SESSION_TABLE, ORGANISATION_TABLE, PERSON_TABLE, Organisation, Person, iso_z, utcnow
-from service.organisations.directory import load_organisation
-from service.scope import mandated_refs
-
-ROLES = ("member", "manager")
+from service.organisations.directory import load_organisation, managed_organisation
+from service.scope import ORGANISATION_SCOPE, acting_for
 
 
 def display_name(person: Any) -> str:
@@ -56,9 +54,8 @@ def invite(session: Session, actor: Principal, organisation_id: int, *, email: s
            given_name: str | None = None, usual_name: str | None = None) -> dict[str, Any]:
     """An invitation: the person may sign in through ProConnect with this e-mail address and is
     then linked to the organisation. 409 ``person_exists`` when the address is known."""
-    org = load_organisation(session, actor, organisation_id)
+    org = managed_organisation(session, actor, organisation_id, "inviter des personnes")
     assert org.id is not None
-    access.require_manages(actor, org.id, "inviter des personnes")
     email = normalised_email(email)
     existing = session.exec(select(Person).where(Person.email == email)).first()
     if existing is not None:
@@ -108,12 +105,9 @@ def update_person(session: Session, actor: Principal, person_id: int, changes: d
     return person_view(person)
 
 
-_PERSON = PERSON_TABLE
-_ORG = ORGANISATION_TABLE
-_PERSON_AND_ORGANISATION = (sa.select(_PERSON, _ORG.c.kind, _ORG.c.name.label("org_name"),
-                                      _ORG.c.siret.label("org_siret"), _ORG.c.region_code.label("org_region_code"))
-                            .join(_ORG, _ORG.c.id == _PERSON.c.organisation_id)
-                            .where(_PERSON.c.id == sa.bindparam("id")))
+_PERSON_AND_ORGANISATION = (sa.select(PERSON_TABLE, *ORGANISATION_SCOPE)
+                            .join(ORGANISATION_TABLE, ORGANISATION_TABLE.c.id == PERSON_TABLE.c.organisation_id)
+                            .where(PERSON_TABLE.c.id == sa.bindparam("id")))
 
 
 def person_principal(conn: sa.Connection, person_id: int, today: date) -> Principal | None:
@@ -122,9 +116,5 @@ def person_principal(conn: sa.Connection, person_id: int, today: date) -> Princi
     row = conn.execute(_PERSON_AND_ORGANISATION, {"id": person_id}).first()
     if row is None or not row.active:
         return None
-    role = ROLE_OF_KIND[Kind(row.kind)]
-    refs = mandated_refs(conn, row.organisation_id, today) if role is Role.VENDOR else frozenset()
-    return Principal(key_id=0, role=role, label=f"{display_name(row)} ({row.org_name})"[:200],
-                     region_code=row.org_region_code, siret=row.org_siret if role is Role.PORTEUR else None,
-                     galis_refs=refs, organisation_id=row.organisation_id, organisation_name=row.org_name,
-                     person_id=row.id, manager=row.role == "manager")
+    return acting_for(conn, row, today, label=f"{display_name(row)} ({row.org_name})"[:200], person_id=row.id,
+                      manager=row.role == "manager")

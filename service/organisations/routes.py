@@ -8,7 +8,7 @@ from fastapi import Path, Query, status
 
 from service.domain import access
 from service.domain.access import Kind
-from service.http.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, Page, ReadSession, Today
+from service.http.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, OrganisationIdPath, Page, ReadSession, Today
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import GALIS_REF_SCHEMA
@@ -28,7 +28,6 @@ from service.organisations.schemas import (
 
 router = api_router(tags=["organisations"])
 
-OrganisationIdPath = Annotated[int, Path(description="Identifiant de l'organisation.", ge=1, le=2**31 - 1)]
 PersonIdPath = Annotated[int, Path(description="Identifiant de la personne.", ge=1, le=2**31 - 1)]
 MandateIdPath = Annotated[str, Path(description="Identifiant du mandat (UUID).", json_schema_extra={"format": "uuid"})]
 
@@ -46,8 +45,7 @@ MandateIdPath = Annotated[str, Path(description="Identifiant du mandat (UUID).",
 )
 async def create_organisation(payload: EditeurCreate, principal: CurrentPrincipal, database: DatabaseDep) -> Any:
     return await database.writer.run(lambda session: directory.register_editeur(
-        session, principal, name=payload.name, siret=payload.siret,
-        contact_email=payload.contact_email.lower() if payload.contact_email else None))
+        session, principal, name=payload.name, siret=payload.siret, contact_email=payload.contact_email))
 
 
 @router.get(
@@ -87,8 +85,6 @@ def get_organisation(organisation_id: OrganisationIdPath, principal: CurrentPrin
 async def update_organisation(organisation_id: OrganisationIdPath, payload: OrganisationPatch,
                               principal: CurrentPrincipal, database: DatabaseDep) -> Any:
     changes = payload.model_dump(exclude_unset=True)
-    if changes.get("contact_email"):
-        changes["contact_email"] = changes["contact_email"].lower()
     if "name" in changes and changes["name"] is None:
         del changes["name"]
     return await database.writer.run(lambda session: directory.update_organisation(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from service.http.schemas import IsoDate, SiretStr
+from service.http.schemas import EmailAddress, IsoDate, SiretStr
 
 OrganisationKind = Literal["porteur", "editeur", "ars", "cnsa", "administration"]
 PersonRole = Literal["member", "manager"]
@@ -32,21 +32,21 @@ class EditeurCreate(BaseModel):
                                                  "organisations existent d'office.")
     name: StrictStr = Field(min_length=1, max_length=300)
     siret: SiretStr
-    contact_email: EmailStr | None = Field(default=None, max_length=254)
+    contact_email: EmailAddress | None = None
 
 
 class OrganisationPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     name: StrictStr | None = Field(default=None, min_length=1, max_length=300)
-    contact_email: EmailStr | None = Field(default=None, max_length=254)
+    contact_email: EmailAddress | None = None
 
 
 class PersonInvite(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"email": "marie.dupont@ars.sante.fr", "role": "manager"}]})
 
-    email: EmailStr = Field(max_length=254, description="Adresse avec laquelle la personne se connecte par "
+    email: EmailAddress = Field(description="Adresse avec laquelle la personne se connecte par "
                                                         "ProConnect.")
     role: PersonRole = "member"
     given_name: StrictStr | None = Field(default=None, max_length=200)
