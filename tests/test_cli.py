@@ -37,10 +37,14 @@ def test_create_key_prints_the_key_alone_on_the_last_line_and_stores_its_hash(da
         stored = conn.execute(sa.text("SELECT key_hash, role, organisation_id FROM api_key")).one()
         mandated = conn.execute(sa.text("SELECT galis_ref FROM mandate WHERE editeur_id = :o"),
                                 {"o": stored[2]}).scalars().all()
+        granted = conn.execute(sa.text(  # each grant audited under the mandate it made
+            "SELECT e.galis_ref, m.galis_ref FROM audit_event e JOIN mandate m ON m.id = e.object_id "
+            "WHERE e.action = 'mandate_granted'")).all()
     engine.dispose()
     assert stored[0] == hash_key(secret) and secret not in str(stored)
     assert stored[1] == "vendor"
     assert sorted(mandated) == ["12345678", "23456789"]
+    assert sorted(tuple(g) for g in granted) == [("12345678", "12345678"), ("23456789", "23456789")]
     with TestClient(create_app(make_settings(database_url))) as client:
         response = client.get("/v1/funding-requests", headers={"Authorization": f"Bearer {secret}"})
     assert response.status_code == 200 and response.json()["items"] == []

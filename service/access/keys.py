@@ -89,9 +89,10 @@ def create_api_key(
     held = mandated_refs(session.connection(), org.id, today or date.min) if refs else frozenset()
     for ref in refs:
         if ref not in held:
-            session.add(Mandate(id=str(uuid.uuid4()), galis_ref=ref, editeur_id=org.id,
-                                granted_by_key_id=actor.key_id or None, granted_by_person_id=actor.person_id))
-            audit.record(session, actor, "mandate_granted", "mandate", ref,
+            mandate = Mandate(id=str(uuid.uuid4()), galis_ref=ref, editeur_id=org.id,
+                              granted_by_key_id=actor.key_id or None, granted_by_person_id=actor.person_id)
+            session.add(mandate)
+            audit.record(session, actor, "mandate_granted", "mandate", mandate.id,
                          payload={"editeur_id": org.id, "editeur": org.name, "galis_ref": ref}, galis_ref=ref)
 
     while secret is None or session.exec(select(ApiKey.id).where(ApiKey.prefix == secret[:PREFIX_LENGTH])).first():
