@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -229,8 +230,9 @@ class LiveService:
     app: Any
 
 
-@pytest.fixture
-def live_service(tmp_path: Path) -> Iterator[LiveService]:
+@contextmanager
+def running_service(tmp_path: Path, **overrides: Any) -> Iterator[LiveService]:
+    """The service on a free loopback port, its settings changed by ``overrides``."""
     import threading
     import time
 
@@ -246,7 +248,7 @@ def live_service(tmp_path: Path) -> Iterator[LiveService]:
         _, key = create_api_key(session, role=Role.ADMIN, label="intégrateur")
     engine.dispose()
     port = free_port()
-    app = create_app(make_settings(url, storage_dir=tmp_path / "proofs"))
+    app = create_app(make_settings(url, **{"storage_dir": tmp_path / "proofs", **overrides}))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -255,6 +257,14 @@ def live_service(tmp_path: Path) -> Iterator[LiveService]:
             break
         time.sleep(0.05)
     assert server.started, "the service did not start"
-    yield LiveService(f"http://127.0.0.1:{port}", key, app)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveService(f"http://127.0.0.1:{port}", key, app)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_service(tmp_path: Path) -> Iterator[LiveService]:
+    with running_service(tmp_path) as live:
+        yield live

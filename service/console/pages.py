@@ -24,6 +24,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service.console import sessions
+from service.console.proconnect import PENDING_SECONDS, Pending, Provider, ProviderRefused
 from service.console.sessions import SignedIn, SignInRefused
 from service.control import use_cases as control
 from service.domain.access import ROLE_LABELS, Role
@@ -38,6 +39,7 @@ from service.kit.pagination import PageRequest
 from service.kit.settings import Settings
 from service.models import iso_z, utcnow
 from service.obligations import use_cases as obligations
+from service.organisations import people
 from service.proofs import serving as proof_serving
 from service.reports import serving as report_serving
 from service.review import use_cases as reviews
@@ -293,9 +295,21 @@ async def home(request: Request) -> Response:
 def _sign_in_form(request: Request, *, status: int = 200, error: str | None = None) -> HTMLResponse:
     token = secrets.token_urlsafe(32)
     response = render(request, "connexion.html", None, status=status, csrf_token=token, error=error,
-                      back=request.query_params.get("suite", ""))
+                      back=request.query_params.get("suite", ""), done=request.query_params.get("fait"),
+                      proconnect=_provider(request) is not None, key_sign_in=_settings(request).console_key_sign_in)
     response.set_cookie(sessions.SIGN_IN_COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
                         path=f"{PREFIX}/connexion", max_age=3600)
+    return response
+
+
+def _target(back: str, person: SignedIn) -> str:
+    """Where to go once signed in: the page asked for, when it is a console page; else home."""
+    return back if back.startswith(f"{PREFIX}/") and not back.startswith("//") else _home(person.principal.role)
+
+
+def _with_session(response: Response, request: Request, token: str) -> Response:
+    response.set_cookie(sessions.COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
+                        path=PREFIX, max_age=_settings(request).console_max_hours * 3600)
     return response
 
 
@@ -306,6 +320,9 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/connexion")
 async def sign_in(request: Request) -> Response:
+    if not _settings(request).console_key_sign_in:
+        return error_page(request, None, NotFound("La connexion par clé d'API est désactivée : identifiez-vous avec "
+                                                  "ProConnect.", code="key_sign_in_disabled"))
     try:
         fields = await read_form(request)
     except HttpProblem as exc:
@@ -320,13 +337,101 @@ async def sign_in(request: Request) -> Response:
             longest=timedelta(hours=settings.console_max_hours)))
     except SignInRefused as exc:
         return _sign_in_form(request, status=401, error=exc.message)
-    back = fields.get("suite", "")
-    target = back if back.startswith(f"{PREFIX}/") and not back.startswith("//") else _home(person.principal.role)
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(sessions.COOKIE, token, httponly=True, samesite="strict", secure=_secure(request),
-                        path=PREFIX, max_age=settings.console_max_hours * 3600)
+    response = _with_session(RedirectResponse(_target(fields.get("suite", ""), person), status_code=303), request,
+                             token)
     response.delete_cookie(sessions.SIGN_IN_COOKIE, path=f"{PREFIX}/connexion")
     return response
+
+
+# --- ProConnect -----------------------------------------------------------------------------------
+
+PROCONNECT = f"{PREFIX}/connexion/proconnect"
+#: The cookies of a sign-in and of a sign-out under way at the provider (``SameSite=Lax``: the
+#: provider's redirect back is a cross-site navigation).
+PENDING_COOKIE = "esms_proconnect"
+LEAVING_COOKIE = "esms_proconnect_sortie"
+
+
+def _provider(request: Request) -> Provider | None:
+    settings = _settings(request)
+    if not settings.oidc_issuer:
+        return None
+    provider: Provider | None = getattr(request.app.state, "proconnect", None)
+    if provider is None:
+        provider = request.app.state.proconnect = Provider(settings)
+    return provider
+
+
+def _public(request: Request, path: str) -> str:
+    base = _settings(request).public_url or str(request.base_url)
+    return base.rstrip("/") + path
+
+
+def _refusal(request: Request, exc: ProviderRefused) -> Response:
+    response = render(request, "refus.html", None, status=exc.status, code=exc.code, message=exc.message)
+    response.delete_cookie(PENDING_COOKIE, path=PROCONNECT)
+    return response
+
+
+@router.get("/connexion/proconnect")
+async def proconnect(request: Request) -> Response:
+    provider = _provider(request)
+    if provider is None:
+        return error_page(request, None, NotFound("La connexion avec ProConnect n'est pas configurée.",
+                                                  code="proconnect_disabled"))
+    try:
+        url, pending = await provider.authorization_url(_public(request, f"{PROCONNECT}/retour"),
+                                                        request.query_params.get("suite", "")[:300])
+    except ProviderRefused as exc:
+        return _refusal(request, exc)
+    response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+    response.set_cookie(PENDING_COOKIE, pending.cookie(), httponly=True, samesite="lax", secure=_secure(request),
+                        path=PROCONNECT, max_age=PENDING_SECONDS)
+    return response
+
+
+@router.get("/connexion/proconnect/retour")
+async def proconnect_return(request: Request) -> Response:
+    """The provider sends the browser back here: the state checked, the code exchanged, the
+    person linked, a session opened; a French page saying why otherwise."""
+    provider, query = _provider(request), request.query_params
+    pending = Pending.parse(request.cookies.get(PENDING_COOKIE))
+    try:
+        if provider is None:
+            raise ProviderRefused("proconnect_disabled", "La connexion avec ProConnect n'est pas configurée.", 404)
+        if pending is None or not sessions.same_token(query.get("state"), pending.state):
+            raise ProviderRefused("oidc_state_invalid", "Cette connexion a expiré ou n'a pas été commencée dans ce "
+                                  "navigateur : recommencez-la depuis la page de connexion.")
+        if query.get("error") or not query.get("code"):
+            raise ProviderRefused("oidc_error", "ProConnect a interrompu la connexion ("
+                                  f"{(query.get('error') or 'aucun code')[:100]}) : recommencez-la.")
+        identity = await provider.identity(pending, code=query["code"],
+                                           redirect_uri=_public(request, f"{PROCONNECT}/retour"))
+    except ProviderRefused as exc:
+        return _refusal(request, exc)
+    settings, today = _settings(request), _today(request)
+    signed = people.SignedInIdentity(identity.issuer, identity.subject, identity.email, identity.given_name,
+                                     identity.usual_name, identity.siret)
+
+    def open_session(session: Session) -> tuple[str, SignedIn] | Forbidden:
+        try:
+            person_id = people.link_identity(session, signed, today)
+        except Forbidden as refused:  # nothing changed: only the refusal is recorded
+            people.record_refusal(session, signed, refused.code)
+            return refused
+        return sessions.sign_in_person(session, person_id, id_token=identity.id_token, today=today,
+                                       idle=_idle(request), longest=timedelta(hours=settings.console_max_hours))
+
+    opened = await _database(request).writer.run(open_session)
+    if isinstance(opened, Forbidden):
+        return _refusal(request, ProviderRefused(opened.code, opened.message, 403))
+    token, person = opened
+    assert pending is not None
+    # A page, not a redirect: the session's cookie is SameSite=Strict, and a browser does not send
+    # it on a redirect chain that started at the provider; a navigation from this page sends it.
+    response = render(request, "connecte.html", person, target=_target(pending.back, person))
+    response.delete_cookie(PENDING_COOKIE, path=PROCONNECT)
+    return _with_session(response, request, token)
 
 
 @router.post("/deconnexion")
@@ -334,11 +439,33 @@ async def sign_out(request: Request) -> Response:
     async def body(person: SignedIn) -> Response:
         check_csrf(person, await read_form(request))
         await _database(request).writer.run(lambda session: sessions.sign_out(session, person))
-        response = RedirectResponse(f"{PREFIX}/connexion", status_code=303)
+        response: Response = RedirectResponse(f"{PREFIX}/connexion", status_code=303)
+        provider = _provider(request)
+        if person.id_token and provider is not None:
+            state = secrets.token_urlsafe(32)
+            try:
+                url = await provider.end_session_url(person.id_token, state, _public(request, f"{PROCONNECT}/sortie"))
+            except ProviderRefused:
+                url = None  # the service's session has ended; the provider's ends with its own expiry
+            if url is not None:
+                response = RedirectResponse(url, status_code=303)
+                response.set_cookie(LEAVING_COOKIE, state, httponly=True, samesite="lax", secure=_secure(request),
+                                    path=PROCONNECT, max_age=PENDING_SECONDS)
         response.delete_cookie(sessions.COOKIE, path=PREFIX)
         return response
 
     return await page(request, body)
+
+
+@router.get("/connexion/proconnect/sortie")
+async def proconnect_signed_out(request: Request) -> Response:
+    """The provider's sign-out sends the browser back here (``post_logout_redirect_uri``)."""
+    confirmed = sessions.same_token(request.query_params.get("state"), request.cookies.get(LEAVING_COOKIE) or "-")
+    message = "Vous êtes déconnecté(e) de la console et de ProConnect." if confirmed else \
+        "Vous êtes déconnecté(e) de la console."
+    response = done(f"{PREFIX}/connexion", message)
+    response.delete_cookie(LEAVING_COOKIE, path=PROCONNECT)
+    return response
 
 
 # --- ARS: review ------------------------------------------------------------------------------

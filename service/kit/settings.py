@@ -90,6 +90,23 @@ class Settings(BaseSettings):
     console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60,
                                       description="A console session ends after this long without use.")
     console_max_hours: int = Field(default=12, ge=1, le=24 * 7, description="… and this long after its sign-in.")
+    console_key_sign_in: bool = Field(default=True, description="Offer sign-in with an API key on the console's "
+                                                                  "sign-in page (false: ProConnect only).")
+    public_url: str | None = Field(
+        default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="The service's address as people reach it (links, ProConnect's redirect URIs); else the "
+                    "address of each request.")
+    oidc_issuer: str | None = Field(
+        default=None, pattern=r"^https?://[^?#]+$",
+        description="ProConnect's issuer (discovery at {issuer}/.well-known/openid-configuration); unset: no "
+                    "ProConnect sign-in.")
+    oidc_client_id: str = Field(default="", description="The service's client id at ProConnect.")
+    oidc_client_secret: str = Field(default="", description="… and its secret.")
+    oidc_scopes: str = Field(default="openid email given_name usual_name siret idp_id",
+                             description="Scopes asked for (space-separated).")
+    oidc_acr_values: str = Field(default="", description="Acceptable `acr` values of the ID token (space-separated); "
+                                                         "empty: none required.")
+    oidc_timeout_s: float = Field(default=10.0, gt=0, le=60, description="Longest wait for ProConnect's answers.")
 
     @property
     def webhooks_retry_delays(self) -> tuple[int, ...]:

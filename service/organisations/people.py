@@ -7,6 +7,7 @@ open asks them to sign in, and signing in is refused.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -15,8 +16,8 @@ from sqlmodel import Session, select
 
 from service.audit import trail as audit
 from service.domain import access
-from service.domain.access import Principal
-from service.domain.errors import Conflict, NotFound
+from service.domain.access import Kind, Principal, Role
+from service.domain.errors import Conflict, Forbidden, NotFound
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import CONSOLE_SESSION_TABLE, ORGANISATION_TABLE, PERSON_TABLE, Organisation, Person, iso_z, utcnow
 from service.organisations.directory import load_organisation, managed_organisation
@@ -118,3 +119,78 @@ def person_principal(conn: sa.Connection, person_id: int, today: date) -> Princi
         return None
     return acting_for(conn, row, today, label=f"{display_name(row)} ({row.org_name})"[:200], person_id=row.id,
                       manager=row.role == "manager")
+
+
+# --- signing in: who the provider says it is, linked to a person ---------------------------------
+
+#: The actor of what is recorded when nobody could be linked: the service's sign-in itself.
+SIGN_IN_DESK = Principal(key_id=0, role=Role.ADMIN, label="connexion ProConnect")
+
+#: Organisations a person joins as a member on the ``siret`` claim alone (porteurs first).
+_JOINED_BY_SIRET = (Kind.PORTEUR.value, Kind.EDITEUR.value)
+
+
+@dataclass(frozen=True, slots=True)
+class SignedInIdentity:
+    """What the identity provider vouched for."""
+
+    issuer: str
+    subject: str
+    email: str
+    given_name: str
+    usual_name: str
+    siret: str | None
+
+
+def link_identity(session: Session, identity: SignedInIdentity, today: date) -> int:
+    """The person an identity signs in as: known by (issuer, ``sub``); else the invitation of its
+    e-mail address, linked now; else a new member of the porteur or éditeur organisation of its
+    SIRET. Its names and last sign-in are updated. Refused (403, nothing changed) for anyone else
+    or a deactivated person."""
+    person = session.exec(select(Person).where(Person.issuer == identity.issuer,
+                                               Person.subject == identity.subject)).first()
+    how = "known"
+    if person is None:
+        person = session.exec(select(Person).where(Person.email == identity.email)).first()
+        how = "invitation"
+        if person is not None and person.subject is not None:
+            raise Forbidden(f"L'adresse {identity.email} est déjà liée à une autre identité ProConnect : demandez au "
+                            "gestionnaire de votre organisation de vérifier votre compte.", code="identity_mismatch")
+    if person is None and identity.siret:
+        org = session.exec(select(Organisation).where(Organisation.siret == identity.siret,
+                                                      Organisation.kind.in_(_JOINED_BY_SIRET))  # type: ignore[attr-defined]
+                           .order_by(Organisation.kind.desc())).first()  # type: ignore[attr-defined]
+        if org is not None:
+            assert org.id is not None
+            person, how = Person(organisation_id=org.id, email=identity.email, role="member"), "siret"
+    if person is None:
+        raise Forbidden(f"Aucun compte n'est ouvert pour {identity.email}. Demandez au gestionnaire de votre "
+                        "organisation de vous inviter avec cette adresse (les agents des ARS et de la CNSA : à "
+                        "l'administrateur du service).", code="person_unknown")
+    if not person.active:
+        raise Forbidden("Votre compte a été désactivé : adressez-vous au gestionnaire de votre organisation.",
+                        code="person_deactivated")
+    taken = session.exec(select(Person.id).where(Person.email == identity.email, Person.id != person.id)).first() \
+        if person.id is not None and person.email != identity.email else None
+    if taken is None:
+        person.email = identity.email
+    person.issuer, person.subject = identity.issuer, identity.subject
+    person.given_name = identity.given_name or person.given_name
+    person.usual_name = identity.usual_name or person.usual_name
+    person.last_sign_in_at = utcnow()
+    session.add(person)
+    session.flush()
+    assert person.id is not None
+    if how != "known":
+        actor = person_principal(session.connection(), person.id, today)
+        assert actor is not None
+        audit.record(session, actor, "person_linked", "person", str(person.id), payload={
+            "how": how, "issuer": identity.issuer, "email": person.email, "organisation_id": person.organisation_id})
+    return person.id
+
+
+def record_refusal(session: Session, identity: SignedInIdentity, code: str) -> None:
+    """The audit trail's only trace of someone the service would not let in."""
+    audit.record(session, SIGN_IN_DESK, "sign_in_refused", "identity", identity.subject[:64],
+                 payload={"code": code, "issuer": identity.issuer, "subject": identity.subject,
+                          "email": identity.email, "siret": identity.siret})

@@ -7,6 +7,7 @@ or critical violation."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,8 @@ import pytest
 from service.access.keys import create_api_key
 from service.domain.access import Role
 from tests import factories, proof_files
-from tests.conftest import LiveService, rows_for
+from tests.conftest import LiveService, rows_for, running_service
+from tests.console import oidc_stub
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -261,3 +263,39 @@ def test_pages_outside_the_scope_answer_404(page: Any, story: Story) -> None:
     assert "submission_not_found" in page.content()
     check(page, "14-hors-perimetre")
     assert page.goto(f"{story.live.base_url}/console/controle").status == 403  # not the CNSA
+
+
+def test_a_cnsa_auditor_signs_in_and_out_with_proconnect(page: Any, tmp_path: Path) -> None:
+    """Through oidc-provider-mock's own pages. The service is reached as ``localhost`` and the
+    provider as ``127.0.0.1``: two sites, so the return from the provider is a cross-site
+    navigation, as it is from ProConnect."""
+    with oidc_stub.mock_provider() as issuer, running_service(
+            tmp_path, oidc_issuer=issuer, oidc_client_id=oidc_stub.CLIENT_ID,
+            oidc_client_secret=oidc_stub.CLIENT_SECRET, oidc_acr_values="eidas1",
+            oidc_scopes="openid email profile") as live, \
+            httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {live.admin_key}"}) as http:
+        [cnsa] = http.get("/v1/organisations", params={"kind": "cnsa"}).json()["items"]
+        assert http.post(f"/v1/organisations/{cnsa['id']}/people",
+                         json={"email": "lea.moreau@cnsa.fr", "role": "manager"}).status_code == 201
+        oidc_stub.mock_user(issuer, "agent-cnsa", email="lea.moreau@cnsa.fr", given_name="Léa", usual_name="Moreau",
+                            acr="eidas1")
+        base = live.base_url.replace("127.0.0.1", "localhost")
+
+        page.goto(f"{base}/console/controle")
+        assert "/console/connexion" in page.url
+        check(page, "20-connexion-proconnect")
+        page.get_by_role("link", name="S'identifier avec ProConnect").click()
+        assert page.url.startswith(f"{issuer}/oauth2/authorize")
+        page.fill('input[name="sub"]', "agent-cnsa")  # the provider's own page
+        page.get_by_role("button", name="Authorize").click()
+        page.wait_for_url(f"{base}/console/controle")
+        assert "Léa Moreau (CNSA)" in page.locator("header").inner_text()
+        check(page, "21-controle-apres-proconnect")
+
+        page.get_by_role("button", name="Se déconnecter").click()
+        assert page.url.startswith(f"{issuer}/oauth2/end_session")
+        page.get_by_role("button", name="End session").click()  # the provider's own page
+        page.wait_for_url(re.compile(r".*/console/connexion\?fait=.*"))
+        assert "déconnecté(e) de la console et de ProConnect" in page.locator("main").inner_text()
+        page.goto(f"{base}/console/controle")
+        assert "/console/connexion" in page.url
