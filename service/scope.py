@@ -110,8 +110,8 @@ ORGANISATION_SCOPE = (_ORG.c.kind, _ORG.c.name.label("org_name"), _ORG.c.siret.l
                       _ORG.c.region_code.label("org_region_code"))
 
 
-def acting_for(conn: sa.Connection, row: Any, today: date, *, label: str, manager: bool, key_id: int = 0,
-               person_id: int | None = None) -> Principal:
+def acting_for(conn: sa.Connection, row: Any, today: date, *, label: str, name: str, manager: bool,
+               key_id: int = 0, person_id: int | None = None) -> Principal:
     """The caller a key or a person (``row``, with ``organisation_id`` and ``ORGANISATION_SCOPE``)
     stands for: its organisation's role and scope and, for an éditeur, its mandates in force ``today``."""
     role = ROLE_OF_KIND[Kind(row.kind)]
@@ -119,4 +119,4 @@ def acting_for(conn: sa.Connection, row: Any, today: date, *, label: str, manage
     return Principal(key_id=key_id, role=role, label=label, region_code=row.org_region_code,
                      siret=row.org_siret if role is Role.PORTEUR else None, galis_refs=refs,
                      organisation_id=row.organisation_id, organisation_name=row.org_name, person_id=person_id,
-                     manager=manager)
+                     manager=manager, name=name)

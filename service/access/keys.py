@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -247,15 +247,6 @@ def list_organisation_keys(session: Session, principal: Principal, organisation_
     return list_api_keys(session, page, today=today, organisation_id=org.id)
 
 
-def key_labels(session: Session, key_ids: Iterable[int | None]) -> dict[int, dict[str, str]]:
-    """Role and label of the keys behind ``key_ids`` (who pushed, uploaded, claimed…), in one query."""
-    ids = sorted({k for k in key_ids if k})
-    if not ids:
-        return {}
-    return {k.id: {"role": k.role, "label": k.label}  # type: ignore[misc]
-            for k in session.exec(select(ApiKey).where(ApiKey.id.in_(ids)))}  # type: ignore[union-attr]
-
-
 @dataclass(frozen=True, slots=True)
 class KeyLookup:
     """A stored key as authentication needs it."""
@@ -285,7 +276,8 @@ _BY_ID = _KEY_AND_ORGANISATION.where(API_KEY_TABLE.c.id == sa.bindparam("id"))
 
 
 def _lookup(conn: sa.Connection, row: Any, today: date) -> KeyLookup:
-    principal = acting_for(conn, row, today, key_id=row.id, label=row.label, manager=bool(row.manager))
+    principal = acting_for(conn, row, today, key_id=row.id, label=row.label, name=row.label or row.prefix,
+                           manager=bool(row.manager))
     return KeyLookup(principal, row.revoked_at, row.expires_on, row.last_used_at)
 
 

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from fastapi import Request
 from sqlmodel import Session, col
 
+from service import actors
 from service.audit import trail as audit
-from service.audit.use_cases import events_page
+from service.audit.use_cases import event_actor, events_page, named_actors
 from service.domain.access import Principal
 from service.http.routing import HEAD_ONLY
 from service.kit.db import Database
@@ -82,10 +83,9 @@ def custody_of(session: Session, proof_id: str, page: PageRequest) -> dict[str, 
     return {"proof_id": proof_id, **events_page(session, query, page, read_view)}
 
 
-def read_view(e: AuditEvent) -> dict[str, Any]:
+def read_view(e: AuditEvent, named: actors.Resolve) -> dict[str, Any]:
     payload = e.payload or {}
-    return {"seq": e.seq, "index": e.log_index, "read_at": iso_z(e.occurred_at),
-            "reader": {"key_id": e.actor_key_id, "role": e.actor_role, "label": e.actor_label},
+    return {"seq": e.seq, "index": e.log_index, "read_at": iso_z(e.occurred_at), "reader": event_actor(e, named),
             "route": payload.get("route"), "path": payload.get("path"), "bundle": payload.get("bundle")}
 
 
@@ -95,7 +95,8 @@ def custody_by_proof(session: Session, proof_ids: Sequence[str]) -> dict[str, li
     if proof_ids:
         events = session.execute(sa.select(AuditEvent).where(
             col(AuditEvent.object_type) == "proof", col(AuditEvent.object_id).in_(list(proof_ids)),
-            col(AuditEvent.action) == PROOF_READ).order_by(col(AuditEvent.seq))).scalars()
+            col(AuditEvent.action) == PROOF_READ).order_by(col(AuditEvent.seq))).scalars().all()
+        named = named_actors(session, events)
         for e in events:
-            found[e.object_id].append(read_view(e))
+            found[e.object_id].append(read_view(e, named))
     return found

@@ -7,11 +7,14 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from service.http.schemas import Actor
 
-class AuditActor(BaseModel):
+
+class AuditActor(Actor):
+    """The actor as recorded (``key_id``, ``role`` and ``label`` are covered by the event's hash),
+    named as the service knows it now (``type``, ``id``, ``name``, ``organisation``)."""
+
     key_id: int | None
-    role: str
-    label: str
 
 
 class AuditEventOut(BaseModel):

@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from service import actors
 from service.console import sessions
 from service.console.proconnect import PENDING_SECONDS, Pending, Provider, ProviderRefused
 from service.console.sessions import SignedIn, SignInRefused
@@ -161,7 +162,7 @@ def render(request: Request, template: str, person: SignedIn | None, *, status: 
         "nav": _nav(role), "prefix": PREFIX, "indicators": INDICATORS, "field_labels": FIELD_LABELS,
         "decisions": DECISIONS, "next_actions": NEXT_ACTIONS, "outcomes": OUTCOMES, "case_status": CASE_STATUS,
         "fr_date": fr_date, "fr_datetime": lambda v: fr_datetime(v, _settings(request).timezone), "pct": pct,
-        "iso_z": iso_z,
+        "iso_z": iso_z, "actor": actors.in_words,
         "path": request.url.path, **context}, status_code=status, headers=_headers())
     return response
 

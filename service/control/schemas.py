@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 from service.domain.declaration import SAYS_SOMETHING, TEXT_PATTERN
 from service.domain.lifecycle import Milestone
 from service.domain.review import OUTCOMES_NEEDING_COMMENT, Outcome
-from service.http.schemas import FINESS_SCHEMA, PushedBy, required_text_when
+from service.http.schemas import FINESS_SCHEMA, Actor, required_text_when
 
 
 class RiskReasonOut(BaseModel):
@@ -71,10 +71,10 @@ class ControlCaseOut(BaseModel):
     reasons: list[RiskReasonOut]
     status: Literal["open", "claimed", "closed"]
     opened_at: datetime
-    claimed_by: PushedBy | None
+    claimed_by: Actor | None
     claimed_at: datetime | None
     outcome: Outcome | None
     outcome_comment: str | None
     closed_at: datetime | None
-    closed_by: PushedBy | None
+    closed_by: Actor | None
     proof_requests: list[ProofRequestOut] | None = None

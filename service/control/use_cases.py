@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, select
 
-from service.access.keys import key_labels
+from service import actors
 from service.audit import trail as audit
 from service.control.schemas import ControlCaseOut, ProofRequestOut, RiskReasonOut
 from service.domain import access, risk
@@ -23,7 +23,7 @@ from service.domain.lifecycle import Milestone
 from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import Outcome, OutcomeCommand, ProofRequestCommand
 from service.funding_requests.use_cases import declared_rows, last_version, require_known_region
-from service.http.schemas import Page, PushedBy
+from service.http.schemas import Actor, Page
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     CONTROL_CASE_TABLE,
@@ -199,15 +199,15 @@ def announce_overdue(session: Session, now: datetime) -> int:
 
 
 def case_view(session: Session, case: ControlCase, *, now: datetime, with_requests: bool = True,
-              loaded: tuple[Submission, FundingRequest, dict[int, dict[str, str]]] | None = None) -> ControlCaseOut:
-    """A case as the API shows it; ``loaded``: its version, request and key labels, when the caller
-    has read them already (a page of the queue reads them for all its cases at once)."""
+              loaded: tuple[Submission, FundingRequest, actors.Resolve] | None = None) -> ControlCaseOut:
+    """A case as the API shows it; ``loaded``: its version, request and who acted on it, when the
+    caller has read them already (a page of the queue reads them for all its cases at once)."""
     if loaded is None:
         sub, req = session.get(Submission, case.submission_id), session.get(FundingRequest, case.request_id)
         assert sub is not None and req is not None
-        labels = key_labels(session, (case.claimed_by_key_id, case.closed_by_key_id))
+        named = _actors(session, [case])
     else:
-        sub, req, labels = loaded
+        sub, req, named = loaded
     last = last_version(req, case.milestone)
     requests = None
     if with_requests:
@@ -219,14 +219,19 @@ def case_view(session: Session, case: ControlCase, *, now: datetime, with_reques
         milestone=Milestone(case.milestone), version=case.version, latest_version=last,
         superseded=case.version != last, received_at=sub.received_at, score=case.score,
         reasons=[RiskReasonOut.model_validate(r) for r in case.reasons], status=case.status,
-        opened_at=case.opened_at, claimed_by=_actor(labels.get(case.claimed_by_key_id or 0)),
+        opened_at=case.opened_at, claimed_by=_actor(named(case.claimed_by_key_id, case.claimed_by_person_id)),
         claimed_at=case.claimed_at, outcome=Outcome(case.outcome) if case.outcome else None,
         outcome_comment=case.outcome_comment, closed_at=case.closed_at,
-        closed_by=_actor(labels.get(case.closed_by_key_id or 0)), proof_requests=requests)
+        closed_by=_actor(named(case.closed_by_key_id, case.closed_by_person_id)), proof_requests=requests)
 
 
-def _actor(label: dict[str, str] | None) -> PushedBy | None:
-    return PushedBy(role=label["role"], label=label["label"]) if label else None
+def _actors(session: Session, cases: list[ControlCase]) -> actors.Resolve:
+    return actors.resolver(session.connection(), [pair for c in cases for pair in (
+        (c.claimed_by_key_id, c.claimed_by_person_id), (c.closed_by_key_id, c.closed_by_person_id))])
+
+
+def _actor(found: dict[str, Any] | None) -> Actor | None:
+    return Actor.model_validate(found) if found else None
 
 
 def get_case(session: Session, principal: Principal, case_id: str) -> ControlCaseOut:
@@ -258,19 +263,26 @@ def control_queue(session: Session, principal: Principal, page: PageRequest, *, 
         select(Submission).where(Submission.id.in_([c.submission_id for c in cases])))}  # type: ignore[attr-defined]
     reqs = {r.id: r for r in session.exec(
         select(FundingRequest).where(FundingRequest.id.in_({c.request_id for c in cases})))}  # type: ignore[union-attr]
-    labels = key_labels(session, [k for c in cases for k in (c.claimed_by_key_id, c.closed_by_key_id)])
+    named = _actors(session, cases)
     return Page[ControlCaseOut](
         items=[case_view(session, c, now=now, with_requests=False,
-                         loaded=(subs[c.submission_id], reqs[c.request_id], labels)) for c in cases],
+                         loaded=(subs[c.submission_id], reqs[c.request_id], named)) for c in cases],
         next_cursor=next_cursor)
 
 
 def _require_workable(case: ControlCase, principal: Principal) -> None:
     if case.status == "closed":
         raise Conflict("Ce dossier de contrôle est clos.", code="control_case_closed")
-    if case.status == "claimed" and case.claimed_by_key_id != principal.key_id and principal.role is not Role.ADMIN:
+    if case.status == "claimed" and not _claimed_by(case, principal) and principal.role is not Role.ADMIN:
         raise Conflict("Ce dossier de contrôle est pris en charge par un autre auditeur.",
                        code="control_case_claimed")
+
+
+def _claimed_by(case: ControlCase, principal: Principal) -> bool:
+    """Whether the case is claimed by this person, or by this key (a key's claim is not a person's)."""
+    if principal.person_id is not None:
+        return case.claimed_by_person_id == principal.person_id
+    return case.claimed_by_person_id is None and case.claimed_by_key_id == principal.key_id
 
 
 def _claim(case: ControlCase, principal: Principal) -> bool:

@@ -67,6 +67,8 @@ class Principal:
     organisation_name: str = ""
     person_id: int | None = None
     manager: bool = False
+    #: How records name it: a person's « Marie Dupont », a key's label (its prefix without one).
+    name: str = ""
 
     @property
     def kind(self) -> Kind:

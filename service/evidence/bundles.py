@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 
 from service.audit.custody import BUNDLE_READ, PROOF_READ, Read, custody_by_proof, record_reads
 from service.audit.trail import link_of
-from service.audit.use_cases import event_view
+from service.audit.use_cases import event_view, named_actors
 from service.control import use_cases as control
 from service.domain import merkle
 from service.domain.access import Principal
@@ -184,13 +184,14 @@ def _documents(session: Session, principal: Principal, sources: Sources, submiss
                "custody": custody[p["id"]]} for p in proof_views]
     events = list(session.execute(sa.select(AuditEvent).where(col(AuditEvent.request_id) == req.id)
                                   .order_by(col(AuditEvent.seq))).scalars())
+    named = named_actors(session, events)
     documents = [
         _json("submission.json", version),
         PayloadFile.of_bytes("declaration.xlsx", workbook.getvalue()),
         PayloadFile.of_bytes("report.pdf", pdf),
         _json("proofs.json", {"submission_id": submission_id, "proofs": proofs}),
         _json("audit-events.json", {"galis_ref": req.galis_ref, "as_of": iso_z(utcnow()),
-                                    "items": [event_view(e) for e in events]}),
+                                    "items": [event_view(e, named) for e in events]}),
         *_log_files(session, events),
     ]
     if case_id is not None:

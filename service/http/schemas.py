@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, EmailStr, Field, StrictStr
 
@@ -160,6 +160,19 @@ def required_text_when(field: str, values: list[str], text_field: str) -> dict[s
                      "properties": {text_field: {"type": "string", "pattern": SAYS_SOMETHING}}}}
 
 
-class PushedBy(BaseModel):
-    role: str
-    label: str
+class ActorOrganisation(BaseModel):
+    id: int
+    name: str
+    kind: Literal["porteur", "editeur", "ars", "cnsa", "administration"]
+
+
+class Actor(BaseModel):
+    """Who did it: a person of an organisation, an API key of one, or the service itself (its
+    command line)."""
+
+    type: Literal["person", "api_key", "service"]
+    id: int | None = Field(description="La personne ou la clé (null pour le service lui-même).")
+    name: str = Field(description="« Marie Dupont », ou le libellé de la clé.")
+    organisation: ActorOrganisation | None
+    role: str = Field(description="Rôle de l'organisation (porteur, vendor, ars_reviewer, cnsa_auditor, admin).")
+    label: str = Field(description="Libellé enregistré : celui de la clé, ou « Prénom Nom (organisation) ».")

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service.actors import display_name
 from service.audit import trail as audit
 from service.domain import access
 from service.domain.access import Kind, Principal, Role
@@ -22,12 +23,6 @@ from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import CONSOLE_SESSION_TABLE, ORGANISATION_TABLE, PERSON_TABLE, Organisation, Person, iso_z, utcnow
 from service.organisations.directory import load_organisation, managed_organisation
 from service.scope import ORGANISATION_SCOPE, acting_for
-
-
-def display_name(person: Any) -> str:
-    """« Marie Dupont », or the e-mail address of a person who never signed in."""
-    name = " ".join(part for part in (person.given_name, person.usual_name) if part)
-    return name or person.email
 
 
 def person_view(person: Person) -> dict[str, Any]:
@@ -117,7 +112,8 @@ def person_principal(conn: sa.Connection, person_id: int, today: date) -> Princi
     row = conn.execute(_PERSON_AND_ORGANISATION, {"id": person_id}).first()
     if row is None or not row.active:
         return None
-    return acting_for(conn, row, today, label=f"{display_name(row)} ({row.org_name})"[:200], person_id=row.id,
+    return acting_for(conn, row, today, label=f"{display_name(row)} ({row.org_name})"[:200], name=display_name(row),
+                      person_id=row.id,
                       manager=row.role == "manager")
 
 

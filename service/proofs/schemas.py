@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from service.domain.lifecycle import Milestone
-from service.http.schemas import PushedBy
+from service.http.schemas import Actor
 
 
 class ProofOut(BaseModel):
@@ -26,7 +26,7 @@ class ProofOut(BaseModel):
     period_end: date
     signed_by: str
     uploaded_at: datetime
-    uploaded_by: PushedBy
+    uploaded_by: Actor
     content_url: str = Field(description="Chemin du contenu (octets exacts, `Repr-Digest`).")
     answers_proof_requests: list[str] = Field(description="Les demandes de preuve de la CNSA auxquelles ce dépôt a "
                                                           "répondu.")

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
-from service.access.keys import key_labels
+from service import actors
 from service.audit import trail as audit
 from service.control import use_cases as control
 from service.domain import access, proofs
@@ -133,7 +133,7 @@ def record_proof(session: Session, principal: Principal, target: UploadTarget, m
         "finess": proof.finess})
     answered = control.after_proof(session, principal, proof, galis_ref=target.galis_ref)
     return {**proof_view(proof, galis_ref=target.galis_ref,
-                         uploaded_by={"role": principal.role.value, "label": principal.label}),
+                         uploaded_by=actors.of_principal(principal)),
             "answers_proof_requests": sorted(answered)}
 
 
@@ -155,7 +155,7 @@ def _clean_name(filename: str | None) -> str | None:
     return "".join(ch for ch in name if ch.isprintable())[:255] or None
 
 
-def proof_view(proof: Proof, *, galis_ref: str, uploaded_by: dict[str, str]) -> dict[str, Any]:
+def proof_view(proof: Proof, *, galis_ref: str, uploaded_by: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": proof.id,
         "submission_id": proof.submission_id,
@@ -178,14 +178,14 @@ def proof_view(proof: Proof, *, galis_ref: str, uploaded_by: dict[str, str]) -> 
 
 def _views(session: Session, found: list[Proof], galis_ref: str) -> list[dict[str, Any]]:
     """Views of ``found``, each with who uploaded it (one query for all the keys)."""
-    who = key_labels(session, (p.uploaded_by_key_id for p in found))
+    who = actors.resolver(session.connection(), ((p.uploaded_by_key_id, p.uploaded_by_person_id) for p in found))
     answered: dict[str, list[str]] = {p.id: [] for p in found}
     if found:
         for request_id, proof_id in session.exec(select(ProofRequest.id, ProofRequest.proof_id).where(
                 ProofRequest.proof_id.in_(list(answered))).order_by(ProofRequest.id)):  # type: ignore[union-attr]
             answered[proof_id].append(request_id)  # type: ignore[index]
-    nobody = {"role": "", "label": ""}
-    return [{**proof_view(p, galis_ref=galis_ref, uploaded_by=who.get(p.uploaded_by_key_id or 0, nobody)),
+    return [{**proof_view(p, galis_ref=galis_ref, uploaded_by=who(p.uploaded_by_key_id, p.uploaded_by_person_id)
+                          or actors.service_actor("", "")),
              "answers_proof_requests": answered[p.id]} for p in found]
 
 

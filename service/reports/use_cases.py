@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import Session
 
+from service import actors
 from service.domain import indicators
-from service.domain.access import ROLE_LABELS, Principal, Role, sees_request
+from service.domain.access import Principal, sees_request
 from service.domain.declaration import COUNT_FIELDS
 from service.domain.identifiers import region_name
 from service.domain.lifecycle import Milestone
@@ -62,15 +63,13 @@ def build_model(session: Session, principal: Principal, submission_id: str, *, t
     totals = ReportRow(finess=f"Total de la grappe ({len(rows)})", name=None, counts=list(sums.values()), period="",
                        rates=_rates({k: v.as_dict() for k, v in indicators.evaluate(sums, grappe_targets).items()}),
                        target_set=grappe_targets.id)
-    pushed = version["pushed_by"]
-    role = ROLE_LABELS.get(Role(pushed["role"])) if pushed["role"] in Role._value2member_map_ else pushed["role"]
     proofs = version.get("proofs") or []
     assert req.id is not None
     return ReportModel(
         submission_id=sub.id, galis_ref=req.galis_ref, porteur_name=req.porteur_name, siret=req.siret,
         region=f"{region_name(req.region_code)} ({req.region_code})",
         milestone=MILESTONE_LABELS[sub.milestone], version=sub.version,
-        received_at=_local(version["received_at"], zone), pushed_by=f"{pushed['label'] or 'sans libellé'} ({role})",
+        received_at=_local(version["received_at"], zone), pushed_by=actors.in_words(version["pushed_by"]),
         supersedes=version["supersedes_version"], fingerprint=sub.fingerprint, rows=rows, totals=totals,
         target_sets=_target_sets(session, version["rows"], categories_of(session, req.id), req.campaign_year),
         warnings=[(f"Ligne {w['row']}" + (f", colonne {w['column']}" if w.get("column") else "") + " : "

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service.domain.declaration import TEXT_PATTERN
 from service.domain.lifecycle import Milestone
 from service.domain.review import DECISIONS_NEEDING_COMMENT, Decision
-from service.http.schemas import PushedBy, WarningJustification, required_text_when
+from service.http.schemas import Actor, WarningJustification, required_text_when
 
 Comment = Annotated[str | None, Field(default=None, max_length=2000,
                                       description="Obligatoire pour un rejet ou une demande de corrections.",
@@ -33,7 +33,7 @@ class ReviewOut(BaseModel):
     decision: Decision
     comment: str | None
     decided_at: datetime
-    decided_by: PushedBy | None
+    decided_by: Actor | None
 
 
 class DeadlineOut(BaseModel):

@@ -8,33 +8,34 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from service import actors
 from service.audit import trail as audit
 from service.domain import access
 from service.domain.access import Principal, Role
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, ReviewCommand, check_review
 from service.funding_requests.use_cases import last_version, lifecycle_state
-from service.http.schemas import Page, PushedBy, WarningJustification
+from service.http.schemas import Actor, Page, WarningJustification
 from service.kit.pagination import Key, Keyset, PageRequest
-from service.models import ApiKey, ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
+from service.models import ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
 from service.proofs.use_cases import proofs_of_version
 from service.review.schemas import LifecycleOut, MilestoneStanding, ReviewOut, ReviewQueueItem
 from service.scope import load_request, load_submission, scoped_requests_query
 from service.webhooks import outbox
 
 
-def review_view(review: Review, decided_by: ApiKey | None) -> ReviewOut:
+def review_view(review: Review, decided_by: dict[str, Any] | None) -> ReviewOut:
     return ReviewOut(
         id=review.id, submission_id=review.submission_id, decision=Decision(review.decision),
         comment=review.comment, decided_at=review.decided_at,
-        decided_by=PushedBy(role=decided_by.role, label=decided_by.label) if decided_by else None,
+        decided_by=Actor.model_validate(decided_by) if decided_by else None,
     )
 
 
 def reviews_of(session: Session, submission_id: str) -> list[ReviewOut]:
     reviews = session.exec(select(Review).where(Review.submission_id == submission_id)).all()
-    return [review_view(r, session.get(ApiKey, r.decided_by_key_id) if r.decided_by_key_id else None)
-            for r in reviews]
+    named = actors.resolver(session.connection(), ((r.decided_by_key_id, r.decided_by_person_id) for r in reviews))
+    return [review_view(r, named(r.decided_by_key_id, r.decided_by_person_id)) for r in reviews]
 
 
 def record_review(session: Session, principal: Principal, submission_id: str,
@@ -64,7 +65,7 @@ def record_review(session: Session, principal: Principal, submission_id: str,
                                                    "decision": decision.value, "comment": comment})
     outbox.emit(session, "review.decided", request_id=sub.request_id, data={
         "submission_id": sub.id, "milestone": sub.milestone, "version": sub.version, "decision": decision.value})
-    return review_view(review, session.get(ApiKey, principal.key_id) if principal.key_id else None)
+    return review_view(review, actors.of_principal(principal))
 
 
 def _ref_of(session: Session, sub: Submission) -> str:

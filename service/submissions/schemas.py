@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from service.domain.declaration import MAX_NAME_LENGTH, TEXT_PATTERN
 from service.domain.lifecycle import Milestone
-from service.http.schemas import FINESS_SCHEMA, ProvenanceOut, PushedBy, SoftwareIn, VersionWarning, column_description
+from service.http.schemas import FINESS_SCHEMA, Actor, ProvenanceOut, SoftwareIn, VersionWarning, column_description
 from service.proofs.schemas import ProofOut
 from service.review.schemas import ReviewOut
 from service.target_sets.schemas import TargetSetOut
@@ -108,7 +108,7 @@ class SubmissionOut(BaseModel):
     received_at: datetime
     status: Literal["received", "dry_run"]
     source: Literal["json", "xlsx"]
-    pushed_by: PushedBy
+    pushed_by: Actor
     supersedes_version: int | None = Field(description="Version remplacée par celle-ci.")
     fingerprint: str = Field(description="SHA-256 des données déclarées (empreinte de la version).")
     rows: list[SubmissionRowOut]

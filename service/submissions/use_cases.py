@@ -18,6 +18,7 @@ import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import actors
 from service.audit import trail as audit
 from service.control import use_cases as control
 from service.domain import access, declaration, indicators, template
@@ -41,7 +42,6 @@ from service.models import (
     IDEMPOTENCY_RECORD_TABLE,
     SUBMISSION_ROW_TABLE,
     SUBMISSION_TABLE,
-    ApiKey,
     FundingRequest,
     IdempotencyRecord,
     Submission,
@@ -195,7 +195,7 @@ def record_submission(session: Session, principal: Principal, galis_ref: str, pa
 
     values = _version_row(req, principal, parsed, evaluated, stored_warnings, version=version, source=options.source)
     body = submission_view(SimpleNamespace(**values), galis_ref=req.galis_ref, evaluated=evaluated,
-                           pushed_by=_pushed_by(principal.role.value, principal.label),
+                           pushed_by=actors.of_principal(principal),
                            status="dry_run" if options.dry_run else "received")
     if options.dry_run:
         body["id"], body["version"] = None, None
@@ -418,12 +418,8 @@ def _replay(session: Session, principal: Principal, key: str, digest: str) -> di
     return _stored_view(session, record.submission_id)
 
 
-def _pushed_by(role: str, label: str) -> dict[str, str]:
-    return {"role": role, "label": label}
-
-
 def submission_view(sub: Any, *, galis_ref: str, evaluated: EvaluatedDeclaration,
-                    pushed_by: dict[str, str], status: str = "received",
+                    pushed_by: dict[str, Any], status: str = "received",
                     supersedes: int | None = None) -> dict[str, Any]:
     target_sets = {e.target_set.id: e.target_set for e in evaluated.rows}
     return {
@@ -487,8 +483,8 @@ def _view_of_stored(session: Session, sub: Submission, req: FundingRequest) -> d
         for row, r in zip(rows, stored, strict=True)
         for counts, used in ((row.counts(), target_sets.by_id(session.connection(), r.target_set_id)),)
     ])
-    key = session.get(ApiKey, sub.received_by_key_id) if sub.received_by_key_id else None
-    pushed_by = _pushed_by(key.role, key.label) if key else _pushed_by("", "")
+    pushed_by = actors.one(session.connection(), sub.received_by_key_id, sub.received_by_person_id) \
+        or actors.service_actor("", "")
     return submission_view(sub, galis_ref=req.galis_ref, evaluated=evaluated, pushed_by=pushed_by)
 
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from service.main import create_app
-from tests.conftest import Api, make_settings
+from tests.conftest import Api, make_settings, rows_for
 from tests.console import oidc_stub
 from tests.console.test_sessions import sign_in as sign_in_with_key
 
@@ -321,3 +321,66 @@ def test_the_whole_flow_against_oidc_provider_mock(database_url: str, mock_provi
         replay = client.get(f"{back.path}?code={parse_qs(back.query)['code'][0]}"
                             f"&state={again.cookies['esms_proconnect'].split('.')[0]}")
         assert "<code>oidc_code_refused</code>" in replay.text
+
+
+def csrf_on(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found, page.text[:300]
+    return found.group(1)
+
+
+def test_what_people_do_in_the_console_is_named_after_them(console: TestClient, stub: oidc_stub.Stub) -> None:
+    """A version pushed by a key, decided by an ARS agent, its control case claimed and closed by
+    a CNSA auditor: the API, the audit trail, the custody and the pages name each actor."""
+    api = Api(console)
+    req = api.create_request()
+    vendor = api.key("vendor", galis_refs=[req["galis_ref"]], label="Logiciel Horizon")
+    version = api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}, key=vendor).json()
+    ars_id = invite(api, "ars", AGENT["email"].lower(), region_code="75")  # FINESS of the Dordogne
+    cnsa_id = invite(api, "cnsa", "lea.moreau@cnsa.fr")
+    admin = api.auth(api.admin)
+
+    stub.user = dict(AGENT)
+    through_provider(console)
+    page = console.get(f"/console/versions/{version['id']}")
+    assert "clé « Logiciel Horizon »" in page.text
+    decided = console.post(f"/console/versions/{version['id']}/decision", follow_redirects=False,
+                           data={"csrf_token": csrf_on(page), "decision": "rejected", "comment": "Chiffres à revoir."})
+    assert decided.status_code == 303
+    console.cookies.clear()
+
+    stub.user = {"sub": "cnsa-9", "email": "lea.moreau@cnsa.fr", "given_name": "Léa", "usual_name": "Moreau",
+                 "acr": "eidas1"}
+    through_provider(console)
+    [case] = console.get("/v1/control-queue", headers=admin).json()["items"]
+    page = console.get(f"/console/dossiers/{case['id']}")
+    claimed = console.post(f"/console/dossiers/{case['id']}/prise-en-charge", data={"csrf_token": csrf_on(page)},
+                           follow_redirects=False)
+    assert claimed.status_code == 303
+    # the person who claimed it may go on with it (a key's claim is not hers, nor hers another's)
+    closed = console.post(f"/console/dossiers/{case['id']}/conclusion", follow_redirects=False,
+                          data={"csrf_token": csrf_on(page), "outcome": "compliant", "comment": "Conforme."})
+    assert closed.status_code == 303, closed.text
+    page = console.get(f"/console/dossiers/{case['id']}")
+    assert "Pris en charge par</dt><dd>Léa Moreau (CNSA)" in page.text and "par Léa Moreau (CNSA)" in page.text
+
+    ars = {"type": "person", "id": ars_id, "name": "Marie Dupont",
+           "organisation": {"id": person_row(api, ars_id).organisation_id, "name": "ARS Nouvelle-Aquitaine",
+                            "kind": "ars"},
+           "role": "ars_reviewer", "label": "Marie Dupont (ARS Nouvelle-Aquitaine)"}
+    cnsa = {"type": "person", "id": cnsa_id, "name": "Léa Moreau",
+            "organisation": {"id": person_row(api, cnsa_id).organisation_id, "name": "CNSA", "kind": "cnsa"},
+            "role": "cnsa_auditor", "label": "Léa Moreau (CNSA)"}
+    seen = console.get(f"/v1/submissions/{version['id']}", headers=admin).json()
+    assert seen["pushed_by"]["type"] == "api_key" and seen["pushed_by"]["name"] == "Logiciel Horizon"
+    assert seen["pushed_by"]["organisation"]["kind"] == "editeur"
+    [review] = seen["reviews"]
+    assert review["decided_by"] == ars
+    got = console.get(f"/v1/control-cases/{case['id']}", headers=admin).json()
+    assert got["claimed_by"] == cnsa and got["closed_by"] == cnsa
+    trail = console.get("/v1/audit-events", params={"galis_ref": req["galis_ref"], "limit": 200},
+                        headers=admin).json()["items"]
+    by_action = {e["action"]: e["actor"] for e in trail}
+    assert by_action["review_recorded"] == {**ars, "key_id": None}
+    assert by_action["control_case_claimed"] == by_action["control_outcome_recorded"] == {**cnsa, "key_id": None}
+    assert by_action["submission_stored"]["type"] == "api_key"

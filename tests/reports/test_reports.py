@@ -63,7 +63,7 @@ def test_the_report_shows_every_number_and_its_signature_validates(api: Api) -> 
                      "VA — vérification d'aptitude", "remplace la version 1", "Les Œillets", first, rows[1]["finess"],
                      "95,0 %", "atteinte", "non atteinte", "non calculable", "44,4 %", "Total de la grappe",
                      "Instruction DNS/DGCS/CNSA/2024/15", "campagne 2024 ; catégorie(s) ESMS 500",
-                     "Marie Dupont, directrice générale",
+                     "Marie Dupont, directrice générale", "Transmise par clé «", "(Administration du service)",
                      f"Version {version['id']}", "Page 1/"):
         assert expected in text, expected
     proof = api.client.get(f"/v1/submissions/{version['id']}", headers=api.auth(api.admin)).json()["proofs"][0]
