@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from service import actors
 from service.audit import trail as audit
 from service.domain import access
 from service.domain.access import Principal, Role, mandate_in_force
@@ -29,10 +30,12 @@ from service.webhooks import outbox
 _MANDATE = MANDATE_TABLE
 
 
-def mandate_view(mandate: Mandate, editeur_org: Organisation | None, *, today: date) -> dict[str, Any]:
+def mandate_view(mandate: Mandate, editeur_org: Organisation | None, *, today: date,
+                 named: actors.Resolve) -> dict[str, Any]:
     return {"id": mandate.id, "galis_ref": mandate.galis_ref,
             "editeur": organisation_view(editeur_org) if editeur_org is not None else None,
-            "granted_by": {"key_id": mandate.granted_by_key_id, "person_id": mandate.granted_by_person_id},
+            "granted_by": named(mandate.granted_by_key_id, mandate.granted_by_person_id),
+            "revoked_by": named(mandate.revoked_by_key_id, mandate.revoked_by_person_id),
             "granted_at": iso_z(mandate.granted_at),
             "starts_on": mandate.starts_on.isoformat() if mandate.starts_on else None,
             "ends_on": mandate.ends_on.isoformat() if mandate.ends_on else None,
@@ -92,7 +95,12 @@ def grant(session: Session, actor: Principal, galis_ref: str, *, editeur_id: int
     outbox.emit(session, "mandate.granted", request_id=req.id, also_organisation=org.id,
                 data={"mandate_id": mandate.id, "editeur_id": org.id, "starts_on": _day(starts_on),
                       "ends_on": _day(ends_on)})
-    return mandate_view(mandate, org, today=today)
+    return mandate_view(mandate, org, today=today, named=_named(session, [mandate]))
+
+
+def _named(session: Session, mandates: list[Mandate]) -> actors.Resolve:
+    return actors.resolver(session.connection(), [pair for m in mandates for pair in (
+        (m.granted_by_key_id, m.granted_by_person_id), (m.revoked_by_key_id, m.revoked_by_person_id))])
 
 
 def _day(value: date | None) -> str | None:
@@ -135,7 +143,7 @@ def revoke(session: Session, actor: Principal, mandate_id: str, *, today: date) 
     if req is not None and req.id is not None:
         outbox.emit(session, "mandate.revoked", request_id=req.id, also_organisation=mandate.editeur_id,
                     data={"mandate_id": mandate.id, "editeur_id": mandate.editeur_id})
-    return mandate_view(mandate, org, today=today)
+    return mandate_view(mandate, org, today=today, named=_named(session, [mandate]))
 
 
 _NEWEST_FIRST = Keyset(Key("granted_at", Mandate.granted_at, datetime, descending=True),
@@ -165,6 +173,7 @@ def list_mandates(session: Session, principal: Principal, page: PageRequest, *, 
                                            lambda m: (m.granted_at, m.id))
     orgs = {o.id: o for o in session.exec(select(Organisation).where(
         Organisation.id.in_(sorted({m.editeur_id for m in rows}))))}  # type: ignore[union-attr]
-    return {"items": [mandate_view(m, orgs.get(m.editeur_id), today=today) for m in rows],
+    named = _named(session, rows)
+    return {"items": [mandate_view(m, orgs.get(m.editeur_id), today=today, named=named) for m in rows],
             "next_cursor": next_cursor}
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-from service.http.schemas import EmailAddress, IsoDate, SiretStr
+from service.http.schemas import Actor, EmailAddress, IsoDate, SiretStr
 
 OrganisationKind = Literal["porteur", "editeur", "ars", "cnsa", "administration"]
 PersonRole = Literal["member", "manager"]
@@ -83,16 +83,13 @@ class MandateCreate(BaseModel):
     ends_on: IsoDate | None = Field(default=None, description="Dernier jour du mandat (par défaut : sans fin).")
 
 
-class GrantedBy(BaseModel):
-    key_id: int | None
-    person_id: int | None
-
-
 class MandateOut(BaseModel):
     id: str
     galis_ref: str
     editeur: OrganisationOut | None
-    granted_by: GrantedBy
+    granted_by: Actor | None = Field(description="Qui l'a accordé (null pour un mandat repris des listes des "
+                                                 "anciennes clés d'éditeur).")
+    revoked_by: Actor | None = Field(description="Qui l'a retiré ; null tant qu'il ne l'est pas.")
     granted_at: datetime
     starts_on: date | None
     ends_on: date | None

@@ -43,6 +43,8 @@ def test_the_vendor_story_end_to_end(api: Api) -> None:
     assert granted.status_code == 201, granted.text
     mandate = granted.json()
     assert mandate["active"] is True and mandate["editeur"]["name"] == "Logiciel DUI SAS"
+    granter = mandate["granted_by"]
+    assert (granter["type"], granter["organisation"]) == ("api_key", porteur_org) and mandate["revoked_by"] is None
     twice = api.client.post(f"/v1/funding-requests/{ref}/mandates", headers=api.auth(porteur),
                             json={"editeur_id": editeur_id})
     assert twice.status_code == 409 and twice.json()["code"] == "mandate_exists"
@@ -66,6 +68,7 @@ def test_the_vendor_story_end_to_end(api: Api) -> None:
 
     ended = api.client.delete(f"/v1/mandates/{mandate['id']}", headers=api.auth(porteur))
     assert ended.status_code == 200 and ended.json()["active"] is False and ended.json()["revoked_at"]
+    assert ended.json()["revoked_by"] == granter
     refused = api.push(ref, {"milestone": "va", "rows": rows_for(req)}, key=own_key)
     assert refused.status_code == 404 and refused.json()["code"] == "funding_request_not_found"
     versions = api.client.get(f"/v1/funding-requests/{ref}/submissions", headers=api.auth(api.admin)).json()
