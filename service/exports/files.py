@@ -19,6 +19,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+from openpyxl.worksheet.datavalidation import DataValidation
 
 from service.domain import template
 from service.domain.declaration import COUNT_FIELDS
@@ -112,6 +113,57 @@ def write_xlsx(rows: Iterable[ExportRow], handle: IO[bytes]) -> None:
         line += [_text(rates, r.software), r.extracted_at.replace(tzinfo=None) if r.extracted_at else None]
         rates.append(line)
     workbook.save(handle)
+
+
+@dataclass(frozen=True, slots=True)
+class BlankTemplate:
+    """A request's template to fill: one line per establishment, and the notice's paragraphs."""
+
+    galis_ref: str
+    siret: str
+    establishments: Sequence[tuple[str, str]]
+    notice: Sequence[str]
+
+
+NOTICE_SHEET = "Notice"
+_COUNT_FORMAT = "0"
+
+
+def write_blank_template(blank: BlankTemplate, handle: IO[bytes]) -> None:
+    """The template sheet with A–D filled (A–C as text) and E–L left to fill (E–J integers ≥ 0,
+    K–L dates, each checked by the spreadsheet's own data validation), then the notice."""
+    workbook = Workbook(write_only=True)
+    main = workbook.create_sheet(template.SHEET_NAME)
+    notice = workbook.create_sheet(NOTICE_SHEET)
+    for index, width in enumerate(_WIDTHS):
+        main.column_dimensions[template.column_letter(index)].width = width
+    main.freeze_panes = "A2"
+    last = len(blank.establishments) + 1
+    if last >= 2:
+        counts = DataValidation(type="whole", operator="greaterThanOrEqual", formula1="0", allow_blank=True,
+                                error="Un nombre entier positif ou nul.", errorTitle="Nombre attendu",
+                                showErrorMessage=True)
+        counts.add(f"E2:J{last}")
+        days = DataValidation(type="date", operator="greaterThan", formula1="36526", allow_blank=True,
+                              error="Une date JJ/MM/AAAA.", errorTitle="Date attendue", showErrorMessage=True)
+        days.add(f"K2:L{last}")
+        main.data_validations.append(counts)
+        main.data_validations.append(days)
+    main.append(_header(main, [label for _, _, label in template.TEMPLATE_COLUMNS]))
+    for finess, name in blank.establishments:
+        main.append([_text(main, blank.galis_ref), _text(main, blank.siret), _text(main, finess), _text(main, name),
+                     *(_empty(main, _COUNT_FORMAT) for _ in COUNT_FIELDS),
+                     _empty(main, "DD/MM/YYYY"), _empty(main, "DD/MM/YYYY")])
+    notice.column_dimensions["A"].width = 120
+    for paragraph in blank.notice:
+        notice.append([_text(notice, paragraph)])
+    workbook.save(handle)
+
+
+def _empty(ws: WriteOnlyWorksheet, number_format: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=None)
+    cell.number_format = number_format
+    return cell
 
 
 def write_csv(rows: Iterable[ExportRow], handle: IO[bytes]) -> None:

@@ -18,10 +18,19 @@ from service.audit import custody
 from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.exports import follow_up, use_cases
-from service.exports.files import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, ExportRow, write_csv, write_follow_up, write_xlsx
+from service.exports.files import (
+    CSV_MEDIA_TYPE,
+    XLSX_MEDIA_TYPE,
+    ExportRow,
+    write_blank_template,
+    write_csv,
+    write_follow_up,
+    write_xlsx,
+)
 from service.http.deps import (
     CurrentPrincipal,
     DatabaseDep,
+    GalisRefPath,
     ReadSession,
     RegionQuery,
     SettingsDep,
@@ -124,6 +133,23 @@ def _latest_route(extension: str) -> None:
 for _extension in _FORMATS:
     _version_route(_extension)
     _latest_route(_extension)
+
+
+@router.get(
+    "/v1/funding-requests/{galis_ref}/template.xlsx",
+    summary="Modèle de la CNSA pré-rempli pour une demande",
+    description="Le modèle « Liste des mesures d'usage » prêt à remplir : une ligne par établissement de la "
+                "demande, colonnes A à D remplies (GALIS, SIRET, FINESS au format texte, raison sociale), E à L "
+                "vides et contrôlées par le tableur (entiers positifs, dates), puis une feuille « Notice ». Rempli, "
+                "il se dépose tel quel (`POST /v1/funding-requests/{galis_ref}/submissions` en multipart). Pour "
+                "quiconque voit la demande.",
+    operation_id="funding_request_template_xlsx",
+    response_class=StreamingResponse,
+    responses={200: {"description": "Le fichier.", "content": {XLSX_MEDIA_TYPE: {}}}, **problem_responses(401, 404)},
+)
+def request_template(galis_ref: GalisRefPath, principal: CurrentPrincipal, session: ReadSession) -> Any:
+    name, blank = use_cases.blank_template(session, principal, galis_ref)
+    return _file(name, "xlsx", [blank], lambda blanks, handle: write_blank_template(next(iter(blanks)), handle))
 
 
 @router.get(

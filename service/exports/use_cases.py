@@ -7,21 +7,23 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from service.domain import indicators
 from service.domain.access import Principal
 from service.domain.declaration import COUNT_FIELDS
+from service.domain.identifiers import region_name
 from service.domain.lifecycle import Milestone
-from service.exports.files import ExportRow
+from service.exports.files import BlankTemplate, ExportRow
 from service.funding_requests.use_cases import LAST_VERSION, require_known_region
 from service.models import (
     FUNDING_REQUEST_TABLE,
     SUBMISSION_ROW_TABLE,
     SUBMISSION_TABLE,
+    Establishment,
     FundingRequest,
 )
-from service.scope import load_submission, scoped_requests_query
+from service.scope import load_request, load_submission, scoped_requests_query
 from service.target_sets import use_cases as target_sets
 
 _REQ = FUNDING_REQUEST_TABLE
@@ -61,6 +63,33 @@ def latest_rows(session: Session, principal: Principal, *, milestone: Milestone,
         query = query.where(_REQ.c.region_code == region_code)
     name = f"mesures-usage-{milestone.value}" + (f"-region-{region_code}" if region_code else "") + f"-{today}"
     return name, _rows(session, query)
+
+
+def blank_template(session: Session, principal: Principal, galis_ref: str) -> tuple[str, BlankTemplate]:
+    """The request's template to fill (the caller must see the request), with its file name."""
+    req = load_request(session, principal, galis_ref)
+    establishments = session.exec(select(Establishment.finess, Establishment.name)
+                                  .where(Establishment.request_id == req.id).order_by(Establishment.finess)).all()
+    notice = [
+        f"Modèle de déclaration des indicateurs d'usage pré-rempli pour la demande GALIS {req.galis_ref} — "
+        f"{req.porteur_name} (SIRET {req.siret}), {region_name(req.region_code)}.",
+        "Feuille « Liste des mesures d'usage » : une ligne par établissement (FINESS géographique) de la demande. "
+        "Ne changez ni le nom de la feuille, ni les intitulés ni l'ordre des colonnes ; ne fusionnez pas de "
+        "cellules.",
+        "Colonnes A à D : déjà remplies (A à C au format texte : gardez les zéros en tête). Vous pouvez corriger la "
+        "raison sociale (D).",
+        "Colonnes E à J : des nombres entiers positifs ou nuls, comptés sur la période de recueil. Les DUI avec "
+        "projet personnalisé (I) et avec un événement d'agenda (J) ne dépassent pas les DUI actifs (G).",
+        "Colonnes K et L : premier et dernier jour de la période de recueil (JJ/MM/AAAA), trois à six mois en "
+        "général ; le dernier jour n'est pas dans le futur.",
+        "Déposez le fichier rempli dans la console ou par l'API (POST /v1/funding-requests/"
+        f"{req.galis_ref}/submissions, en multipart) : chaque dépôt est une nouvelle version ; un envoi refusé "
+        "indique chaque erreur par sa cellule (« C7 : … ») et n'enregistre rien.",
+        "Gardez les preuves d'usage de chaque chiffre déclaré (même période, mêmes nombres) : elles peuvent vous "
+        "être demandées à tout moment, à fournir sous 48 heures.",
+    ]
+    return f"modele-mesures-usage-{req.galis_ref}", BlankTemplate(
+        galis_ref=req.galis_ref, siret=req.siret, establishments=[(f, n) for f, n in establishments], notice=notice)
 
 
 def _rows(session: Session, query: Any) -> Iterator[ExportRow]:

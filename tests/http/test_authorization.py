@@ -129,6 +129,8 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
                            headers=headers)
     if route == "list_events":
         return client.get(f"/v1/funding-requests/{ref}/events", headers=headers)
+    if route == "request_template":
+        return client.get(f"/v1/funding-requests/{ref}/template.xlsx", headers=headers)
     if route == "push":
         return client.post(f"/v1/funding-requests/{ref}/submissions",
                            json={"milestone": "va", "rows": rows_for(req)}, headers=headers)
@@ -291,7 +293,8 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "list_obligations", "create_webhook", "list_webhooks", "delete_webhook", "list_webhook_deliveries",
           "retry_webhook_delivery", "create_organisation", "list_organisations", "get_organisation",
           "update_organisation", "invite_person", "list_people", "update_person", "create_organisation_api_key",
-          "list_organisation_api_keys", "grant_mandate", "revoke_mandate", "list_mandates", "get_me")
+          "list_organisation_api_keys", "grant_mandate", "revoke_mandate", "list_mandates", "get_me",
+          "request_template")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
