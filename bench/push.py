@@ -3,6 +3,12 @@ PostgreSQL, with 1 and more uvicorn workers, against a bare endpoint of the same
 measured in the same run; and how long a committed event waits for its index in the log.
 
     python bench/push.py [--duration 10] [--connections 8] [--workers 1 2] [--rounds 1]
+    python bench/push.py --mandates 10000 [...]
+
+With ``--mandates N``, the 1-row push only, twice in each round: by a key of an éditeur mandated
+for the 64 requests, and by a key of an éditeur mandated for those and N more (references of
+requests not registered: each is a mandate all the same, read with the key); the ratio of the two
+is the cost of an éditeur's size.
 
 Needs ``wrk`` (Debian package). Each server is uvicorn with uvloop and httptools, the log's
 sequencer at its default interval. The lag of an event is the time from its recording (in the
@@ -211,7 +217,43 @@ def index_lag(url: str, since: datetime) -> dict[str, float]:
             "events": len(lags)}
 
 
-def bench_service(name: str, url: str, args: argparse.Namespace, workers: int) -> list[dict[str, object]]:
+def wait_sequenced(url: str) -> None:
+    """Until the log's sequencer has indexed every event (a key's 10 000 mandates make as many
+    events: they are sequenced before anything is measured, not during)."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for _ in range(600):
+                if not conn.execute(sa.text("SELECT count(*) FROM audit_event WHERE log_index IS NULL")).scalar_one():
+                    return
+                time.sleep(0.1)
+    finally:
+        engine.dispose()
+
+
+def lookup_ms(url: str, key: str, times: int = 30) -> float:
+    """Median time of one key lookup (the key, its organisation and its mandates in force), as
+    done on each cache miss (every ``SERVICE_API_KEY_CACHE_SECONDS`` per key and process)."""
+    from sqlmodel import Session
+
+    from service.access.keys import find_principal, hash_key
+
+    engine = sa.create_engine(url)
+    took = []
+    try:
+        with Session(engine) as session:
+            for _ in range(times):
+                began = time.perf_counter()
+                found = find_principal(session, hash_key(key), datetime.now(UTC).date())
+                took.append((time.perf_counter() - began) * 1000)
+                assert found is not None
+    finally:
+        engine.dispose()
+    return statistics.median(took)
+
+
+def bench_service(name: str, url: str, args: argparse.Namespace, workers: int,
+                  round_number: int = 0) -> list[dict[str, object]]:
     env = {**os.environ, "SERVICE_DATABASE_URL": url}
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
@@ -220,18 +262,26 @@ def bench_service(name: str, url: str, args: argparse.Namespace, workers: int) -
     try:
         groups = seed(base, admin)
         results = []
-        for size in ("1", "50"):
+        for size in ("1",) if args.mandates else ("1", "50"):
             refs = [ref for ref, _ in groups[size]]
-            vendor = cli_key(env, "--role", "vendor", "--galis-ref", *refs)
-            # Each connection pushes in turn to its own share of the 64 requests (8 with 8 connections),
-            # each request with its own establishments.
-            script = lua([f"/v1/funding-requests/{ref}/submissions" for ref, _ in groups[size]], "POST", vendor,
-                         [{"milestone": "va", "rows": [row(c) for c in codes]} for _, codes in groups[size]],
-                         args.connections)
-            since = datetime.now(UTC)
-            figures = run_wrk(base, script, args, server=proc.pid)
-            results.append({"scenario": f"push {size} row(s)", "backend": name, "workers": workers, **figures,
-                            **index_lag(url, since)})
+            keys = [("", cli_key(env, "--role", "vendor", "--galis-ref", *refs))]
+            if args.mandates:
+                others = [f"9{n:07d}" for n in range(args.mandates)]
+                keys.append((f", {args.mandates} mandates", cli_key(env, "--role", "vendor", "--galis-ref", *refs,
+                                                                    *others)))
+                wait_sequenced(url)
+                if round_number % 2:  # each order in turn: the later run meets a larger database
+                    keys.reverse()
+            for suffix, vendor in keys:
+                # Each connection pushes in turn to its own share of the 64 requests (8 with 8
+                # connections), each request with its own establishments.
+                script = lua([f"/v1/funding-requests/{ref}/submissions" for ref, _ in groups[size]], "POST", vendor,
+                             [{"milestone": "va", "rows": [row(c) for c in codes]} for _, codes in groups[size]],
+                             args.connections)
+                since = datetime.now(UTC)
+                figures = run_wrk(base, script, args, server=proc.pid)
+                results.append({"scenario": f"push {size} row(s){suffix}", "backend": name, "workers": workers,
+                                **figures, **index_lag(url, since), "lookup_ms": lookup_ms(url, vendor)})
         return results
     finally:
         stop(proc)
@@ -254,6 +304,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="uvicorn worker counts to run")
     parser.add_argument("--rounds", type=int, default=1,
                         help="times to run every scenario, in turn; each figure is the median over the rounds")
+    parser.add_argument("--mandates", type=int, default=0,
+                        help="compare the 1-row push by an éditeur of 64 mandates and by one of 64 + this many")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -276,9 +328,9 @@ def main() -> int:
             for n in range(args.rounds):
                 for workers in args.workers:
                     runs += bench_service("sqlite", f"sqlite:///{workdir / f'bench-{workers}-{n}.sqlite3'}", args,
-                                          workers)
+                                          workers, n)
                     runs += bench_service("postgresql", cluster.create_database(f"bench{workers}_{n}"), args,
-                                          workers)
+                                          workers, n)
         finally:
             cluster.stop()
     finally:
@@ -287,17 +339,31 @@ def main() -> int:
 
     print(f"\n{args.connections} connections, {args.duration} s, medians of {args.rounds} round(s), "
           f"uvicorn (uvloop, httptools), {os.cpu_count()} cores shared by wrk, the workers and PostgreSQL\n")
-    print(f"{'scenario':<16}{'backend':<12}{'workers':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+    print(f"{'scenario':<34}{'backend':<12}{'workers':>8}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
           f"{'% bare':>8}{'p99×bare':>9}{'cpu ms':>8}{'lag p50':>9}{'lag p99':>9}")
     for r in results:
         ratio = 100 * float(r["rps"]) / float(bare["rps"])  # type: ignore[arg-type]
         tail = float(r["p99"]) / float(bare["p99"])  # type: ignore[arg-type]
         lag = f"{r['lag_p50']:>9.0f}{r['lag_p99']:>9.0f}" if "lag_p50" in r else ""
         cpu = f"{r['cpu_ms']:>8.2f}" if r.get("cpu_ms") else f"{'-':>8}"
-        print(f"{r['scenario']:<16}{r['backend']:<12}{r['workers']:>8}{r['rps']:>9.0f}{r['p50']:>9.2f}"
+        print(f"{r['scenario']:<34}{r['backend']:<12}{r['workers']:>8}{r['rps']:>9.0f}{r['p50']:>9.2f}"
               f"{r['p99']:>9.2f}{int(r['errors']):>8}{ratio:>7.1f}%{tail:>8.1f}×{cpu}{lag}")
     print("\nRatios (same run):")
     by = {(r["scenario"], r["backend"], r["workers"]): float(r["rps"]) for r in results}  # type: ignore[arg-type]
+    if args.mandates:
+        for backend in ("sqlite", "postgresql"):
+            for workers in args.workers:
+                few = [r for r in results if r["backend"] == backend and r["workers"] == workers]
+                rps = {str(r["scenario"]): float(r["rps"]) for r in few}  # type: ignore[arg-type]
+                cpu = {str(r["scenario"]): float(r["cpu_ms"]) for r in few}  # type: ignore[arg-type]
+                many = f"push 1 row(s), {args.mandates} mandates"
+                lookup = {str(r["scenario"]): float(r["lookup_ms"]) for r in few}  # type: ignore[arg-type]
+                print(f"  {backend}, {workers} worker(s): req/s with {args.mandates} mandates / with 64 = "
+                      f"{rps[many] / rps['push 1 row(s)']:.3f}; cpu ms = {cpu[many] / cpu['push 1 row(s)']:.3f}; "
+                      f"key lookup (cache miss) {lookup['push 1 row(s)']:.2f} → {lookup[many]:.2f} ms")
+        print("\nGoal: an éditeur of 10 000 mandates pushes within 5 % of one of 64.")
+        save_results("push-mandates", results)
+        return 0
     for scenario in ("push 1 row(s)", "push 50 row(s)"):
         for workers in args.workers:
             pg, lite = by[(scenario, "postgresql", workers)], by[(scenario, "sqlite", workers)]
@@ -307,10 +373,15 @@ def main() -> int:
                 ratio = by[(scenario, backend, workers)] / by[(scenario, backend, args.workers[0])]
                 print(f"  {scenario}, {backend}: {workers} workers / {args.workers[0]} = {ratio:.2f}")
     print("\nGoals: PostgreSQL ≥ SQLite for a 1-row push; 2 workers ≥ 1.6 × 1; commit → index lag p99 < 1 s.")
+    save_results("push", results)
+    return 0
+
+
+def save_results(name: str, results: list[dict[str, object]]) -> None:
+    """``bench/results/<name>.json``."""
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "push.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
-    return 0
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from service.access.authentication import KeyAuthenticator
 from service.access.keys import PrincipalCache
 from service.audit import routes as audit_routes
 from service.console.pages import install_console
+from service.console.proconnect import Provider
 from service.control import routes as control_routes
 from service.control.use_cases import announce_overdue, refresh_closure_reasons
 from service.evidence import routes as evidence_routes
@@ -106,10 +107,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.deliverer.start()
         elif settings.webhooks_deliverer == "process":
             app.state.deliverer_process = DelivererProcess(settings).start()
+        app.state.proconnect = Provider(settings) if settings.oidc_issuer else None
         _tune_garbage_collector()
         try:
             yield
         finally:
+            if app.state.proconnect is not None:
+                await app.state.proconnect.aclose()
             if app.state.deliverer_process is not None:
                 app.state.deliverer_process.stop()
             app.state.deliverer.stop()

@@ -354,13 +354,8 @@ LEAVING_COOKIE = "esms_proconnect_sortie"
 
 
 def _provider(request: Request) -> Provider | None:
-    settings = _settings(request)
-    if not settings.oidc_issuer:
-        return None
-    provider: Provider | None = getattr(request.app.state, "proconnect", None)
-    if provider is None:
-        provider = request.app.state.proconnect = Provider(settings)
-    return provider
+    """The application's ProConnect provider (made at start-up when an issuer is set)."""
+    return getattr(request.app.state, "proconnect", None)
 
 
 def _public(request: Request, path: str) -> str:
