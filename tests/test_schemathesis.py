@@ -70,6 +70,7 @@ RULES_BEYOND_THE_SCHEMA: dict[str, tuple[list[str], str]] = {
     "put_target_set": (["422"], "a set for every campaign and category stays"),
     "create_webhook": (["422"], "an https URL whose host resolves to public addresses only (in tests: loopback)"),
     "create_organisation_api_key": (["422"], "an expiry after today"),
+    "rotate_api_key": (["422"], "the old key refused from a day within the next month; an expiry after today"),
     "create_organisation": (["422"], "an e-mail address whose domain may receive mail (not .test, .local…)"),
     "update_organisation": (["422"], "an e-mail address whose domain may receive mail (not .test, .local…)"),
     "invite_person": (["422"], "an e-mail address whose domain may receive mail (not .test, .local…)"),

@@ -182,22 +182,57 @@ def register_api_key(session: Session, secret: str, *, organisation: Organisatio
     return key
 
 
-def revoke_api_key(session: Session, actor: Principal, prefix: str) -> dict[str, Any]:
-    """Revoke the key named by ``prefix`` (an administrator, or a manager of the key's
-    organisation); 404 when none or out of sight, 409 when already revoked."""
+def _managed_key(session: Session, actor: Principal, prefix: str, what: str) -> ApiKey:
+    """The live key named by ``prefix``, for an administrator or a manager of its organisation;
+    404 when none or out of sight, 403 for a member, 409 when already revoked."""
     key = session.exec(select(ApiKey).where(ApiKey.prefix == prefix).with_for_update()).first()
     if key is None or not (actor.role is Role.ADMIN or actor.organisation_id == key.organisation_id):
         raise NotFound(f"Aucune clé d'API de préfixe « {prefix} ».", code="api_key_not_found")
-    access.require_manages(actor, key.organisation_id, "révoquer les clés d'API")
+    access.require_manages(actor, key.organisation_id, what)
     if key.revoked_at is not None:
         raise Conflict(f"La clé {prefix} est révoquée depuis le {iso_z(key.revoked_at)}.",
                        code="api_key_already_revoked")
+    return key
+
+
+def revoke_api_key(session: Session, actor: Principal, prefix: str) -> dict[str, Any]:
+    """Revoke the key named by ``prefix`` (an administrator, or a manager of the key's organisation)."""
+    key = _managed_key(session, actor, prefix, "révoquer les clés d'API")
     key.revoked_at = utcnow()
     session.add(key)
     session.flush()
     audit.record(session, actor, "api_key_revoked", "api_key", str(key.id), payload={
         "prefix": key.prefix, "role": key.role, "label": key.label, "organisation_id": key.organisation_id})
     return key_view(key, session.get(Organisation, key.organisation_id), today=None)
+
+
+#: How long a rotated key may go on working beside its successor, at most.
+LONGEST_OVERLAP_DAYS = 31
+
+
+def rotate_api_key(session: Session, actor: Principal, prefix: str, *, old_expires_on: date | None,
+                   expires_on: date | None, today: date) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    """A new key in place of ``prefix``: same organisation, label and manager flag. The old key is
+    revoked at once, or refused from ``old_expires_on`` (at most a month ahead), so that it can be
+    replaced where it is used. The new key's view and secret (shown once), and the old key's view."""
+    key = _managed_key(session, actor, prefix, "renouveler les clés d'API")
+    if old_expires_on is not None and not today < old_expires_on <= today + timedelta(days=LONGEST_OVERLAP_DAYS):
+        raise ValidationFailed([Issue(code="old_expires_on_invalid", field="old_expires_on", message=(
+            f"L'ancienne clé peut rester valable {LONGEST_OVERLAP_DAYS} jours au plus : indiquez un jour après "
+            f"aujourd'hui ({today.isoformat()}) et au plus tard le {today + timedelta(days=LONGEST_OVERLAP_DAYS)}."))])
+    new, secret = create_api_key(session, organisation_id=key.organisation_id, label=key.label, manager=key.manager,
+                                 expires_on=expires_on, today=today, actor=actor)
+    if old_expires_on is None:
+        key.revoked_at = utcnow()
+    else:
+        key.expires_on = min(old_expires_on, key.expires_on) if key.expires_on else old_expires_on
+    session.add(key)
+    session.flush()
+    audit.record(session, actor, "api_key_rotated", "api_key", str(key.id), payload={
+        "prefix": key.prefix, "replaced_by": new.prefix, "organisation_id": key.organisation_id,
+        "revoked": old_expires_on is None, "expires_on": key.expires_on.isoformat() if key.expires_on else None})
+    org = session.get(Organisation, key.organisation_id)
+    return key_view(new, org, today=today), secret, key_view(key, org, today=today)
 
 
 def create_organisation_key(session: Session, actor: Principal, organisation_id: int, *, label: str, manager: bool,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Path, status
 
 from service.access import keys as use_cases
-from service.access.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, MeOut
+from service.access.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, ApiKeyRotate, ApiKeyRotated, MeOut
 from service.domain import access
 from service.domain.access import Role
 from service.http.deps import CurrentPrincipal, DatabaseDep, OrganisationIdPath, Page, ReadSession, Today
@@ -50,6 +50,27 @@ def list_api_keys(principal: CurrentPrincipal, session: ReadSession, page: Page,
 )
 async def revoke_api_key(prefix: PrefixPath, principal: CurrentPrincipal, database: DatabaseDep) -> Any:
     return await database.writer.run(lambda session: use_cases.revoke_api_key(session, principal, prefix))
+
+
+@router.post(
+    "/v1/api-keys/{prefix}/rotate",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ApiKeyRotated,
+    summary="Renouveler une clé d'API",
+    description="Une nouvelle clé à la place de celle-ci : même organisation, même libellé, même statut de "
+                "gestionnaire ; le secret est rendu ici une seule fois. L'ancienne est révoquée aussitôt, ou refusée "
+                "à partir de `old_expires_on` (31 jours au plus) pour laisser le temps de la remplacer. 404 "
+                "`api_key_not_found`, 409 `api_key_already_revoked`, 422 `old_expires_on_invalid`. "
+                "Administrateurs, gestionnaires de l'organisation de la clé (403 `manager_required` pour un membre).",
+    operation_id="rotate_api_key",
+    responses=problem_responses(400, 401, 403, 404, 409, 422),
+)
+async def rotate_api_key(prefix: PrefixPath, payload: ApiKeyRotate, principal: CurrentPrincipal,
+                         database: DatabaseDep, today: Today) -> Any:
+    view, secret, old = await database.writer.run(lambda session: use_cases.rotate_api_key(
+        session, principal, prefix, old_expires_on=payload.old_expires_on, expires_on=payload.expires_on,
+        today=today))
+    return {**view, "secret": secret, "replaces": old}
 
 
 @router.post(

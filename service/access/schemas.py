@@ -49,6 +49,19 @@ class ApiKeyCreated(ApiKeyOut):
     secret: str = Field(description="La clé elle-même, affichée cette seule fois : conservez-la.")
 
 
+class ApiKeyRotate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{}, {"old_expires_on": "2026-12-31"}]})
+
+    old_expires_on: IsoDate | None = Field(
+        default=None, description="Premier jour où l'ancienne clé sera refusée (au plus tard dans 31 jours), le "
+                                  "temps de la remplacer là où elle sert ; absent : elle est révoquée tout de suite.")
+    expires_on: IsoDate | None = Field(default=None, description="Premier jour où la nouvelle clé sera refusée.")
+
+
+class ApiKeyRotated(ApiKeyCreated):
+    replaces: ApiKeyOut = Field(description="L'ancienne clé, révoquée ou avec sa nouvelle date d'expiration.")
+
+
 class Scope(BaseModel):
     region_code: str | None
     siret: str | None

@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+from email_validator import EmailNotValidError, validate_email
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -193,12 +194,13 @@ class Provider:
                                       nonce=pending.nonce)
         self._check_acr(claims)
         info = await self._userinfo(client, metadata, str(token.get("access_token", "")), claims["sub"])
-        email = info.get("email") or claims.get("email")
-        if not isinstance(email, str) or "@" not in email:
-            raise ProviderRefused("oidc_email_missing", "ProConnect n'a pas transmis d'adresse électronique : "
-                                  "vérifiez que l'adresse est renseignée auprès de votre fournisseur d'identité.")
+        email = _email(info.get("email") or claims.get("email"))
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not 0 < len(subject) <= 255:
+            raise ProviderRefused("oidc_id_token_invalid", "L'identifiant (sub) transmis par ProConnect n'est pas "
+                                  "utilisable : recommencez la connexion.")
         siret = info.get("siret") or claims.get("siret")
-        return Identity(issuer=self.issuer, subject=str(claims["sub"]), email=email.strip().lower(),
+        return Identity(issuer=self.issuer, subject=subject, email=email,
                         given_name=_text(info.get("given_name") or claims.get("given_name")),
                         usual_name=_text(info.get("usual_name") or info.get("family_name")
                                          or claims.get("usual_name")),
@@ -266,6 +268,17 @@ class Provider:
         query = urlencode({"id_token_hint": id_token, "state": state,
                            "post_logout_redirect_uri": post_logout_redirect_uri})
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+def _email(value: Any) -> str:
+    """The address the provider vouches for, checked as the API checks invitations' (lower-cased)."""
+    try:
+        if not isinstance(value, str):
+            raise EmailNotValidError
+        return validate_email(value.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError:
+        raise ProviderRefused("oidc_email_missing", "ProConnect n'a pas transmis d'adresse électronique utilisable : "
+                              "vérifiez celle que connaît votre fournisseur d'identité.") from None
 
 
 def _text(value: Any) -> str:

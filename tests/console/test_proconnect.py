@@ -148,6 +148,8 @@ def test_a_porteur_s_employee_joins_its_organisation_by_its_siret(console: TestC
     ({"sign_with_unpublished_key": True}, "oidc_id_token_invalid", 400),
     ({"user": {**AGENT, "acr": "eidas0"}}, "oidc_acr_insufficient", 403),
     ({"user": {k: v for k, v in AGENT.items() if k != "acr"}}, "oidc_acr_insufficient", 403),
+    ({"user": {**AGENT, "email": "pas-une-adresse"}}, "oidc_email_missing", 400),
+    ({"user": {**AGENT, "sub": "s" * 256}}, "oidc_id_token_invalid", 400),
 ])
 def test_a_token_that_does_not_hold_opens_no_session(console: TestClient, stub: oidc_stub.Stub,
                                                      forgery: dict[str, Any], code: str, status: int) -> None:

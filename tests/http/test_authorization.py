@@ -275,6 +275,8 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.get("/v1/me", headers=headers)
     if route == "revoke_api_key":
         return client.post(f"/v1/api-keys/{world.spare_key[:12]}/revoke", headers=headers)
+    if route == "rotate_api_key":
+        return client.post(f"/v1/api-keys/{world.spare_key[:12]}/rotate", headers=headers, json={})
     raise AssertionError(route)
 
 
@@ -294,7 +296,7 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "retry_webhook_delivery", "create_organisation", "list_organisations", "get_organisation",
           "update_organisation", "invite_person", "list_people", "update_person", "create_organisation_api_key",
           "list_organisation_api_keys", "grant_mandate", "revoke_mandate", "list_mandates", "get_me",
-          "request_template")
+          "request_template", "rotate_api_key")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -319,6 +321,8 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 200 if role == "admin" else 403
     if route == "revoke_api_key":  # the spare key is an éditeur's of its own: nobody else's organisation
         return 200 if role == "admin" else 404
+    if route == "rotate_api_key":
+        return 201 if role == "admin" else 404
     if route == "create_organisation":
         return 201 if role == "admin" else 403
     if route in ("list_organisations", "list_mandates", "get_me"):

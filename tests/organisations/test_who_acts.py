@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -58,6 +60,26 @@ def test_the_vendor_story_end_to_end(api: Api) -> None:
     listed = api.client.get(f"/v1/organisations/{editeur_id}/api-keys", headers=api.auth(boss)).json()["items"]
     assert {k["label"] for k in listed} == {"responsable éditeur", "serveur de production"}
     assert own_key not in str(listed)
+
+    # rotation: a new key beside the old one for a week, then the old one is refused
+    today = datetime.now(ZoneInfo("Europe/Paris")).date()
+    rotated = api.client.post(f"/v1/api-keys/{own_key[:12]}/rotate", headers=api.auth(boss),
+                              json={"old_expires_on": (today + timedelta(days=7)).isoformat()})
+    assert rotated.status_code == 201, rotated.text
+    assert rotated.json()["label"] == "serveur de production" and rotated.json()["manager"] is False
+    assert rotated.json()["replaces"]["status"] == "active"
+    assert rotated.json()["replaces"]["expires_on"] == (today + timedelta(days=7)).isoformat()
+    for key in (own_key, rotated.json()["secret"]):
+        assert api.client.get("/v1/me", headers=api.auth(key)).status_code == 200
+    too_late = api.client.post(f"/v1/api-keys/{own_key[:12]}/rotate", headers=api.auth(boss),
+                               json={"old_expires_on": (today + timedelta(days=40)).isoformat()})
+    assert too_late.status_code == 422 and too_late.json()["errors"][0]["code"] == "old_expires_on_invalid"
+    assert api.client.post(f"/v1/api-keys/{own_key[:12]}/rotate", headers=api.auth(own_key),
+                           json={}).json()["code"] == "manager_required"
+    again = api.client.post(f"/v1/api-keys/{rotated.json()['prefix']}/rotate", headers=api.auth(boss), json={})
+    assert again.status_code == 201 and again.json()["replaces"]["status"] == "revoked"
+    assert api.client.get("/v1/me", headers=api.auth(rotated.json()["secret"])).status_code == 401
+    own_key = again.json()["secret"]
 
     seen = api.client.get("/v1/mandates", headers=api.auth(own_key)).json()["items"]
     assert [m["id"] for m in seen] == [mandate["id"]]  # the éditeur sees its mandate, as the porteur does
