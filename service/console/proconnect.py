@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import time
+import urllib.request
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
@@ -50,6 +52,10 @@ class ProviderRefused(Exception):
         self.code, self.message, self.status = code, message, status
 
 
+#: ``state``, ``nonce`` and the PKCE verifier as this service draws them (``token_urlsafe``).
+_RANDOM = re.compile(r"[A-Za-z0-9_-]{43,64}")
+
+
 @dataclass(frozen=True, slots=True)
 class Pending:
     """What the browser keeps between the redirect to the provider and its return."""
@@ -66,7 +72,7 @@ class Pending:
     @classmethod
     def parse(cls, value: str | None) -> Pending | None:
         parts = (value or "").split(".")
-        if len(parts) != 4 or len(value or "") > 1000:
+        if len(parts) != 4 or len(value or "") > 1000 or not all(_RANDOM.fullmatch(part) for part in parts[:3]):
             return None
         try:
             back = base64.urlsafe_b64decode(parts[3] + "=" * (-len(parts[3]) % 4)).decode("utf-8")
@@ -111,7 +117,7 @@ class Provider:
 
     def _shared(self) -> httpx2.AsyncHTTPTransport:
         if self._transport is None:
-            self._transport = httpx2.AsyncHTTPTransport()
+            self._transport = httpx2.AsyncHTTPTransport(proxy=_proxy_for(self.issuer))
         return self._transport
 
     async def aclose(self) -> None:
@@ -185,12 +191,12 @@ class Provider:
         except OAuthError:
             raise ProviderRefused("oidc_code_refused", "ProConnect a refusé le code de connexion (déjà utilisé "
                                   "ou expiré) : recommencez la connexion.") from None
-        except httpx2.HTTPError:
+        except (httpx2.HTTPError, ValueError, TypeError):  # unreachable, or not a token answer (a gateway's page)
             raise _unavailable("jeton") from None
         id_token = token.get("id_token")
         if not isinstance(id_token, str):
             raise ProviderRefused("oidc_id_token_invalid", "ProConnect n'a pas fourni de jeton d'identité.")
-        claims = await self._verified(id_token, "oidc_id_token_invalid", "Le jeton d'identité",
+        claims = await self._verified(id_token, "oidc_id_token_invalid", "Le jeton d'identité", id_token=True,
                                       nonce=pending.nonce)
         self._check_acr(claims)
         info = await self._userinfo(client, metadata, str(token.get("access_token", "")), claims["sub"])
@@ -207,14 +213,22 @@ class Provider:
                         siret=siret if isinstance(siret, str) else None,
                         acr=claims.get("acr"), id_token=id_token)
 
-    async def _verified(self, value: str, code: str, what: str, **expected: str) -> dict[str, Any]:
-        """The claims of a JWT signed by the provider, its issuer, audience and times checked."""
+    async def _verified(self, value: str, code: str, what: str, *, id_token: bool = False,
+                        **expected: str) -> dict[str, Any]:
+        """The claims of a JWT signed by the provider, its issuer, audience and times checked (an
+        ID token must carry ``exp`` and ``iat``, and name this client in ``azp`` when it has
+        several audiences: OpenID Connect Core 3.1.3.7)."""
         try:
             try:
                 token = jwt.decode(value, await self.keys(), algorithms=ALGORITHMS)
             except JoseError:
                 token = jwt.decode(value, await self.keys(refresh=True), algorithms=ALGORITHMS)  # a key rotated
             options: dict[str, Any] = {name: {"essential": True, "value": wanted} for name, wanted in expected.items()}
+            if id_token:
+                options |= {"exp": {"essential": True}, "iat": {"essential": True}}
+                audiences = token.claims.get("aud")
+                if isinstance(audiences, list) and len(audiences) > 1:
+                    options["azp"] = {"essential": True, "value": self.settings.oidc_client_id}
             jwt.JWTClaimsRegistry(leeway=LEEWAY_SECONDS, iss={"essential": True, "value": self.issuer},
                                   aud={"essential": True, "value": self.settings.oidc_client_id},
                                   sub={"essential": True}, **options).validate(token.claims)
@@ -268,6 +282,15 @@ class Provider:
         query = urlencode({"id_token_hint": id_token, "state": state,
                            "post_logout_redirect_uri": post_logout_redirect_uri})
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+def _proxy_for(issuer: str) -> str | None:
+    """The outbound proxy of the environment (``HTTPS_PROXY``, ``NO_PROXY``…) for the provider's
+    host, as an HTTP client without a transport of its own would use it."""
+    url = urlsplit(issuer)
+    if url.hostname is None or urllib.request.proxy_bypass(url.hostname):
+        return None
+    return urllib.request.getproxies().get(url.scheme)
 
 
 def _email(value: Any) -> str:

@@ -40,9 +40,11 @@ class Stub:
     #: Claims of the next person to sign in (``sub`` and ``email`` at least).
     user: dict[str, Any] = field(default_factory=dict)
     alg: str = "ES256"
-    #: Forgeries of the next ID token: claims replaced, a secret key, ``exp`` in the past.
+    #: Forgeries of the next ID token: claims replaced or left out (None), a secret key.
     id_token_changes: dict[str, Any] = field(default_factory=dict)
     sign_with_unpublished_key: bool = False
+    #: The token endpoint answers a gateway's HTML page instead of a token.
+    token_answer_html: bool = False
     userinfo_as_jwt: bool = True
     #: What the service sent: the authorization requests and token requests, in order.
     authorizations: list[dict[str, str]] = field(default_factory=list)
@@ -136,7 +138,14 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             now = int(time.time())
             claims = {"iss": stub.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 60,
                       "nonce": query.get("nonce"), **{k: v for k, v in grant["user"].items() if k in ("sub", "acr")}}
-            claims.update(stub.id_token_changes)
+            for name, value in stub.id_token_changes.items():  # None: the claim left out
+                if value is None:
+                    claims.pop(name, None)
+                else:
+                    claims[name] = value
+            if stub.token_answer_html:
+                self._answer(200, b"<html><body>Maintenance</body></html>", "text/html")
+                return
             access = secrets.token_urlsafe(16)
             stub.tokens[access] = grant
             id_token = stub.sign(claims, kid="unpublished" if stub.sign_with_unpublished_key else None)

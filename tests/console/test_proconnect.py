@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from service.console import proconnect
 from service.main import create_app
 from tests.conftest import Api, make_settings, rows_for
 from tests.console import oidc_stub
@@ -145,6 +146,10 @@ def test_a_porteur_s_employee_joins_its_organisation_by_its_siret(console: TestC
     ({"id_token_changes": {"aud": "un-autre-service"}}, "oidc_id_token_invalid", 400),
     ({"id_token_changes": {"exp": 1_000_000_000, "iat": 999_999_000}}, "oidc_id_token_invalid", 400),
     ({"id_token_changes": {"iss": "https://faux.example"}}, "oidc_id_token_invalid", 400),
+    ({"id_token_changes": {"exp": None}}, "oidc_id_token_invalid", 400),
+    ({"id_token_changes": {"iat": None}}, "oidc_id_token_invalid", 400),
+    ({"id_token_changes": {"aud": [oidc_stub.CLIENT_ID, "un-autre-service"]}}, "oidc_id_token_invalid", 400),
+    ({"token_answer_html": True}, "oidc_unavailable", 502),
     ({"sign_with_unpublished_key": True}, "oidc_id_token_invalid", 400),
     ({"user": {**AGENT, "acr": "eidas0"}}, "oidc_acr_insufficient", 403),
     ({"user": {k: v for k, v in AGENT.items() if k != "acr"}}, "oidc_acr_insufficient", 403),
@@ -386,3 +391,28 @@ def test_what_people_do_in_the_console_is_named_after_them(console: TestClient, 
     assert by_action["review_recorded"] == {**ars, "key_id": None}
     assert by_action["control_case_claimed"] == by_action["control_outcome_recorded"] == {**cnsa, "key_id": None}
     assert by_action["submission_stored"]["type"] == "api_key"
+
+
+def test_several_audiences_are_accepted_when_the_token_names_this_client_as_its_party(
+        console: TestClient, stub: oidc_stub.Stub) -> None:
+    api = Api(console)
+    invite(api, "ars", AGENT["email"].lower(), region_code="76")
+    stub.user = dict(AGENT)
+    stub.id_token_changes = {"aud": [oidc_stub.CLIENT_ID, "un-autre-service"], "azp": oidc_stub.CLIENT_ID}
+    assert through_provider(console).status_code == 200
+
+
+def test_the_pending_cookie_is_only_this_service_s_random_values() -> None:
+    made = proconnect.Pending("s" * 43, "n" * 43, "v" * 64, "/console/obligations")
+    assert proconnect.Pending.parse(made.cookie()) == made
+    for forged in ("...", "a.b.c.d", f"{'s' * 43}..{'v' * 64}.", f"{'s' * 43}.{'n' * 43}.{'v' * 65}.", "x" * 2000):
+        assert proconnect.Pending.parse(forged) is None
+
+
+def test_the_provider_is_reached_through_the_environment_s_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.interne.example:3128")
+    monkeypatch.setenv("NO_PROXY", "idp.local.example")
+    assert proconnect._proxy_for("https://auth.agentconnect.gouv.fr/api/v2") == "http://proxy.interne.example:3128"
+    assert proconnect._proxy_for("https://idp.local.example") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert proconnect._proxy_for("https://auth.agentconnect.gouv.fr/api/v2") is None
