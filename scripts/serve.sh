@@ -7,6 +7,8 @@ export SERVICE_WEBHOOKS_ALLOW_LOOPBACK=${SERVICE_WEBHOOKS_ALLOW_LOOPBACK:-true}
 alembic upgrade head
 python -m service demo
 port=${PORT:-8000}
+# development: the console is reached over plain http on this machine (its cookies not Secure)
+export SERVICE_PUBLIC_URL=${SERVICE_PUBLIC_URL:-http://127.0.0.1:${port}}
 cat <<EON
 
 Service sur http://127.0.0.1:${port} — documentation : http://127.0.0.1:${port}/docs

@@ -111,7 +111,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
                               # the feed of changes shows them at once (a test sets a delay to see it)
                               "feed_settle_seconds": 0.0,
                               # tests deliver webhooks themselves (app.state.deliverer.run_once()), to loopback only
-                              "webhooks_deliverer": "off", "webhooks_loopback_only": True}
+                              "webhooks_deliverer": "off", "webhooks_loopback_only": True,
+                              # the console as the tests reach it (TestClient's default base): cookies not Secure
+                              "public_url": "http://127.0.0.1"}
     values.update(overrides)
     return Settings(**values)
 
@@ -231,8 +233,9 @@ class LiveService:
 
 
 @contextmanager
-def running_service(tmp_path: Path, **overrides: Any) -> Iterator[LiveService]:
-    """The service on a free loopback port, its settings changed by ``overrides``."""
+def running_service(tmp_path: Path, *, public_host: str = "127.0.0.1", **overrides: Any) -> Iterator[LiveService]:
+    """The service on a free loopback port, reached as ``public_host`` (its ``public_url``), its
+    settings changed by ``overrides``."""
     import threading
     import time
 
@@ -248,7 +251,8 @@ def running_service(tmp_path: Path, **overrides: Any) -> Iterator[LiveService]:
         _, key = create_api_key(session, role=Role.ADMIN, label="intégrateur")
     engine.dispose()
     port = free_port()
-    app = create_app(make_settings(url, **{"storage_dir": tmp_path / "proofs", **overrides}))
+    app = create_app(make_settings(url, **{"storage_dir": tmp_path / "proofs",
+                                           "public_url": f"http://{public_host}:{port}", **overrides}))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

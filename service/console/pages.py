@@ -99,8 +99,11 @@ def _idle(request: Request) -> timedelta:
 
 
 def _secure(request: Request) -> bool:
-    """Cookies are ``Secure`` except when the console is reached on loopback (development, tests)."""
-    return request.url.hostname not in ("127.0.0.1", "localhost", "::1")
+    """Cookies are ``Secure`` unless ``SERVICE_PUBLIC_URL`` says that people reach the console
+    over plain ``http`` (development): never judged from the request, whose ``Host`` header and
+    scheme a reverse proxy may not pass on."""
+    public = _settings(request).public_url
+    return public is None or not public.startswith("http://")
 
 
 async def person_of(request: Request) -> SignedIn | None:

@@ -94,8 +94,9 @@ class Settings(BaseSettings):
                                                                   "sign-in page (false: ProConnect only).")
     public_url: str | None = Field(
         default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
-        description="The service's address as people reach it (links, ProConnect's redirect URIs); else the "
-                    "address of each request.")
+        description="The service's address as people reach it (links, ProConnect's redirect URIs; else the "
+                    "address of each request). Its scheme sets the console cookies' Secure flag: only an http:// "
+                    "address (development) turns it off.")
     oidc_issuer: str | None = Field(
         default=None, pattern=r"^https?://[^?#]+$",
         description="ProConnect's issuer (discovery at {issuer}/.well-known/openid-configuration); unset: no "

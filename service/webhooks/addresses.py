@@ -49,9 +49,13 @@ class TargetPolicy:
                    loopback_only=settings.webhooks_loopback_only)
 
     def refusal(self, address: IpAddress) -> str | None:
-        """Why ``address`` may not be reached, in French; ``None`` when it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
+        """Why ``address`` may not be reached, in French; ``None`` when it may. An IPv6 address
+        that carries an IPv4 one is judged by the IPv4 address it carries."""
+        if isinstance(address, ipaddress.IPv6Address):
+            carried = embedded_ipv4(address)
+            if isinstance(carried, str):
+                return carried
+            address = carried or address
         if address.is_loopback:
             return None if self.allow_loopback else "une adresse de bouclage (loopback)"
         if self.loopback_only:
@@ -63,6 +67,31 @@ class TargetPolicy:
         if address.is_multicast or address.is_unspecified or address.is_reserved or not address.is_global:
             return "une adresse non routable publiquement"
         return None
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052, the well-known prefix
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215, local-use translation
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # RFC 4291 2.5.5.1, deprecated
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | str | None:
+    """The IPv4 address an IPv6 one carries (IPv4-mapped, 6to4, NAT64's well-known prefix); a
+    French refusal for the ranges that carry one and are refused whatever it is (Teredo, whose
+    client address is obfuscated; local-use NAT64; the obsolete IPv4-compatible form);
+    ``None`` otherwise."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return "une adresse Teredo (IPv4 encapsulée)"
+    if address in _NAT64_LOCAL:
+        return "une adresse de traduction NAT64 à usage local"
+    if address in _IPV4_COMPATIBLE and int(address) > 1:
+        return "une adresse IPv4 compatible (forme obsolète)"
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -272,7 +272,7 @@ def test_a_cnsa_auditor_signs_in_and_out_with_proconnect(page: Any, tmp_path: Pa
     with oidc_stub.mock_provider() as issuer, running_service(
             tmp_path, oidc_issuer=issuer, oidc_client_id=oidc_stub.CLIENT_ID,
             oidc_client_secret=oidc_stub.CLIENT_SECRET, oidc_acr_values="eidas1",
-            oidc_scopes="openid email profile") as live, \
+            oidc_scopes="openid email profile", public_host="localhost") as live, \
             httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {live.admin_key}"}) as http:
         [cnsa] = http.get("/v1/organisations", params={"kind": "cnsa"}).json()["items"]
         assert http.post(f"/v1/organisations/{cnsa['id']}/people",

@@ -36,15 +36,22 @@ def console(database_url: str) -> Any:
         yield client
 
 
-def test_the_cookie_is_strict_http_only_and_secure_off_loopback(database_url: str) -> None:
-    with TestClient(create_app(make_settings(database_url)), base_url="https://console.esms.example") as client:
+def test_the_cookie_is_strict_http_only_and_secure_unless_the_public_address_is_plain_http(database_url: str) -> None:
+    with TestClient(create_app(make_settings(database_url, public_url="https://console.esms.example")),
+                    base_url="https://console.esms.example") as client:
         key = Api(client).key("cnsa_auditor")
         answer = sign_in(client, key)
         assert answer.status_code == 303 and answer.headers["location"] == "/console/controle"
         cookie = answer.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" in cookie and "Path=/console" in cookie
         assert key not in cookie
-    with TestClient(create_app(make_settings(database_url)), base_url=LOOPBACK) as client:
+    # behind a reverse proxy that does not pass the host (nginx's plain proxy_pass
+    # http://127.0.0.1:8000; the client's side is https): Secure, from the setting or by default
+    for public_url in ("https://indicateurs.esms.example", None):
+        settings = make_settings(database_url, public_url=public_url)
+        with TestClient(create_app(settings), base_url="https://127.0.0.1:8000") as client:
+            assert "Secure" in sign_in(client, key).headers["set-cookie"].split(",")[0], public_url
+    with TestClient(create_app(make_settings(database_url)), base_url=LOOPBACK) as client:  # http://127.0.0.1
         assert "Secure" not in sign_in(client, key).headers["set-cookie"].split(",")[0]
 
 

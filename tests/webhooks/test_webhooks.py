@@ -3,6 +3,7 @@ Webhooks reference package (``standardwebhooks``), retries, 410, scope, the outb
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from datetime import timedelta
@@ -265,12 +266,32 @@ def test_malformed_urls_are_refused(api: Api, url: str, code: str) -> None:
     assert response.status_code == 422 and response.json()["code"] == code, response.text
 
 
+@pytest.mark.parametrize(("address", "allowed"), [
+    ("2002:c0a8:101::1", False),  # 6to4 of 192.168.1.1
+    ("2002:7f00:1::1", False),  # 6to4 of 127.0.0.1
+    ("2002:808:808::1", True),  # 6to4 of 8.8.8.8, a public address
+    ("64:ff9b::a00:1", False),  # NAT64 of 10.0.0.1
+    ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254, the cloud metadata address
+    ("64:ff9b::808:808", True),  # NAT64 of 8.8.8.8
+    ("64:ff9b:1::a00:1", False),  # local-use NAT64
+    ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo
+    ("::a00:1", False),  # IPv4-compatible, obsolete
+    ("::ffff:a00:1", False),  # IPv4-mapped 10.0.0.1
+    ("2606:4700:4700::1111", True),  # a public IPv6 address
+])
+def test_ipv6_addresses_that_carry_an_ipv4_one_are_judged_by_it(address: str, allowed: bool) -> None:
+    from service.webhooks.addresses import TargetPolicy
+
+    assert (TargetPolicy().refusal(ipaddress.ip_address(address)) is None) is allowed
+
+
 def test_loopback_is_refused_unless_allowed(database_url: str) -> None:
     settings = make_settings(database_url, webhooks_loopback_only=False, webhooks_allow_loopback=False)
     with TestClient(create_app(settings)) as client:
         api = Api(client)
         for url in ("https://127.0.0.1/hook", "https://[::1]/hook", "https://[::ffff:127.0.0.1]/hook",
-                    "https://localhost/hook", "http://203.0.113.9/hook"):
+                    "https://localhost/hook", "http://203.0.113.9/hook", "https://[2002:7f00:1::1]/hook",
+                    "https://[64:ff9b::7f00:1]/hook"):
             response = client.post("/v1/webhooks", json={"url": url, "events": ["review.decided"]},
                                    headers=api.auth(api.admin))
             assert response.status_code == 422, url
