@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Verifier keys (name+id+base64) of retired log keys (JSON list).")
     log_sequence_interval_ms: int = Field(default=1000, ge=10, le=60_000,
                                           description="Longest wait between a commit and its index in the log.")
+    ready_max_log_lag_seconds: float = Field(
+        default=60.0, gt=0, description="/readyz says not ready while an audit event has waited longer than this "
+                                        "for its index in the log.")
     tsa_url: str | None = Field(default=None, description="RFC 3161 time-stamping authority for checkpoints.")
     tsa_interval_s: float = Field(default=3600.0, ge=0, description="Least time between two time-stamped checkpoints.")
     log_dir: Path = Field(default=VAR_DIR / "log",

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -93,6 +94,22 @@ class ProofStore(ABC):
     def __init__(self, staging_dir: Path) -> None:
         self.staging_dir = staging_dir
         staging_dir.mkdir(parents=True, exist_ok=True)
+
+    def readiness(self, *, room_for: int) -> str | None:
+        """Why the store cannot take a proof now (in French), or ``None``: the staging folder
+        writable with ``room_for`` bytes free, and the store itself reachable."""
+        try:
+            free = shutil.disk_usage(self.staging_dir).free
+            probe = tempfile.NamedTemporaryFile(dir=self.staging_dir, prefix="ready-")  # noqa: SIM115
+            probe.close()
+        except OSError as exc:
+            return f"dossier de dépôt inutilisable ({exc.strerror or type(exc).__name__})"
+        if free < room_for:
+            return f"dossier de dépôt presque plein ({free // 1_000_000} Mo libres, {room_for // 1_000_000} Mo requis)"
+        return self._store_readiness(room_for)
+
+    def _store_readiness(self, room_for: int) -> str | None:
+        return None
 
     def new_staging_file(self) -> IO[bytes]:
         return tempfile.NamedTemporaryFile(dir=self.staging_dir, prefix="upload-", delete=False)  # noqa: SIM115
@@ -179,6 +196,17 @@ class LocalProofStore(ProofStore):
     def _path(self, digest: str) -> Path:
         return self.objects_dir / digest[:2] / digest[2:]
 
+    def _store_readiness(self, room_for: int) -> str | None:
+        try:
+            free = shutil.disk_usage(self.objects_dir).free
+        except OSError as exc:
+            return f"dossier des preuves inutilisable ({exc.strerror or type(exc).__name__})"
+        if not os.access(self.objects_dir, os.W_OK):
+            return "dossier des preuves en lecture seule"
+        if free < room_for:
+            return f"dossier des preuves presque plein ({free // 1_000_000} Mo libres)"
+        return None
+
     def put(self, digest: str, source: Path) -> None:
         target = self._path(digest)
         if target.exists():
@@ -252,6 +280,13 @@ class S3ProofStore(ProofStore):
             self.client.put_object(Bucket=self.bucket, Key=self.prefix + digest, Body=body,
                                    ChecksumSHA256=sha256_b64(digest))
         source.unlink(missing_ok=True)
+
+    def _store_readiness(self, room_for: int) -> str | None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except Exception as exc:  # noqa: BLE001 - botocore's errors, or the connection's
+            return f"stockage S3 injoignable ({type(exc).__name__})"
+        return None
 
     def _open(self, digest: str) -> IO[bytes]:
         try:
