@@ -84,7 +84,7 @@ def start_server(app: str, env: dict[str, str], workers: int = 1) -> tuple[subpr
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
          "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True)
+        cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.DEVNULL)  # its JSON log lines: written, unread
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:

@@ -22,7 +22,9 @@ from service.exports import routes as exports_routes
 from service.funding_requests import routes as funding_requests_routes
 from service.http import health as health_routes
 from service.http.problems import install_problem_handlers
+from service.http.request_ids import RequestIds
 from service.http.routing import HeadAsGet
+from service.kit import logs
 from service.kit.cache import BoundedCache
 from service.kit.db import Database
 from service.kit.settings import Settings, get_settings
@@ -135,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.report_cache = BoundedCache(settings.report_cache_size)
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(RequestIds)  # outermost: every answer carries its id, every request its log line
+    logs.configure(settings.log_format)
     app.include_router(health_routes.router)
     app.include_router(funding_requests_routes.router)
     app.include_router(exports_routes.router)  # before submissions: /v1/submissions/{id}.xlsx

@@ -113,7 +113,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
                               # tests deliver webhooks themselves (app.state.deliverer.run_once()), to loopback only
                               "webhooks_deliverer": "off", "webhooks_loopback_only": True,
                               # the console as the tests reach it (TestClient's default base): cookies not Secure
-                              "public_url": "http://127.0.0.1"}
+                              "public_url": "http://127.0.0.1",
+                              # logging as pytest sets it (tests/http/test_request_ids.py reads the JSON lines)
+                              "log_format": "text"}
     values.update(overrides)
     return Settings(**values)
 

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         default_factory=list, description="Verifier keys (name+id+base64) of retired log keys (JSON list).")
     log_sequence_interval_ms: int = Field(default=1000, ge=10, le=60_000,
                                           description="Longest wait between a commit and its index in the log.")
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="json: every log line a JSON object with its request id; text: logging left "
+                                    "as the server sets it.")
     ready_max_log_lag_seconds: float = Field(
         default=60.0, gt=0, description="/readyz says not ready while an audit event has waited longer than this "
                                         "for its index in the log.")
