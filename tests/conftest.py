@@ -6,7 +6,10 @@ database (a copy of the migrated SQLite file, or the PostgreSQL tables truncated
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -274,3 +277,35 @@ def running_service(tmp_path: Path, *, public_host: str = "127.0.0.1", **overrid
 def live_service(tmp_path: Path) -> Iterator[LiveService]:
     with running_service(tmp_path) as live:
         yield live
+
+
+@contextmanager
+def small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A file system of ``size`` (tmpfs) mounted at ``path`` for the block; the test is skipped where
+    mounting is not allowed (not root, no tmpfs)."""
+    path.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                             capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"no tmpfs can be mounted here: {mounted.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Fill the file system of ``folder`` to its last byte with one file, returned (delete it to
+    give the room back)."""
+    filler = folder / "remplissage"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for size in (1 << 16, 4096, 512, 1):  # large blocks, then the last partial ones
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+    return filler

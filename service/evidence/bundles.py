@@ -149,7 +149,7 @@ def _checked_proofs(store: ProofStore, proofs: list[Proof], bundle: Bundle) -> d
         if proof.sha256 in files:
             continue
         try:
-            handle, found = store.open_checked(proof.sha256, also=() if proof.sha512 else ("sha512",), in_place=True)
+            handle, found = store.open_checked(proof.sha256, also=() if proof.sha512 else ("sha512",))
         except Exception as exc:  # CorruptProof, MissingProof: logged by the store and the router
             raise ProofUnavailable(proof.id, exc) from exc
         bundle.handles.append(handle)

@@ -7,6 +7,7 @@ problems add ``errors: [{row, column, field, code, message}]`` with French messa
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
@@ -65,6 +66,31 @@ def problem_response(*, status: int, code: str, title: str, detail: str,
                      errors: list[Issue] | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(problem_body(status=status, code=code, title=title, detail=detail, errors=errors),
                         status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def http_problem_response(exc: HttpProblem) -> JSONResponse:
+    return problem_response(status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, headers=exc.headers)
+
+
+#: The errors of a write on a full file system (no space, or the user's quota reached).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is a write refused for want of space."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL_ERRNOS:
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def storage_full() -> HttpProblem:
+    """507: the file system of proofs and uploads has no room left; nothing was kept."""
+    return HttpProblem(507, "storage_full", "Espace de stockage épuisé",
+                       "L'espace de stockage des fichiers est plein : le fichier n'a pas été enregistré et rien "
+                       "n'a été modifié. L'exploitation est alertée ; réessayez plus tard.",
+                       headers={"Retry-After": "300"})
 
 
 def domain_problem(exc: DomainError) -> JSONResponse:
@@ -149,8 +175,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HttpProblem)
     async def _http_problem(_request: Request, exc: HttpProblem) -> JSONResponse:
-        return problem_response(status=exc.status, code=exc.code, title=exc.title, detail=exc.detail,
-                                headers=exc.headers)
+        return http_problem_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -182,6 +207,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     for family in DB_UNAVAILABLE:
         app.add_exception_handler(family, _database_unavailable)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if not is_disk_full(exc):
+            raise exc  # to the handler of unexpected errors
+        # A full disk is an operating condition: one line, no traceback, and its own answer.
+        log.warning("no space left (%s %s): %s", request.method, request.url.path, exc)
+        return http_problem_response(storage_full())
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -216,10 +249,12 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         500: "Incident interne signalé à l'exploitation (`proof_integrity_error`, `proof_missing_from_store`).",
         503: "Base de données momentanément injoignable (`database_unavailable`) : rien n'a été fait ; "
              "réessayer après le délai de l'en-tête `Retry-After`.",
+        507: "Espace disque épuisé, pour les fichiers (`storage_full`) ou pour la base de données "
+             "(`database_full`) : rien n'a été enregistré ; réessayer après le délai de `Retry-After`.",
     }
     return {
         status: {"description": descriptions[status], "model": ProblemDetails,
                  "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
-        for status in (*statuses, 503)
+        for status in (*statuses, 503, 507)
     }
 

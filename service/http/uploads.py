@@ -8,10 +8,11 @@ size limit. Text fields are small and kept in memory.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -22,7 +23,9 @@ from starlette.requests import Request
 
 from service.domain.errors import Issue, ValidationFailed
 from service.domain.proofs import HEAD_BYTES, TAIL_BYTES
-from service.http.problems import HttpProblem
+from service.http.problems import HttpProblem, is_disk_full, storage_full
+
+log = logging.getLogger(__name__)
 
 MAX_FIELD_BYTES = 4096
 MAX_FIELDS = 16
@@ -153,8 +156,21 @@ class _StagingWriter:
         self.size = 0
         self.head = bytearray()
         self.tail = bytearray()
+        #: The disk filled up during the upload: the rest is dropped, and the answer is 507.
+        self.full = False
 
     def write(self, chunks: list[bytes]) -> None:
+        if self.full:
+            return  # the rest of the body is read and dropped, so that the client reads the answer
+        try:
+            self._write(chunks)
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            log.warning("no space left for an upload: %s", exc)
+            self.full = True
+
+    def _write(self, chunks: list[bytes]) -> None:
         for chunk in chunks:
             self.handle.write(chunk)
             self.hasher.update(chunk)
@@ -204,6 +220,8 @@ async def read_upload(request: Request, *, file_field: str, staging: IO[bytes], 
                 receiver.pending = []
         if not receiver.ended:
             raise _malformed("Corps multipart incomplet (délimiteur de fin absent).")
+        if writer.full:
+            raise storage_full()
         await run_in_threadpool(writer.finish)
         upload = receiver.upload
         if upload.file is not None:
@@ -216,7 +234,8 @@ async def read_upload(request: Request, *, file_field: str, staging: IO[bytes], 
             path.unlink(missing_ok=True)
         return upload
     except BaseException:
-        staging.close()
+        with suppress(OSError):  # closing flushes what is buffered: on a full disk, that fails too
+            staging.close()
         path.unlink(missing_ok=True)
         raise
 

@@ -53,9 +53,8 @@ def sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
-def _hash_through(source: IO[bytes], digest: str, also: tuple[str, ...],
-                  copy: IO[bytes] | None = None) -> dict[str, str]:
-    """Read ``source`` to its end (into ``copy`` if given), hashing it; ``CorruptProof`` unless its
+def _hash_through(source: IO[bytes], digest: str, also: tuple[str, ...]) -> dict[str, str]:
+    """Read ``source`` to its end, hashing it; ``CorruptProof`` unless its
     SHA-256 is ``digest``. The other digests are computed on a second thread, chunk by chunk
     (hashlib lets go of the interpreter lock on large updates): two digests cost about one."""
     sha256 = hashlib.sha256()
@@ -64,8 +63,6 @@ def _hash_through(source: IO[bytes], digest: str, also: tuple[str, ...],
         while chunk := source.read(CHECK_CHUNK):
             pending = pool.submit(_update_all, others.values(), chunk) if pool is not None else None
             sha256.update(chunk)
-            if copy is not None:
-                copy.write(chunk)
             if pending is not None:
                 pending.result()
     found = sha256.hexdigest()
@@ -73,6 +70,30 @@ def _hash_through(source: IO[bytes], digest: str, also: tuple[str, ...],
         log.critical("proof object %s is corrupt: its bytes hash to %s", digest, found)
         raise CorruptProof(digest, found)
     return {name: h.hexdigest() for name, h in others.items()}
+
+
+def checked_chunks(handle: IO[bytes], digest: str) -> Iterator[bytes]:
+    """The bytes of an open object, chunk by chunk, hashed on the way: the last chunk is held back
+    until the whole hashes to ``digest`` (``CorruptProof`` otherwise, and the reader gets a short
+    body, never the changed bytes whole). The handle is closed at the end."""
+    sha256 = hashlib.sha256()
+    try:
+        held = handle.read(CHUNK)
+        while held:
+            sha256.update(held)
+            following = handle.read(CHUNK)
+            if not following:
+                break
+            yield held
+            held = following
+        found = sha256.hexdigest()
+        if found != digest:
+            log.critical("proof object %s changed while being sent: its bytes hash to %s", digest, found)
+            raise CorruptProof(digest, found)
+        if held:
+            yield held
+    finally:
+        handle.close()
 
 
 def _update_all(hashers: Iterable[Any], chunk: bytes) -> None:
@@ -133,28 +154,18 @@ class ProofStore(ABC):
     def open_verified(self, digest: str) -> IO[bytes]:
         """The stored bytes, checked against their digest before anything is handed out.
 
-        The bytes are copied into a staging file while hashed, and that copy is returned
-        (positioned at its start, deleted once closed): what is served is what was checked.
+        Nothing is copied: the object is hashed where it lies, then handed out from its start
+        (a fresh read for a store that cannot seek). Send it through ``checked_chunks``, which
+        hashes it again on the way and holds its last chunk back until the digest matches, so
+        that bytes changed in between never reach a reader whole.
         """
         return self.open_checked(digest)[0]
 
-    def open_checked(self, digest: str, *, also: tuple[str, ...] = (),
-                     in_place: bool = False) -> tuple[IO[bytes], dict[str, str]]:
-        """``open_verified``, with the bytes' digests by the hashlib algorithms ``also`` names.
-
-        ``in_place``: where the store allows it, check the stored object itself and return a
-        handle on it instead of a copy — for a caller that hashes the bytes again as it sends
-        them (a bundle), and stops if they changed in between.
-        """
-        copy = tempfile.TemporaryFile(dir=self.staging_dir)  # noqa: SIM115
-        try:
-            with self._open(digest) as source:
-                found = _hash_through(source, digest, also, copy)
-        except BaseException:
-            copy.close()
-            raise
-        copy.seek(0)
-        return copy, found
+    def open_checked(self, digest: str, *, also: tuple[str, ...] = ()) -> tuple[IO[bytes], dict[str, str]]:
+        """``open_verified``, with the bytes' digests by the hashlib algorithms ``also`` names."""
+        with self._open(digest) as source:
+            found = _hash_through(source, digest, also)
+        return self._open(digest), found
 
     def sweep(self, referenced: set[str], *, grace_seconds: float) -> SweepReport:
         """Remove objects no proof refers to, and abandoned staging files, older than the grace."""
@@ -226,13 +237,10 @@ class LocalProofStore(ProofStore):
         except FileNotFoundError:
             raise MissingProof(digest) from None
 
-    def open_checked(self, digest: str, *, also: tuple[str, ...] = (),
-                     in_place: bool = False) -> tuple[IO[bytes], dict[str, str]]:
-        """In place, the object is checked without a copy: it is a read-only file the service
-        never rewrites, and the open handle keeps reading the file that was checked even if its
-        name is removed or replaced meanwhile."""
-        if not in_place:
-            return super().open_checked(digest, also=also)
+    def open_checked(self, digest: str, *, also: tuple[str, ...] = ()) -> tuple[IO[bytes], dict[str, str]]:
+        """One handle, checked then rewound: the object is a read-only file the service never
+        rewrites, and the open handle keeps reading the file that was checked even if its name
+        is removed or replaced meanwhile."""
         handle = self._open(digest)
         try:
             found = _hash_through(handle, digest, also)

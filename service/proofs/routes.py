@@ -20,10 +20,10 @@ from service.http.deps import (
     Today,
 )
 from service.http.problems import problem_responses
-from service.http.responses import attachment, file_chunks
+from service.http.responses import attachment
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import FINESS_SCHEMA
-from service.kit.storage import CorruptProof, MissingProof, ProofStore, sha256_b64
+from service.kit.storage import CorruptProof, MissingProof, ProofStore, checked_chunks, sha256_b64
 from service.proofs import use_cases
 from service.proofs.schemas import ProofOut
 from service.proofs.serving import receive_proof, unavailable
@@ -132,7 +132,7 @@ def get_proof_content(proof_id: ProofIdPath, request: Request, principal: Curren
     except BaseException:
         handle.close()
         raise
-    return StreamingResponse(file_chunks(handle), media_type=proof.media_type, headers={
+    return StreamingResponse(checked_chunks(handle, proof.sha256), media_type=proof.media_type, headers={
         "Content-Length": str(proof.size),
         "Repr-Digest": f"sha-256=:{sha256_b64(proof.sha256)}:",
         "ETag": f'"{proof.sha256}"',

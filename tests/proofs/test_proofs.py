@@ -11,44 +11,25 @@ import hashlib
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
-from moto.server import ThreadedMotoServer
 
 from service.kit.storage import ProofStore
 from service.main import create_app
 from tests import factories, proof_files
 from tests.conftest import ROOT, Api, make_settings, rows_for
+from tests.proofs.conftest import store_settings
 
 S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture(params=["local", "s3"])
 def storage_settings(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
-    if request.param == "local":
-        return {"storage_dir": tmp_path / "proofs"}
-    endpoint = request.getfixturevalue("s3_endpoint")
-    bucket = f"proofs-{uuid.uuid4().hex[:12]}"
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="testing",
-                 aws_secret_access_key="testing").create_bucket(Bucket=bucket)
-    return {"storage_dir": tmp_path / "proofs", "storage_backend": "s3", "s3_bucket": bucket,
-            "s3_endpoint_url": endpoint, "s3_region": "us-east-1", "s3_access_key_id": "testing",
-            "s3_secret_access_key": "testing"}
+    return store_settings(request.param, tmp_path / "proofs", request)
 
 
 def store_of(api: Api) -> ProofStore:
