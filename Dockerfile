@@ -23,4 +23,4 @@ VOLUME /app/var
 USER service
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz').status == 200 else 1)"
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn service.main:app --host 0.0.0.0 --port 8000 --workers ${WEB_CONCURRENCY} --loop uvloop --http httptools --no-access-log"]
+CMD ["sh", "-c", "alembic upgrade head && exec python -m service serve --host 0.0.0.0 --port 8000 --workers ${WEB_CONCURRENCY}"]

@@ -81,10 +81,12 @@ def free_port() -> int:
 
 def start_server(app: str, env: dict[str, str], workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--workers", str(workers), "--loop", "uvloop",
-         "--http", "httptools", "--no-access-log", "--log-level", "warning"],
-        cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.DEVNULL)  # its JSON log lines: written, unread
+    # the service as it is run (python -m service serve: uvicorn, uvloop, httptools, its bounds)
+    command = [sys.executable, "-m", "service", "serve"] if app == "service.main:app" else [
+        sys.executable, "-m", "uvicorn", app, "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        "--log-level", "warning"]
+    proc = subprocess.Popen([*command, "--port", str(port), "--workers", str(workers)],
+                            cwd=ROOT, env=env, start_new_session=True, stderr=subprocess.DEVNULL)  # JSON log lines
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -252,9 +254,17 @@ def lookup_ms(url: str, key: str, times: int = 30) -> float:
     return statistics.median(took)
 
 
+#: The rate limits of a benchmark: every request counted, none refused (one key pushes thousands
+#: a second, far beyond the service's default rate).
+COUNTED = {"SERVICE_RATE_LIMITS": "default=1000000/s", "SERVICE_METRICS_TOKEN": "banc-d-essai-metriques-0123456789"}
+#: … and neither counted nor measured: the baseline of --compare-limits.
+UNCOUNTED = {"SERVICE_RATE_LIMITS": "off"}
+
+
 def bench_service(name: str, url: str, args: argparse.Namespace, workers: int,
-                  round_number: int = 0) -> list[dict[str, object]]:
-    env = {**os.environ, "SERVICE_DATABASE_URL": url}
+                  round_number: int = 0, settings: dict[str, str] | None = None,
+                  suffix: str = "") -> list[dict[str, object]]:
+    env = {**os.environ, "SERVICE_DATABASE_URL": url, **(COUNTED if settings is None else settings)}
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
                    capture_output=True)
     admin = cli_key(env, "--role", "admin")
@@ -272,7 +282,7 @@ def bench_service(name: str, url: str, args: argparse.Namespace, workers: int,
                 wait_sequenced(url)
                 if round_number % 2:  # each order in turn: the later run meets a larger database
                     keys.reverse()
-            for suffix, vendor in keys:
+            for mandates_note, vendor in keys:
                 # Each connection pushes in turn to its own share of the 64 requests (8 with 8
                 # connections), each request with its own establishments.
                 script = lua([f"/v1/funding-requests/{ref}/submissions" for ref, _ in groups[size]], "POST", vendor,
@@ -280,7 +290,8 @@ def bench_service(name: str, url: str, args: argparse.Namespace, workers: int,
                              args.connections)
                 since = datetime.now(UTC)
                 figures = run_wrk(base, script, args, server=proc.pid)
-                results.append({"scenario": f"push {size} row(s){suffix}", "backend": name, "workers": workers,
+                results.append({"scenario": f"push {size} row(s){mandates_note}{suffix}", "backend": name,
+                                "workers": workers,
                                 **figures, **index_lag(url, since), "lookup_ms": lookup_ms(url, vendor)})
         return results
     finally:
@@ -306,6 +317,9 @@ def main() -> int:
                         help="times to run every scenario, in turn; each figure is the median over the rounds")
     parser.add_argument("--mandates", type=int, default=0,
                         help="compare the 1-row push by an éditeur of 64 mandates and by one of 64 + this many")
+    parser.add_argument("--compare-limits", action="store_true",
+                        help="each push with rate limits and metrics (every request counted, none refused) and "
+                             "with neither; their ratio is what counting costs")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is missing: apt-get install wrk", file=sys.stderr)
@@ -325,12 +339,16 @@ def main() -> int:
         try:
             # Rounds in turn rather than one scenario's runs in a row: this machine's speed drifts
             # from one minute to the next, and each scenario then sees the same drifts.
+            variants: list[tuple[str, dict[str, str] | None]] = [("", None)]
+            if args.compare_limits:
+                variants = [(", counted", COUNTED), (", uncounted", UNCOUNTED)]
             for n in range(args.rounds):
                 for workers in args.workers:
-                    runs += bench_service("sqlite", f"sqlite:///{workdir / f'bench-{workers}-{n}.sqlite3'}", args,
-                                          workers, n)
-                    runs += bench_service("postgresql", cluster.create_database(f"bench{workers}_{n}"), args,
-                                          workers, n)
+                    for v, (suffix, settings) in enumerate(variants[::-1] if n % 2 else variants):
+                        runs += bench_service("sqlite", f"sqlite:///{workdir / f'bench-{workers}-{n}-{v}.sqlite3'}",
+                                              args, workers, n, settings, suffix)
+                        runs += bench_service("postgresql", cluster.create_database(f"bench{workers}_{n}_{v}"), args,
+                                              workers, n, settings, suffix)
         finally:
             cluster.stop()
     finally:
@@ -350,6 +368,18 @@ def main() -> int:
               f"{r['p99']:>9.2f}{int(r['errors']):>8}{ratio:>7.1f}%{tail:>8.1f}×{cpu}{lag}")
     print("\nRatios (same run):")
     by = {(r["scenario"], r["backend"], r["workers"]): float(r["rps"]) for r in results}  # type: ignore[arg-type]
+    if args.compare_limits:
+        cpu = {(r["scenario"], r["backend"], r["workers"]): float(r["cpu_ms"]) for r in results}  # type: ignore[arg-type]
+        for size in ("1", "50"):
+            for backend in ("sqlite", "postgresql"):
+                for workers in args.workers:
+                    on, off = (f"push {size} row(s), counted", backend, workers), \
+                        (f"push {size} row(s), uncounted", backend, workers)
+                    print(f"  push {size} row(s), {backend}, {workers} worker(s): req/s counted / uncounted = "
+                          f"{by[on] / by[off]:.3f}; cpu ms = {cpu[on] / cpu[off]:.3f}")
+        print("\nGoal: rate limits and metrics cost at most 3 % of the push.")
+        save_results("push-limits", results)
+        return 0
     if args.mandates:
         for backend in ("sqlite", "postgresql"):
             for workers in args.workers:

@@ -19,4 +19,4 @@ Essai (clé « vendor » ci-dessus) :
     -d '{"milestone":"va","rows":[{"finess":"240000372","raison_sociale":"EHPAD Les Tilleuls","dmp_fed":40,"mss_messages_sent":120,"active_dui":95,"persons_accompanied":100,"dui_with_personal_plan":90,"dui_with_agenda_event":93,"period_start":"2024-01-01","period_end":"2024-03-31"}]}'
 
 EON
-exec uvicorn service.main:app --host "${HOST:-127.0.0.1}" --port "$port" --loop uvloop --http httptools
+exec python -m service serve --host "${HOST:-127.0.0.1}" --port "$port"

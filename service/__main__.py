@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -230,6 +231,44 @@ def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
         database.close()
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from service.backups.use_cases import BackupRefused, backup
+    from service.kit.storage import open_store
+
+    settings = get_settings()
+    try:
+        report = backup(settings.database_url, open_store(settings), Path(args.folder))
+    except BackupRefused as exc:
+        print(f"erreur : {exc}", file=sys.stderr)
+        return 2
+    print(f"Sauvegarde écrite dans {report.folder} : base ({report.database_file}), {report.proofs} preuve(s) "
+          f"({report.bytes} octets), manifeste SHA-256 de chaque fichier.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from service.backups.use_cases import BackupRefused, restore
+    from service.kit.storage import open_store
+
+    settings = get_settings()
+    try:
+        report = restore(Path(args.folder), settings.database_url, open_store(settings))
+    except BackupRefused as exc:
+        print(f"erreur : {exc}", file=sys.stderr)
+        return 2
+    print(f"Restauration faite depuis {report.folder} : base ({report.database_file}), {report.proofs} preuve(s) "
+          f"({report.bytes} octets), chaque fichier vérifié contre le manifeste. Vérifiez ensuite le journal : "
+          "python -m service audit verify --checkpoint <point de contrôle du témoin>.")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.http.server import serve
+
+    serve(host=args.host, port=args.port, workers=args.workers)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description="Service des indicateurs d'usage.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -284,6 +323,22 @@ def main(argv: list[str] | None = None) -> int:
     deliver.add_argument("--parent", type=int, default=None,
                          help="s'arrêter quand ce processus (l'application qui l'a lancé) a disparu")
     deliver.set_defaults(func=cmd_webhooks_deliver)
+
+    saved = commands.add_parser("backup", help="sauvegarder la base (à chaud, cohérente) et les preuves, avec "
+                                               "un manifeste SHA-256")
+    saved.add_argument("folder", help="dossier de la sauvegarde (absent ou vide)")
+    saved.set_defaults(func=cmd_backup)
+    restored = commands.add_parser("restore", help="remplir la base et le stockage des preuves configurés (vides) "
+                                                   "depuis une sauvegarde")
+    restored.add_argument("folder", help="dossier d'une sauvegarde faite par « backup »")
+    restored.set_defaults(func=cmd_restore)
+
+    serve = commands.add_parser("serve", help="servir l'API et la console (uvicorn, avec ses bornes)")
+    serve.add_argument("--host", default="127.0.0.1", help="adresse d'écoute (127.0.0.1 par défaut)")
+    serve.add_argument("--port", type=int, default=8000, help="port d'écoute (8000 par défaut)")
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY") or 1),
+                       help="processus de travail (WEB_CONCURRENCY, sinon 1 ; 1 seul sur SQLite)")
+    serve.set_defaults(func=cmd_serve)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

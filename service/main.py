@@ -21,12 +21,15 @@ from service.evidence import routes as evidence_routes
 from service.exports import routes as exports_routes
 from service.funding_requests import routes as funding_requests_routes
 from service.http import health as health_routes
+from service.http import metrics
 from service.http.problems import install_problem_handlers
 from service.http.request_ids import RequestIds
 from service.http.routing import HeadAsGet
+from service.http.server import BodyDeadline, watch_supervisor
 from service.kit import logs
 from service.kit.cache import BoundedCache
 from service.kit.db import Database
+from service.kit.rate_limits import limiter_for
 from service.kit.settings import Settings, get_settings
 from service.kit.storage import open_store
 from service.log import routes as log_routes
@@ -96,8 +99,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         database = Database(settings)
         app.state.database = database
+        watch_supervisor()  # a worker of `python -m service serve --workers N` stops with its supervisor
+        if settings.metrics_token:
+            metrics.watch_pool(database.engine, "read")
+            metrics.watch_pool(database.write_engine, "write")
         app.state.authenticate = KeyAuthenticator(database, app.state.principal_cache)
         app.state.proof_store = open_store(settings)
+        app.state.limiter = limiter_for(settings.rate_limit_rates, database.engine)
         app.state.report_signer = ReportSigner.from_settings(settings)
         app.state.log_signer = LogSigner.from_settings(settings)
         app.state.sequencer = Sequencer(database, app.state.log_signer, origin=settings.log_origin,
@@ -121,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.deliverer.stop()
             app.state.sequencer.stop()
             database.close()
+            metrics.process_gone()
 
     app = FastAPI(
         title=TITLE,
@@ -137,9 +146,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.report_cache = BoundedCache(settings.report_cache_size)
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(RequestIds)  # outermost: every answer carries its id, every request its log line
+    app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
+    # outermost: every answer carries its id, every request its log line (and its count, with /metrics)
+    app.add_middleware(RequestIds, measured=bool(settings.metrics_token))
     logs.configure(settings.log_format)
     app.include_router(health_routes.router)
+    app.include_router(metrics.router)
     app.include_router(funding_requests_routes.router)
     app.include_router(exports_routes.router)  # before submissions: /v1/submissions/{id}.xlsx
     app.include_router(submissions_routes.router)

@@ -614,6 +614,18 @@ class ConsoleSession(SQLModel, table=True):
     ended_at: datetime | None = _ts(default=None)
 
 
+
+class RateLimitState(SQLModel, table=True):
+    """A rate limit's bucket (``service/kit/rate_limits.py``): its class and caller, and its
+    theoretical arrival time in epoch seconds. ``UNLOGGED`` on PostgreSQL, where every worker
+    counts in it; unused on SQLite, whose single process counts in memory."""
+
+    __tablename__ = "rate_limit_state"
+
+    bucket: str = Field(primary_key=True, max_length=200)
+    tat: float
+
+
 # --- the Core tables, typed ----------------------------------------------------------------
 # SQLModel does not declare ``__table__`` on its models: the Core table of each model is taken
 # here, once, with its type, for the statements built on plain rows (the push path, the log).

@@ -118,7 +118,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
                               # the console as the tests reach it (TestClient's default base): cookies not Secure
                               "public_url": "http://127.0.0.1",
                               # logging as pytest sets it (tests/http/test_request_ids.py reads the JSON lines)
-                              "log_format": "text"}
+                              "log_format": "text",
+                              # rate limits where a test sets them (tests/http/test_rate_limits.py)
+                              "rate_limits": "off"}
     values.update(overrides)
     return Settings(**values)
 

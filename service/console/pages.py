@@ -33,10 +33,12 @@ from service.domain.errors import DomainError, Forbidden, NotFound, ValidationFa
 from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, OutcomeCommand, ProofRequestCommand, ReviewCommand
 from service.evidence import serving as evidence_serving
+from service.http.limits import address_of, caller_of, enforce
 from service.http.problems import STATUS_BY_ERROR, HttpProblem
 from service.http.schemas import Page
 from service.kit.db import Database
 from service.kit.pagination import PageRequest
+from service.kit.rate_limits import DEFAULT, EXPORTS, SIGN_IN
 from service.kit.settings import Settings
 from service.models import iso_z, utcnow
 from service.obligations import use_cases as obligations
@@ -229,13 +231,15 @@ def error_page(request: Request, person: SignedIn | None, exc: Exception) -> HTM
                   issues=issues)
 
 
-async def page(request: Request, body: Callable[[SignedIn], Awaitable[Response]]) -> Response:
-    """A page for a signed-in person: to the sign-in page without a session; the use cases'
-    refusals as an error page with their status."""
+async def page(request: Request, body: Callable[[SignedIn], Awaitable[Response]], *,
+               rate: str = DEFAULT) -> Response:
+    """A page for a signed-in person, counted in the class ``rate`` of rate limits: to the sign-in
+    page without a session; the use cases' refusals as an error page with their status."""
     person = await person_of(request)
     if person is None:
         raise NeedSignIn(request.url.path)
     try:
+        await enforce(request, rate, caller_of(person.principal))
         return await body(person)
     except (DomainError, HttpProblem) as exc:
         return error_page(request, person, exc)
@@ -322,8 +326,19 @@ async def sign_in_page(request: Request) -> Response:
     return _sign_in_form(request)
 
 
+async def sign_in_counted(request: Request) -> Response | None:
+    """Count a step of sign-in against the client's address: the refusal page beyond the rate."""
+    try:
+        await enforce(request, SIGN_IN, address_of(request))
+    except HttpProblem as exc:
+        return error_page(request, None, exc)
+    return None
+
+
 @router.post("/connexion")
 async def sign_in(request: Request) -> Response:
+    if (refused := await sign_in_counted(request)) is not None:
+        return refused
     if not _settings(request).console_key_sign_in:
         return error_page(request, None, NotFound("La connexion par clé d'API est désactivée : identifiez-vous avec "
                                                   "ProConnect.", code="key_sign_in_disabled"))
@@ -374,6 +389,8 @@ def _refusal(request: Request, exc: ProviderRefused) -> Response:
 
 @router.get("/connexion/proconnect")
 async def proconnect(request: Request) -> Response:
+    if (refused := await sign_in_counted(request)) is not None:
+        return refused
     provider = _provider(request)
     if provider is None:
         return error_page(request, None, NotFound("La connexion avec ProConnect n'est pas configurée.",
@@ -393,6 +410,8 @@ async def proconnect(request: Request) -> Response:
 async def proconnect_return(request: Request) -> Response:
     """The provider sends the browser back here: the state checked, the code exchanged, the
     person linked, a session opened; a French page saying why otherwise."""
+    if (refused := await sign_in_counted(request)) is not None:
+        return refused
     provider, query = _provider(request), request.query_params
     pending = Pending.parse(request.cookies.get(PENDING_COOKIE))
     try:
@@ -514,7 +533,7 @@ async def version_report(request: Request, submission_id: str) -> Response:
 
         return await read(request, make)
 
-    return await page(request, body)
+    return await page(request, body, rate=EXPORTS)
 
 
 @router.post("/versions/{submission_id}/preuves")
@@ -580,7 +599,7 @@ async def case_bundle(request: Request, case_id: str) -> Response:
         return await run_in_threadpool(evidence_serving.case_evidence, case_id, request, person.principal,
                                        database, settings)
 
-    return await page(request, body)
+    return await page(request, body, rate=EXPORTS)
 
 
 # --- porteurs and vendors: obligations, versions ---------------------------------------------------

@@ -24,8 +24,10 @@ from service.http.deps import (
     SettingsDep,
     SubmissionIdPath,
 )
+from service.http.limits import rate_class
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
+from service.kit.rate_limits import EXPORTS
 from service.proofs.use_cases import get_proof
 
 router = api_router(tags=["dossiers-de-preuve"])
@@ -62,6 +64,7 @@ _ZIP_RESPONSE: dict[int | str, dict[str, Any]] = {
     operation_id="get_submission_evidence",
     response_class=StreamingResponse,
     responses={**_ZIP_RESPONSE, **problem_responses(401, 404, 500)},
+    dependencies=[rate_class(EXPORTS)],
 )
 def get_submission_evidence(submission_id: SubmissionIdPath, request: Request, principal: CurrentPrincipal,
                             database: DatabaseDep, settings: SettingsDep) -> Any:
@@ -77,7 +80,7 @@ def get_submission_evidence(submission_id: SubmissionIdPath, request: Request, p
     operation_id="get_control_case_evidence",
     response_class=StreamingResponse,
     responses={**_ZIP_RESPONSE, **problem_responses(401, 403, 404, 500)},
-    dependencies=[caller_rule(access.require_may_control)],
+    dependencies=[caller_rule(access.require_may_control), rate_class(EXPORTS)],
 )
 def get_case_evidence(case_id: CaseIdPath, request: Request, principal: CurrentPrincipal,
                       database: DatabaseDep, settings: SettingsDep) -> Any:

@@ -37,11 +37,13 @@ from service.http.deps import (
     SubmissionIdPath,
     Today,
 )
+from service.http.limits import rate_class
 from service.http.problems import problem_responses
 from service.http.responses import attachment, file_chunks
 from service.http.routing import api_router, caller_rule
+from service.kit.rate_limits import EXPORTS
 
-router = api_router(tags=["exports"])
+router = api_router(tags=["exports"], dependencies=[rate_class(EXPORTS)])  # the costly class
 
 _SPOOL_BYTES = 8 << 20
 _FORMATS: dict[str, tuple[str, Callable[[Iterable[ExportRow], IO[bytes]], None]]] = {

@@ -15,6 +15,7 @@ from fastapi import Depends, Path, Query, Request
 from sqlmodel import Session
 
 from service.domain.access import Principal
+from service.http.limits import count_failed_sign_in
 from service.http.problems import HttpProblem
 from service.http.schemas import CURSOR_SCHEMA, FINESS_SCHEMA, GALIS_REF_SCHEMA, REGION_SCHEMA
 from service.kit.db import Database
@@ -66,6 +67,7 @@ async def current_principal(request: Request) -> Principal:
     authenticate: Authenticator = request.app.state.authenticate
     found = await authenticate(secret, await today(request))
     if not isinstance(found, Principal):
+        await count_failed_sign_in(request)
         raise _unauthenticated(*found)
     request.state.principal = found
     return found

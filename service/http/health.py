@@ -69,17 +69,22 @@ def readiness(database: Database, store: ProofStore, settings: Settings, now: da
     """Each check: ``ok`` and, when not, a French ``detail``."""
     checks: dict[str, Any] = {}
     oldest: datetime | None = None
+    reachable = False
     try:
         with database.engine.connect() as conn:
             oldest = conn.execute(_OLDEST_UNSEQUENCED).scalar_one_or_none()
-        checks["database"] = {"ok": True, "detail": None}
+        reachable = True
+        full_for = database.full_for()
+        checks["database"] = {"ok": full_for is None, "detail": None if full_for is None else
+                              f"base de données pleine : une écriture a été refusée faute de place il y a "
+                              f"{full_for:.0f} s"}
     except sa.exc.SQLAlchemyError:
         checks["database"] = {"ok": False, "detail": "base de données injoignable"}
     problem = store.readiness(room_for=settings.max_proof_bytes)
     checks["proof_store"] = {"ok": problem is None, "detail": problem}
     waited = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
     late = waited > settings.ready_max_log_lag_seconds
-    checks["log"] = {"ok": checks["database"]["ok"] and not late, "oldest_unsequenced_seconds": round(waited, 1),
+    checks["log"] = {"ok": reachable and not late, "oldest_unsequenced_seconds": round(waited, 1),
                      "detail": f"un événement attend son rang dans le journal depuis {waited:.0f} s" if late else
-                     None if checks["database"]["ok"] else "base de données injoignable"}
+                     None if reachable else "base de données injoignable"}
     return checks

@@ -27,7 +27,7 @@ from service.domain.errors import (
     ValidationFailed,
 )
 from service.http.schemas import ProblemDetails
-from service.kit.db import DB_UNAVAILABLE, short_reason
+from service.kit.db import DB_UNAVAILABLE, is_database_full, short_reason
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,13 @@ def storage_full() -> HttpProblem:
                        "L'espace de stockage des fichiers est plein : le fichier n'a pas été enregistré et rien "
                        "n'a été modifié. L'exploitation est alertée ; réessayez plus tard.",
                        headers={"Retry-After": "300"})
+
+
+def database_full() -> HttpProblem:
+    """507: the database has no room left for a write; nothing was stored."""
+    return HttpProblem(507, "database_full", "Base de données pleine",
+                       "La base de données n'a plus de place pour enregistrer : rien n'a été enregistré. "
+                       "L'exploitation est alertée ; réessayez plus tard.", headers={"Retry-After": "300"})
 
 
 def domain_problem(exc: DomainError) -> JSONResponse:
@@ -191,6 +198,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         codes = {404: ("not_found", "Introuvable", "Aucune ressource à cette adresse."),
                  405: ("method_not_allowed", "Méthode non admise", "Cette méthode n'est pas admise ici."),
                  400: ("bad_request", "Requête mal formée", "La requête est mal formée."),
+                 408: ("request_timeout", "Délai dépassé", str(exc.detail)),
                  413: ("payload_too_large", "Requête trop volumineuse", str(exc.detail))}
         code, title, detail = codes.get(exc.status_code, ("http_error", "Erreur", str(exc.detail)))
         headers = dict(getattr(exc, "headers", None) or {})
@@ -202,6 +210,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # An outage is an operating condition, not a defect: one line, no traceback.
+        if is_database_full(exc):
+            log.warning("database full (%s %s): %s", request.method, request.url.path, short_reason(exc))
+            return http_problem_response(database_full())
         log.warning("database unavailable (%s %s): %s", request.method, request.url.path, short_reason(exc))
         return database_unavailable()
 
@@ -246,6 +257,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "Type de contenu non pris en charge (`unsupported_media_type`, `proof_modifiable_format`, "
              "`proof_unsupported_type`).",
         422: "Données invalides : chaque erreur est listée dans `errors` avec ligne, colonne, champ et code.",
+        429: "Trop de requêtes pour la classe de la route (`rate_limited`) : rien n'a été fait ; réessayer après "
+             "le délai de `Retry-After`. `RateLimit-Policy` et `RateLimit` disent le quota et ce qu'il en reste.",
         500: "Incident interne signalé à l'exploitation (`proof_integrity_error`, `proof_missing_from_store`).",
         503: "Base de données momentanément injoignable (`database_unavailable`) : rien n'a été fait ; "
              "réessayer après le délai de l'en-tête `Retry-After`.",
@@ -254,7 +267,19 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
     return {
         status: {"description": descriptions[status], "model": ProblemDetails,
-                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
-        for status in (*statuses, 503, 507)
+                 "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}},
+                 **({"headers": RATE_LIMIT_HEADERS} if status == 429 else {})}
+        for status in (*statuses, 429, 503, 507)
     }
+
+
+#: The headers of a 429, as the OpenAPI document describes them.
+RATE_LIMIT_HEADERS = {
+    "Retry-After": {"description": "Secondes à attendre avant la prochaine requête admise.",
+                    "schema": {"type": "integer", "minimum": 1}},
+    "RateLimit-Policy": {"description": "Le quota de la classe : `\"exports\";q=30;w=60` (30 requêtes par 60 s).",
+                         "schema": {"type": "string"}},
+    "RateLimit": {"description": "Ce qu'il en reste : `\"exports\";r=0;t=40` (requêtes restantes, secondes avant "
+                                 "le quota entier).", "schema": {"type": "string"}},
+}
 

@@ -1,7 +1,8 @@
 """How every route meets the HTTP rules, in one place.
 
-* The caller first: on ``/v1`` routes the API key is checked, then the role the route
-  requires, before a byte of the body is read (FastAPI reads and parses a body before it runs
+* The caller first: on ``/v1`` routes the API key is checked, the request counted in its class
+  of rate limits (``service.http.limits``), then the role the route requires, before a byte of
+  the body is read (FastAPI reads and parses a body before it runs
   any dependency, so a 50 MB JSON body would otherwise be parsed for a caller who may not
   post it).
 * Every body bounded: a route whose body FastAPI parses gets at most
@@ -28,7 +29,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.domain.access import Principal
 from service.http.deps import CurrentPrincipal, current_principal
+from service.http.limits import caller_of, enforce
 from service.http.problems import HttpProblem
+from service.kit.rate_limits import DEFAULT
 
 #: A rule on the caller alone (``service.domain.access.require_may_*``), checked before the body.
 CallerRule = Callable[[Principal], None]
@@ -69,6 +72,8 @@ class GuardedRoute(APIRoute):
         rules: Sequence[CallerRule] = [
             rule for d in self.dependencies if (rule := getattr(d.dependency, "caller_rule", None)) is not None]
         authenticated = self.path.startswith("/v1/")
+        klass = next((name for d in self.dependencies if (name := getattr(d.dependency, "rate_class", None))),
+                     DEFAULT)
         # FastAPI reads and parses this route's body itself: bound it. Routes without a body
         # parameter read theirs with their own streaming limits, or never.
         parsed_body = self.body_field is not None
@@ -76,6 +81,7 @@ class GuardedRoute(APIRoute):
         async def guarded(request: Request) -> Response:
             if authenticated:
                 principal = await current_principal(request)
+                await enforce(request, klass, caller_of(principal))
                 for rule in rules:
                     rule(principal)
             if parsed_body:

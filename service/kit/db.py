@@ -54,6 +54,21 @@ def is_conflict(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in _CONFLICTS
 
 
+#: PostgreSQL's SQLSTATE for a full disk; SQLite's result code for a full database or disk.
+_DISK_FULL_SQLSTATE = "53100"
+_SQLITE_FULL = 13
+#: How long after a write refused for want of room the database is said full (``/readyz``):
+#: past it, the next write tries again and says it anew if the room has not come back.
+FULL_HOLD_SECONDS = 30.0
+
+
+def is_database_full(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing a write for want of room."""
+    origin = getattr(exc, "orig", None) or exc
+    return (getattr(origin, "sqlstate", None) == _DISK_FULL_SQLSTATE
+            or getattr(origin, "sqlite_errorcode", None) == _SQLITE_FULL)
+
+
 def short_reason(exc: BaseException) -> str:
     """The first line of the driver's message, without SQLAlchemy's statement and link."""
     origin = getattr(exc, "orig", None) or exc
@@ -142,6 +157,9 @@ class Writer:
 
     def __init__(self, engine: Engine, *, threads: int, batch_size: int) -> None:
         self._engine = engine
+        #: When (``time.monotonic``) a write was last refused for want of room; ``None`` once one
+        #: is committed again.
+        self.full_at: float | None = None
         self._batch_size = batch_size
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._threads = [
@@ -201,6 +219,7 @@ class Writer:
             # group round again, each unit in its own savepoint; a lone unit needs none.
             if not self._run_transaction(batch, isolated=False) and len(batch) > 1:
                 self._run_transaction(batch, isolated=True)
+            self.full_at = None
         except Exception as exc:  # the commit itself failed, or a conflict: nothing of the group is stored
             if len(batch) > 1:
                 # Groups lock the rows of their units in no particular order, so two groups can
@@ -214,7 +233,11 @@ class Writer:
                 time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
                 self._commit_group(batch, attempt + 1)
                 return
-            if isinstance(exc, DB_UNAVAILABLE):
+            if is_database_full(exc):
+                # No room left: the caller answers 507; the reason in one line.
+                self.full_at = time.monotonic()
+                log.warning("write transaction failed, database full: %s", short_reason(exc))
+            elif isinstance(exc, DB_UNAVAILABLE):
                 # The database is unreachable: the caller answers 503; the reason in one line.
                 log.warning("write transaction failed, database unavailable: %s", short_reason(exc))
             else:
@@ -287,6 +310,13 @@ class Database:
     def read_session(self) -> Iterator[Session]:
         with Session(self.engine) as session:
             yield session
+
+    def full_for(self) -> float | None:
+        """Seconds since a write was refused for want of room, within ``FULL_HOLD_SECONDS``; else ``None``."""
+        full_at = self.writer.full_at
+        if full_at is None or time.monotonic() - full_at > FULL_HOLD_SECONDS:
+            return None
+        return time.monotonic() - full_at
 
     def ping(self) -> bool:
         try:

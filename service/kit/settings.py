@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.kit.rate_limits import Rate, parse_rate_limits
 
 VAR_DIR = Path("var")
 
@@ -67,6 +69,23 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         default="json", description="json: every log line a JSON object with its request id; text: logging left "
                                     "as the server sets it.")
+    rate_limits: str = Field(
+        default="default=600/min,exports=30/min,sign_in=20/min",
+        description="Requests per key (per address for sign-in) by class of route: class=count/unit, comma-"
+                    "separated (units s, min, h, day); `off`: no limit. Classes: default, exports (bundles, "
+                    "exports, reports, statistics), sign_in (the console's sign-in, API calls with a bad key).")
+    headers_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="`python -m service serve`: longest wait for a request's headers, "
+                                                "from its first byte (then 408 and the connection closed).")
+    body_timeout_seconds: float = Field(
+        default=60.0, gt=0, le=3600, description="Longest wait for a whole body from the request's start (then 408 "
+                                                 "`request_timeout` and the connection closed).")
+    keep_alive_seconds: float = Field(default=5.0, gt=0, le=300,
+                                      description="`serve`: an idle connection is closed after this long.")
+    max_connections: int = Field(default=1000, ge=1, description="`serve`: connections and requests in progress "
+                                                                 "per worker; beyond, 503.")
+    metrics_token: str | None = Field(
+        default=None, min_length=16, description="Bearer token of GET /metrics (Prometheus); unset: no /metrics.")
     ready_max_log_lag_seconds: float = Field(
         default=60.0, gt=0, description="/readyz says not ready while an audit event has waited longer than this "
                                         "for its index in the log.")
@@ -114,6 +133,16 @@ class Settings(BaseSettings):
     oidc_acr_values: str = Field(default="", description="Acceptable `acr` values of the ID token (space-separated); "
                                                          "empty: none required.")
     oidc_timeout_s: float = Field(default=10.0, gt=0, le=60, description="Longest wait for ProConnect's answers.")
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rate_limits_parse(cls, value: str) -> str:
+        parse_rate_limits(value)  # ValueError: the setting is refused at start-up, saying why
+        return value
+
+    @property
+    def rate_limit_rates(self) -> dict[str, Rate]:
+        return parse_rate_limits(self.rate_limits)
 
     @property
     def webhooks_retry_delays(self) -> tuple[int, ...]:

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from service.audit.trail import link_of
 from service.domain import merkle
-from service.kit.db import DB_UNAVAILABLE, Database, short_reason
+from service.kit.db import DB_UNAVAILABLE, Database, is_database_full, short_reason
 from service.log.checkpoint import Checkpoint, sign_checkpoint
 from service.log.keys import LogSigner
 from service.log.timestamps import TimestampError, request_reply
@@ -147,8 +147,9 @@ class Sequencer:
                 while (done := self.run_once()) is not None and done.count == BATCH:
                     pass  # a backlog: the next batch at once
                 self.timestamp_once()
-            except DB_UNAVAILABLE as exc:
-                log.warning("log sequencer: database unavailable (%s)", short_reason(exc))
+            except DB_UNAVAILABLE as exc:  # it goes on at the next interval: the backlog first
+                state = "database full" if is_database_full(exc) else "database unavailable"
+                log.warning("log sequencer: %s (%s)", state, short_reason(exc))
             except Exception:
                 log.exception("log sequencer batch failed")
 

@@ -10,14 +10,16 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from service.http.deps import CurrentPrincipal, DatabaseDep, ReadSession, SettingsDep, SubmissionIdPath
+from service.http.limits import rate_class
 from service.http.problems import problem_responses
 from service.http.routing import api_router
 from service.http.uploads import single_file
+from service.kit.rate_limits import EXPORTS
 from service.reports import serving, use_cases
 from service.reports.schemas import ReportVerification
 from service.reports.signing import ReportSigner
 
-router = api_router(tags=["syntheses-signees"])
+router = api_router(tags=["syntheses-signees"], dependencies=[rate_class(EXPORTS)])  # the costly class
 MAX_REPORT_BYTES = 50_000_000
 
 

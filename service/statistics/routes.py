@@ -10,12 +10,14 @@ from fastapi import Query
 from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.http.deps import CurrentPrincipal, FinessPath, ReadSession, SettingsDep, Today
+from service.http.limits import rate_class
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
+from service.kit.rate_limits import EXPORTS
 from service.statistics import use_cases
 from service.statistics.schemas import EstablishmentComparison, IndicatorStatistics, ReportingStatistics
 
-router = api_router(tags=["statistiques"])
+router = api_router(tags=["statistiques"], dependencies=[rate_class(EXPORTS)])  # the costly class
 
 
 @router.get(

@@ -1,0 +1,89 @@
+"""Rate limits over HTTP: each request counted in its class for its caller (a key, a person, or
+an address for sign-in), refused beyond the class's rate with 429 ``rate_limited``.
+
+Every answer of a counted request says where its caller stands (draft-ietf-httpapi-ratelimit-
+headers-11): ``RateLimit-Policy: "exports";q=30;w=60`` and ``RateLimit: "exports";r=12;t=40``
+(requests left, seconds until the whole quota is back); a refusal adds ``Retry-After``. The
+headers are left in the request's scope and put on the answer by ``RequestIds``, so that an
+error raised later in the request still carries them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from service.domain.access import Principal
+from service.http.problems import HttpProblem
+from service.kit.rate_limits import SIGN_IN, Decision, Limiter, Rate
+
+#: The scope key holding the rate-limit headers of the answer.
+SCOPE_KEY = "esms.rate_limit_headers"
+
+
+def caller_of(principal: Principal) -> str:
+    """The bucket's caller: the person signed in, else the key."""
+    return f"person:{principal.person_id}" if principal.person_id else f"key:{principal.key_id}"
+
+
+def address_of(request: Request) -> str:
+    """The client's address (behind a reverse proxy: as uvicorn's ``--forwarded-allow-ips`` lets
+    it read ``X-Forwarded-For``)."""
+    return f"address:{request.client.host if request.client else 'inconnue'}"
+
+
+def rate_class(name: str) -> Any:
+    """A route dependency naming the route's class of rate limits (``default`` without it):
+    ``dependencies=[rate_class(EXPORTS)]``; ``GuardedRoute`` counts the request before its body."""
+
+    async def counted() -> None:
+        return None
+
+    counted.rate_class = name  # type: ignore[attr-defined]
+    return Depends(counted)
+
+
+def _limiter(request: Request) -> Limiter | None:
+    return getattr(request.app.state, "limiter", None)
+
+
+def _headers(name: str, rate: Rate, decided: Decision) -> dict[str, str]:
+    headers = {"RateLimit-Policy": f'"{name}";q={rate.count};w={rate.seconds}',
+               "RateLimit": f'"{name}";r={decided.remaining};t={decided.reset}'}
+    if not decided.admitted:
+        headers["Retry-After"] = str(decided.retry_after)
+    return headers
+
+
+def _refusal(name: str, rate: Rate, decided: Decision, headers: dict[str, str]) -> HttpProblem:
+    return HttpProblem(429, "rate_limited", "Trop de requêtes",
+                       f"Limite atteinte pour les requêtes de la classe « {name} » ({rate}) : rien n'a été fait. "
+                       f"Réessayez dans {decided.retry_after} s.", headers=headers)
+
+
+async def enforce(request: Request, klass: str, who: str) -> None:
+    """Count this request of ``who`` in ``klass``; 429 ``rate_limited`` beyond its rate."""
+    limiter = _limiter(request)
+    if limiter is None:
+        return
+    known = limiter.refused_now(klass, who)
+    if known is not None or not limiter.blocking:
+        taken = limiter.take(klass, who)
+    else:
+        taken = await run_in_threadpool(limiter.take, klass, who)
+    if taken is None:
+        return
+    name, rate, decided = taken
+    headers = _headers(name, rate, decided)
+    request.scope[SCOPE_KEY] = headers
+    if not decided.admitted:
+        raise _refusal(name, rate, decided, headers)
+
+
+async def count_failed_sign_in(request: Request) -> None:
+    """A refused credential counts against its address in ``sign_in``: 429 beyond the rate. Only
+    failures count: a good key from the same address (an office behind one) is not held back by
+    another's mistakes."""
+    await enforce(request, SIGN_IN, address_of(request))
