@@ -123,8 +123,8 @@ def flood(base: str, ids: dict[str, str], args: argparse.Namespace) -> dict[str,
     requests = [("GET", f"/v1/submissions/{ids['flooder_version']}/evidence.zip", "nil"),
                 ("GET", f"/v1/submissions/{ids['flooder_version']}.xlsx", "nil"),
                 ("POST", f"/v1/funding-requests/{ids['flooder_ref']}/submissions", f"[[{ids['flooder_rows']}]]")]
-    script = FLOOD_LUA % {"requests": ", ".join(f'{{"{m}", "{p}", {b}}}' for m, p, b in requests),
-                          "key": ids["flooder_key"]}
+    key = ids["flooder_key"] if args.flood == "mixed" else "esms_cle-inconnue-du-service"
+    script = FLOOD_LUA % {"requests": ", ".join(f'{{"{m}", "{p}", {b}}}' for m, p, b in requests), "key": key}
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     out = subprocess.run(["wrk", "-t", "2", "-c", str(args.connections), "-d", f"{args.duration}s", "--timeout",
@@ -177,6 +177,8 @@ def main() -> int:
     parser.add_argument("--proofs", type=int, default=3)
     parser.add_argument("--megabytes", type=float, default=3)
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--flood", choices=["mixed", "bad-key"], default="mixed",
+                        help="mixed: the flooder's own key; bad-key: an unknown key (refused requests only)")
     parser.add_argument("--limits", nargs="+", default=["default", "off"],
                         help="SERVICE_RATE_LIMITS values to run (default: the service's own)")
     args = parser.parse_args()
@@ -198,8 +200,8 @@ def main() -> int:
         if cluster is not None:
             cluster.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(f"\nthe victim: GET its version, 20/s, one at a time; the flood: {args.connections} connections for "
-          f"{args.duration} s (evidence.zip of {args.proofs} × {args.megabytes} MB, .xlsx, push)\n")
+    print(f"\nthe victim: GET its version, 20/s, one at a time; the flood ({args.flood}): {args.connections} "
+          f"connections for {args.duration} s (evidence.zip of {args.proofs} × {args.megabytes} MB, .xlsx, push)\n")
     print(f"{'backend':<12}{'workers':>8}  {'limits':<10}{'alone p50':>10}{'p99':>8}{'flood p50':>10}{'p99':>8}"
           f"{'×p50':>7}{'×p99':>7}{'flood req':>10}{'429':>8}{'db +MB':>8}")
     for r in results:

@@ -22,6 +22,7 @@ from service.exports import routes as exports_routes
 from service.funding_requests import routes as funding_requests_routes
 from service.http import health as health_routes
 from service.http import metrics
+from service.http.limits import FairShare
 from service.http.problems import install_problem_handlers
 from service.http.request_ids import RequestIds
 from service.http.routing import HeadAsGet
@@ -147,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)
+    app.add_middleware(FairShare, per_caller=settings.requests_per_caller)
     # outermost: every answer carries its id, every request its log line (and its count, with /metrics)
     app.add_middleware(RequestIds, measured=bool(settings.metrics_token))
     logs.configure(settings.log_format)

@@ -120,7 +120,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
                               # logging as pytest sets it (tests/http/test_request_ids.py reads the JSON lines)
                               "log_format": "text",
                               # rate limits where a test sets them (tests/http/test_rate_limits.py)
-                              "rate_limits": "off"}
+                              "rate_limits": "off", "rate_limit_delay_seconds": 0.0}
     values.update(overrides)
     return Settings(**values)
 

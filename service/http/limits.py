@@ -10,10 +10,13 @@ error raised later in the request still carries them.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from typing import Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.domain.access import Principal
 from service.http.problems import HttpProblem
@@ -79,6 +82,12 @@ async def enforce(request: Request, klass: str, who: str) -> None:
     headers = _headers(name, rate, decided)
     request.scope[SCOPE_KEY] = headers
     if not decided.admitted:
+        # The refusal waits a little before it is sent (at most until the next admission): the
+        # caller's share of the process (``FairShare``) is then held by its own waiting refusals,
+        # and a flood of them turns into a trickle instead of a loop as fast as the CPU allows.
+        delay = min(float(decided.retry_after), request.app.state.settings.rate_limit_delay_seconds)
+        if delay > 0:
+            await asyncio.sleep(delay)
         raise _refusal(name, rate, decided, headers)
 
 
@@ -87,3 +96,57 @@ async def count_failed_sign_in(request: Request) -> None:
     failures count: a good key from the same address (an office behind one) is not held back by
     another's mistakes."""
     await enforce(request, SIGN_IN, address_of(request))
+
+
+class FairShare:
+    """ASGI middleware: at most ``per_caller`` requests of one caller in progress in this process;
+    the caller's others wait their turn, parked (no thread, no work). A caller flooding the
+    service then keeps that many requests in front of anyone else's, however many connections
+    it opens, instead of one per connection: rate limits bound how much a caller gets done,
+    this bounds how much of the process it holds at once.
+
+    The caller is told apart before anything is read: its ``Authorization`` header, else its
+    console session cookie, else its address (never stored as such: a digest)."""
+
+    def __init__(self, app: ASGIApp, per_caller: int) -> None:
+        self.app = app
+        self.per_caller = per_caller
+        self._gates: dict[bytes, list[Any]] = {}  # caller -> [semaphore, users]
+
+    @staticmethod
+    def caller(scope: Scope) -> bytes:
+        headers = dict(scope.get("headers") or ())
+        given = headers.get(b"authorization") or _cookie(headers.get(b"cookie", b""))
+        if not given:
+            client = scope.get("client")
+            given = f"address:{client[0] if client else '-'}".encode()
+        return hashlib.blake2b(given, digest_size=16).digest()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in _UNGATED:
+            await self.app(scope, receive, send)
+            return
+        caller = self.caller(scope)
+        gate = self._gates.get(caller)
+        if gate is None:
+            gate = self._gates[caller] = [asyncio.Semaphore(self.per_caller), 0]
+        gate[1] += 1
+        try:
+            async with gate[0]:
+                await self.app(scope, receive, send)
+        finally:
+            gate[1] -= 1
+            if gate[1] == 0:
+                self._gates.pop(caller, None)
+
+
+#: Paths outside any caller's share: the probes of the load balancer and of Prometheus.
+_UNGATED = frozenset({"/healthz", "/readyz", "/metrics"})
+_SESSION_COOKIE = b"esms_console="
+
+
+def _cookie(header: bytes) -> bytes:
+    start = header.find(_SESSION_COOKIE)
+    if start < 0:
+        return b""
+    return header[start:].split(b";", 1)[0]

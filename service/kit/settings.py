@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         description="Requests per key (per address for sign-in) by class of route: class=count/unit, comma-"
                     "separated (units s, min, h, day); `off`: no limit. Classes: default, exports (bundles, "
                     "exports, reports, statistics), sign_in (the console's sign-in, API calls with a bad key).")
+    rate_limit_delay_seconds: float = Field(
+        default=1.0, ge=0, le=60, description="A 429 is sent after this long (at most until the next admission): "
+                                              "a flooding caller waits on its own refusals.")
+    requests_per_caller: int = Field(
+        default=4, ge=1, le=1000, description="Requests of one caller (key, console session, else address) in "
+                                              "progress at once per process; its others wait their turn.")
     headers_timeout_seconds: float = Field(
         default=10.0, gt=0, le=300, description="`python -m service serve`: longest wait for a request's headers, "
                                                 "from its first byte (then 408 and the connection closed).")

@@ -5,6 +5,7 @@ processes on PostgreSQL; a refused request changes nothing."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,8 +30,9 @@ class Clock:
         return self.now
 
 
-def limited_client(database_url: str, limits: str = LIMITS) -> TestClient:
-    return TestClient(create_app(make_settings(database_url, rate_limits=limits)), raise_server_exceptions=False)
+def limited_client(database_url: str, limits: str = LIMITS, delay: float = 0.0) -> TestClient:
+    return TestClient(create_app(make_settings(database_url, rate_limits=limits, rate_limit_delay_seconds=delay)),
+                      raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -206,3 +208,42 @@ def test_processes_count_together_on_postgresql(database_url: str) -> None:
         assert statuses == [200, 200, 200, 200, 200, 429]
         # the first process learns it from the shared count
         assert first.get("/v1/me", headers=auth).status_code == 429
+
+
+class CountingDatabaseCounter(DatabaseCounter):
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine)
+        self.calls = 0
+
+    def take(self, bucket: str, now: float, interval: float, window: float) -> tuple[bool, float]:
+        self.calls += 1
+        return super().take(bucket, now, interval, window)
+
+
+@ON_POSTGRESQL
+def test_processes_take_their_share_in_batches_and_never_admit_beyond_the_quota(api: Api) -> None:
+    clock = Clock()
+    counters = [CountingDatabaseCounter(api.database.engine) for _ in range(2)]
+    processes = [Limiter({"default": Rate(200, 60)}, counter, clock=clock) for counter in counters]  # batches of 10
+    admitted = 0
+    for n in range(300):  # two processes serving one caller in turn
+        taken = processes[n % 2].take("default", "key:1")
+        assert taken is not None
+        admitted += taken[2].admitted
+    assert admitted <= 200 and admitted >= 200 - 2 * 9  # at most what the two hold unspent is lost
+    assert sum(c.calls for c in counters) <= 300 // 10 + 10  # one statement per batch, not per request
+    clock.now += 61  # a window later, the whole quota is back
+    assert processes[0].take("default", "key:1")[2].admitted  # type: ignore[index]
+
+
+def test_a_refusal_is_sent_after_a_delay(database_url: str) -> None:
+    with limited_client(database_url, "default=1/min", delay=0.4) as client:
+        api = Api(client)
+        flooder, other = api.key("cnsa_auditor"), api.key("cnsa_auditor")
+        assert client.get("/v1/me", headers=api.auth(flooder)).status_code == 200
+        began = time.monotonic()
+        refused = client.get("/v1/me", headers=api.auth(flooder))
+        assert refused.status_code == 429 and time.monotonic() - began >= 0.4
+        assert refused.headers["retry-after"] == "60"
+        answered = client.get("/v1/me", headers=api.auth(other))  # another key: admitted, no delay to wait
+        assert answered.status_code == 200 and standing(answered)[1]["r"] == 0
