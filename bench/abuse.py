@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
-from evidence import big_pdf  # noqa: E402
+from evidence import upload_proofs  # noqa: E402
 from push import call, cli_key, row, save_results, start_server, stop  # noqa: E402
 
 from tests.factories import finess  # noqa: E402
@@ -69,13 +69,7 @@ def seed(base: str, env: dict[str, str], proofs: int, size: int) -> dict[str, st
         ids[f"{who}_key"], ids[f"{who}_version"], ids[f"{who}_ref"] = key, str(version), ref
         ids[f"{who}_rows"] = json.dumps({"milestone": "va", "rows": [row(c) for c in codes]})
         if who == "flooder":
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=120) as client:
-                for n, code in enumerate(codes):
-                    uploaded = client.post(f"/v1/submissions/{version}/proofs", files={
-                        "file": ("rapport.pdf", big_pdf(n, size), "application/pdf")}, data={
-                        "finess": code, "measured_on": "2024-04-02", "period_start": "2024-01-01",
-                        "period_end": "2024-03-31", "signed_by": "Marie Dupont, directrice"})
-                    assert uploaded.status_code == 201, uploaded.text
+            upload_proofs(base, admin, str(version), codes, size)
     return ids
 
 

@@ -78,6 +78,17 @@ class Sampler(threading.Thread):
             time.sleep(0.02)
 
 
+def upload_proofs(base: str, key: str, version: str, codes: list[str], size: int) -> None:
+    """One PDF proof of about ``size`` bytes per establishment of ``version``, through the API."""
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120) as client:
+        for n, code in enumerate(codes):
+            uploaded = client.post(f"/v1/submissions/{version}/proofs", files={
+                "file": ("rapport.pdf", big_pdf(n, size), "application/pdf")}, data={
+                "finess": code, "measured_on": "2024-04-02", "period_start": "2024-01-01",
+                "period_end": "2024-03-31", "signed_by": "Marie Dupont, directrice"})
+            assert uploaded.status_code == 201, uploaded.text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--proofs", type=int, default=50)
@@ -109,13 +120,7 @@ def main() -> int:
         version = call(base, "POST", f"/v1/funding-requests/{REF}/submissions", admin,
                        {"milestone": "va", "rows": rows})["id"]
         started = time.perf_counter()
-        with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {admin}"}, timeout=120) as client:
-            for n, code in enumerate(codes):
-                uploaded = client.post(f"/v1/submissions/{version}/proofs", files={
-                    "file": ("rapport.pdf", big_pdf(n, size), "application/pdf")}, data={
-                    "finess": code, "measured_on": "2024-04-02", "period_start": "2024-01-01",
-                    "period_end": "2024-03-31", "signed_by": "Marie Dupont, directrice"})
-                assert uploaded.status_code == 201, uploaded.text
+        upload_proofs(base, admin, version, codes, size)
         print(f"{args.proofs} proofs of {size:,} bytes uploaded in {time.perf_counter() - started:.1f} s")
         time.sleep(1.5)  # the log sequences the events
 

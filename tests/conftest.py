@@ -239,6 +239,21 @@ class LiveService:
     app: Any
 
 
+def sqlite_with_admin(path: Path, *, label: str) -> tuple[str, str]:
+    """A SQLite database at ``path`` migrated to the head, with an admin key: its URL and the key."""
+    from sqlmodel import Session
+
+    from service.kit.db import create_db_engine
+
+    url = f"sqlite:///{path}"
+    command.upgrade(alembic_config(url), "head")
+    engine = create_db_engine(url, pool_size=1, write=True)
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        _, key = create_api_key(session, role=Role.ADMIN, label=label)
+    engine.dispose()
+    return url, key
+
+
 @contextmanager
 def running_service(tmp_path: Path, *, public_host: str = "127.0.0.1", **overrides: Any) -> Iterator[LiveService]:
     """The service on a free loopback port, reached as ``public_host`` (its ``public_url``), its
@@ -247,16 +262,9 @@ def running_service(tmp_path: Path, *, public_host: str = "127.0.0.1", **overrid
     import time
 
     import uvicorn
-    from sqlmodel import Session
 
-    from service.kit.db import create_db_engine
 
-    url = f"sqlite:///{tmp_path / 'live.sqlite3'}"
-    command.upgrade(alembic_config(url), "head")
-    engine = create_db_engine(url, pool_size=1, write=True)
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        _, key = create_api_key(session, role=Role.ADMIN, label="intégrateur")
-    engine.dispose()
+    url, key = sqlite_with_admin(tmp_path / "live.sqlite3", label="intégrateur")
     port = free_port()
     app = create_app(make_settings(url, **{"storage_dir": tmp_path / "proofs",
                                            "public_url": f"http://{public_host}:{port}", **overrides}))

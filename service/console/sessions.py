@@ -22,13 +22,14 @@ from sqlmodel import Session
 from service.access.keys import find_principal, hash_key, key_by_id
 from service.audit import trail as audit
 from service.domain.access import Principal
+from service.http.limits import CONSOLE_SESSION_COOKIE
 from service.models import API_KEY_TABLE, CONSOLE_SESSION_TABLE, utcnow
 from service.organisations.people import person_principal
 
 _SESSION = CONSOLE_SESSION_TABLE
 _KEY = API_KEY_TABLE
 
-COOKIE = "esms_console"
+COOKIE = CONSOLE_SESSION_COOKIE  # FairShare tells sessions apart by it
 #: The cookie of the sign-in form's CSRF token, before any session exists (double submit).
 SIGN_IN_COOKIE = "esms_console_connexion"
 

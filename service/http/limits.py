@@ -16,12 +16,15 @@ from typing import Any
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.domain.access import Principal
 from service.http.problems import HttpProblem
 from service.kit.rate_limits import SIGN_IN, Decision, Limiter, Rate
 
+#: The console's session cookie (``service.console.sessions.COOKIE``), told apart by ``FairShare``.
+CONSOLE_SESSION_COOKIE = "esms_console"
 #: The scope key holding the rate-limit headers of the answer.
 SCOPE_KEY = "esms.rate_limit_headers"
 
@@ -116,7 +119,8 @@ class FairShare:
     @staticmethod
     def caller(scope: Scope) -> bytes:
         headers = dict(scope.get("headers") or ())
-        given = headers.get(b"authorization") or _cookie(headers.get(b"cookie", b""))
+        session = cookie_parser(headers.get(b"cookie", b"").decode("latin-1")).get(CONSOLE_SESSION_COOKIE)
+        given = headers.get(b"authorization") or (f"session:{session}".encode() if session else b"")
         if not given:
             client = scope.get("client")
             given = f"address:{client[0] if client else '-'}".encode()
@@ -142,11 +146,3 @@ class FairShare:
 
 #: Paths outside any caller's share: the probes of the load balancer and of Prometheus.
 _UNGATED = frozenset({"/healthz", "/readyz", "/metrics"})
-_SESSION_COOKIE = b"esms_console="
-
-
-def _cookie(header: bytes) -> bytes:
-    start = header.find(_SESSION_COOKIE)
-    if start < 0:
-        return b""
-    return header[start:].split(b";", 1)[0]

@@ -9,7 +9,8 @@ statement, is what lets every process share the count:
 
 * ``MemoryCounter``: a dictionary, for one process (SQLite runs one worker);
 * ``DatabaseCounter``: a PostgreSQL ``UNLOGGED`` table, one ``INSERT … ON CONFLICT … RETURNING``
-  per admitted request, shared by every worker of every machine.
+  per batch of requests a process takes at once (``Limiter.take``), shared by every worker of
+  every machine.
 
 A refused bucket is remembered by the process until its next admission time, and refused again
 without any I/O: a caller flooding the service costs a dictionary lookup per request, and its

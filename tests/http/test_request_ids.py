@@ -12,12 +12,8 @@ import time
 from pathlib import Path
 
 import httpx
-from alembic import command
 
-from service.access.keys import create_api_key
-from service.domain.access import Role
-from service.kit.db import create_db_engine
-from tests.conftest import ROOT, Api, alembic_config
+from tests.conftest import ROOT, Api, sqlite_with_admin
 from tests.pg_cluster import free_port
 
 
@@ -35,14 +31,7 @@ def test_the_id_is_the_caller_s_when_sensible_else_a_new_one(api: Api) -> None:
 
 
 def test_the_server_logs_json_lines_with_the_request_id_and_no_secret(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'logs.sqlite3'}"
-    command.upgrade(alembic_config(url), "head")
-    engine = create_db_engine(url, pool_size=1, write=True)
-    from sqlmodel import Session
-
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        _, secret = create_api_key(session, role=Role.ADMIN, label="journal")
-    engine.dispose()
+    url, secret = sqlite_with_admin(tmp_path / "logs.sqlite3", label="journal")
     port = free_port()
     env = {**os.environ, "SERVICE_DATABASE_URL": url, "SERVICE_LOG_FORMAT": "json",
            "SERVICE_STORAGE_DIR": str(tmp_path / "proofs"), "SERVICE_WEBHOOKS_DELIVERER": "off",

@@ -18,14 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from alembic import command
-from sqlmodel import Session
 
-from service.access.keys import create_api_key
-from service.domain.access import Role
-from service.kit.db import create_db_engine
 from tests import factories
-from tests.conftest import ROOT, alembic_config, rows_for
+from tests.conftest import ROOT, rows_for, sqlite_with_admin
 from tests.pg_cluster import free_port
 
 
@@ -43,12 +38,7 @@ class Served:
 @contextmanager
 def served(tmp_path: Path, *, workers: int = 1, environment: dict[str, str] | None = None,
            **settings: str) -> Iterator[Served]:
-    url = f"sqlite:///{tmp_path / 'served.sqlite3'}"
-    command.upgrade(alembic_config(url), "head")
-    engine = create_db_engine(url, pool_size=1, write=True)
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        _, key = create_api_key(session, role=Role.ADMIN, label="exploitation")
-    engine.dispose()
+    url, key = sqlite_with_admin(tmp_path / "served.sqlite3", label="exploitation")
     port = free_port()
     env = {**os.environ, "SERVICE_DATABASE_URL": url, "SERVICE_STORAGE_DIR": str(tmp_path / "proofs"),
            "SERVICE_SIGNING_DIR": str(tmp_path / "signing"), "SERVICE_LOG_DIR": str(tmp_path / "signing"),
