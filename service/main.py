@@ -30,6 +30,7 @@ from service.http.server import BodyDeadline, watch_supervisor
 from service.kit import logs
 from service.kit.cache import BoundedCache
 from service.kit.db import Database
+from service.kit.offload import Offload
 from service.kit.rate_limits import limiter_for
 from service.kit.settings import Settings, get_settings
 from service.kit.storage import open_store
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.deliverer_process.stop()
             app.state.deliverer.stop()
             app.state.sequencer.stop()
+            app.state.offload.close()
             database.close()
             metrics.process_gone()
 
@@ -145,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     #: The registry's imports refresh the control queue's closure reasons through this.
     app.state.closures_changed = refresh_closure_reasons
     app.state.report_cache = BoundedCache(settings.report_cache_size)
+    app.state.offload = Offload(settings.offload_workers, settings.offload_timeout_seconds)
     install_problem_handlers(app)
     app.add_middleware(HeadAsGet)
     app.add_middleware(BodyDeadline, seconds=settings.body_timeout_seconds)

@@ -14,13 +14,12 @@ Building a bundle, in order:
 
 from __future__ import annotations
 
-import io
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
+import orjson
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
@@ -35,6 +34,7 @@ from service.exports import use_cases as exports
 from service.exports.files import write_xlsx
 from service.kit.cache import BoundedCache
 from service.kit.db import Database
+from service.kit.offload import Offload
 from service.kit.storage import ProofStore
 from service.log import queries as log_queries
 from service.models import AuditEvent, FundingRequest, LogCheckpoint, Proof, iso_z, utcnow
@@ -91,6 +91,7 @@ class Sources:
     signer: ReportSigner
     report_cache: BoundedCache[tuple[str, str, Any], bytes]
     timezone: str
+    offload: Offload
 
 
 def version_bundle(database: Database, principal: Principal, submission_id: str, sources: Sources, *,
@@ -164,7 +165,9 @@ def _proof_path(sha256: str, media_type: str) -> str:
 
 
 def _json(path: str, value: Any) -> PayloadFile:
-    return PayloadFile.of_bytes(path, json.dumps(value, ensure_ascii=False, indent=2).encode("utf-8") + b"\n")
+    # orjson: the layout of json.dumps(value, ensure_ascii=False, indent=2), several times faster
+    # (a request's audit events and their inclusion proofs run to megabytes)
+    return PayloadFile.of_bytes(path, orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def _documents(session: Session, principal: Principal, sources: Sources, submission_id: str, req: FundingRequest,
@@ -173,10 +176,11 @@ def _documents(session: Session, principal: Principal, sources: Sources, submiss
     """Every file of ``data/`` but the proofs, as they stand once the reads are recorded."""
     version = get_submission(session, principal, submission_id)
     _, rows = exports.version_rows(session, principal, submission_id)
-    workbook = io.BytesIO()
-    write_xlsx(rows, workbook)
+    handle, _ = sources.offload.write(write_xlsx, rows)
+    with handle:
+        workbook = handle.read()
     model = reports.build_model(session, principal, submission_id, timezone=sources.timezone)
-    pdf, _ = reports.cached_report(model, sources.signer, sources.report_cache)
+    pdf, _ = reports.cached_report(model, sources.signer, sources.report_cache, sources.offload)
     custody = custody_by_proof(session, [p["id"] for p in proof_views])
     proofs = [{**{k: p[k] for k in ("id", "finess", "period_start", "period_end", "measured_on", "signed_by",
                                      "sha256", "media_type", "size", "filename", "uploaded_at", "uploaded_by")},
@@ -187,7 +191,7 @@ def _documents(session: Session, principal: Principal, sources: Sources, submiss
     named = named_actors(session, events)
     documents = [
         _json("submission.json", version),
-        PayloadFile.of_bytes("declaration.xlsx", workbook.getvalue()),
+        PayloadFile.of_bytes("declaration.xlsx", workbook),
         PayloadFile.of_bytes("report.pdf", pdf),
         _json("proofs.json", {"submission_id": submission_id, "proofs": proofs}),
         _json("audit-events.json", {"galis_ref": req.galis_ref, "as_of": iso_z(utcnow()),

@@ -19,7 +19,8 @@ from service.proofs.serving import unavailable
 
 def _sources(request: Request, settings: Settings) -> Sources:
     return Sources(store=request.app.state.proof_store, signer=request.app.state.report_signer,
-                   report_cache=request.app.state.report_cache, timezone=settings.timezone)
+                   report_cache=request.app.state.report_cache, timezone=settings.timezone,
+                   offload=request.app.state.offload)
 
 
 def _zip(build: Any) -> StreamingResponse:

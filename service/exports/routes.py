@@ -6,7 +6,6 @@ The per-version routes (``/v1/submissions/{id}.xlsx``) are declared before the r
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable, Iterable
 from typing import IO, Annotated, Any
 from zoneinfo import ZoneInfo
@@ -45,26 +44,17 @@ from service.kit.rate_limits import EXPORTS
 
 router = api_router(tags=["exports"], dependencies=[rate_class(EXPORTS)])  # the costly class
 
-_SPOOL_BYTES = 8 << 20
 _FORMATS: dict[str, tuple[str, Callable[[Iterable[ExportRow], IO[bytes]], None]]] = {
     "xlsx": (XLSX_MEDIA_TYPE, write_xlsx),
     "csv": (CSV_MEDIA_TYPE, write_csv),
 }
 
 
-def _file(name: str, extension: str, rows: Iterable[Any],
-          write: Callable[[Iterable[Any], IO[bytes]], None] | None = None) -> StreamingResponse:
-    """Write the file while the read session is open, then stream it."""
+def _file(request: Request, name: str, extension: str, items: Any,
+          write: Callable[[Any, IO[bytes]], None] | None = None) -> StreamingResponse:
+    """Write the file (out of the request process: ``Offload``), then stream it."""
     media_type, default = _FORMATS[extension]
-    write = write or default
-    handle = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)
-    try:
-        write(rows, handle)
-        size = handle.tell()
-        handle.seek(0)
-    except BaseException:
-        handle.close()
-        raise
+    handle, size = request.app.state.offload.write(write or default, items)
     return StreamingResponse(file_chunks(handle), media_type=media_type, headers={
         "Content-Length": str(size),
         "Content-Disposition": attachment(f"{name}.{extension}"),
@@ -100,7 +90,7 @@ def _version_route(extension: str) -> None:
     def export_version(submission_id: SubmissionIdPath, request: Request, principal: CurrentPrincipal,
                        session: ReadSession, database: DatabaseDep) -> Any:
         name, rows = use_cases.version_rows(session, principal, submission_id)
-        response = _file(name, extension, rows)
+        response = _file(request, name, extension, rows)
         custody.record_read(database, principal, request, [
             custody.version_read(session, custody.EXPORT_READ, submission_id, format=extension)])
         return response
@@ -125,7 +115,7 @@ def _latest_route(extension: str) -> None:
         region: RegionQuery = None,
     ) -> Any:
         name, rows = use_cases.latest_rows(session, principal, milestone=milestone, region_code=region, today=today)
-        response = _file(name, extension, rows)
+        response = _file(request, name, extension, rows)
         custody.record_read(database, principal, request, [custody.Read(
             custody.EXPORT_READ, "export", f"{name}.{extension}", details=(
                 ("milestone", milestone.value), ("region", region), ("format", extension)))])
@@ -149,9 +139,10 @@ for _extension in _FORMATS:
     response_class=StreamingResponse,
     responses={200: {"description": "Le fichier.", "content": {XLSX_MEDIA_TYPE: {}}}, **problem_responses(401, 404)},
 )
-def request_template(galis_ref: GalisRefPath, principal: CurrentPrincipal, session: ReadSession) -> Any:
+def request_template(galis_ref: GalisRefPath, request: Request, principal: CurrentPrincipal,
+                     session: ReadSession) -> Any:
     name, blank = use_cases.blank_template(session, principal, galis_ref)
-    return _file(name, "xlsx", [blank], lambda blanks, handle: write_blank_template(next(iter(blanks)), handle))
+    return _file(request, name, "xlsx", blank, write_blank_template)
 
 
 @router.get(
@@ -177,7 +168,7 @@ def export_follow_up(
 ) -> Any:
     name, lines = follow_up.follow_up(session, principal, region_code=region, category=category,
                                       department=department, zone=ZoneInfo(settings.timezone))
-    response = _file(name, "xlsx", lines, write_follow_up)
+    response = _file(request, name, "xlsx", lines, write_follow_up)
     custody.record_read(database, principal, request, [custody.Read(
         custody.EXPORT_READ, "export", f"{name}.xlsx", details=(("region", region), ("category", category),
                                                                  ("department", department)))])

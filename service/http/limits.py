@@ -21,12 +21,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.domain.access import Principal
 from service.http.problems import HttpProblem
-from service.kit.rate_limits import SIGN_IN, Decision, Limiter, Rate
+from service.kit.rate_limits import EXPORTS, SIGN_IN, Decision, Limiter, Rate
 
 #: The console's session cookie (``service.console.sessions.COOKIE``), told apart by ``FairShare``.
 CONSOLE_SESSION_COOKIE = "esms_console"
 #: The scope key holding the rate-limit headers of the answer.
 SCOPE_KEY = "esms.rate_limit_headers"
+#: The scope key holding the caller's share of the process (``FairShare``), for ``hold_costly``.
+_SHARE_KEY = "esms.fair_share"
 
 
 def caller_of(principal: Principal) -> str:
@@ -70,10 +72,16 @@ def _refusal(name: str, rate: Rate, decided: Decision, headers: dict[str, str]) 
 
 
 async def enforce(request: Request, klass: str, who: str) -> None:
-    """Count this request of ``who`` in ``klass``; 429 ``rate_limited`` beyond its rate."""
+    """Count this request of ``who`` in ``klass``, 429 ``rate_limited`` beyond its rate; then, for
+    a costly request, wait for the caller's turn at costly work (``hold_costly``)."""
     limiter = _limiter(request)
-    if limiter is None:
-        return
+    if limiter is not None:
+        await _count(request, limiter, klass, who)
+    if klass == EXPORTS:
+        await hold_costly(request)
+
+
+async def _count(request: Request, limiter: Limiter, klass: str, who: str) -> None:
     known = limiter.refused_now(klass, who)
     if known is not None or not limiter.blocking:
         taken = limiter.take(klass, who)
@@ -101,20 +109,51 @@ async def count_failed_sign_in(request: Request) -> None:
     await enforce(request, SIGN_IN, address_of(request))
 
 
+async def hold_costly(request: Request) -> None:
+    """Wait for the caller's turn at costly work (``FairShare``'s ``costly_per_caller``), held
+    until its answer is sent or abandoned."""
+    ticket: _Ticket | None = request.scope.get(_SHARE_KEY)
+    if ticket is not None and not ticket.holds_costly:
+        await ticket.share.costly.acquire()
+        ticket.holds_costly = True
+
+
+class _Share:
+    """One caller's share of the process: its requests in progress, and its costly ones."""
+
+    __slots__ = ("requests", "costly", "users")
+
+    def __init__(self, per_caller: int, costly_per_caller: int) -> None:
+        self.requests = asyncio.Semaphore(per_caller)
+        self.costly = asyncio.Semaphore(costly_per_caller)
+        self.users = 0
+
+
+class _Ticket:
+    """One request's place in its caller's share."""
+
+    __slots__ = ("share", "holds_costly")
+
+    def __init__(self, share: _Share) -> None:
+        self.share, self.holds_costly = share, False
+
+
 class FairShare:
-    """ASGI middleware: at most ``per_caller`` requests of one caller in progress in this process;
-    the caller's others wait their turn, parked (no thread, no work). A caller flooding the
-    service then keeps that many requests in front of anyone else's, however many connections
-    it opens, instead of one per connection: rate limits bound how much a caller gets done,
-    this bounds how much of the process it holds at once.
+    """ASGI middleware: at most ``per_caller`` requests of one caller in progress in this process,
+    and ``costly_per_caller`` of them in the costly class (exports, bundles, reports, statistics:
+    ``hold_costly``); the caller's others wait their turn, parked (no thread, no work). A caller
+    flooding the service then keeps that many requests in front of anyone else's, however many
+    connections it opens, instead of one per connection: rate limits bound how much a caller
+    gets done, this bounds how much of the process it holds at once.
 
     The caller is told apart before anything is read: its ``Authorization`` header, else its
     console session cookie, else its address (never stored as such: a digest)."""
 
-    def __init__(self, app: ASGIApp, per_caller: int) -> None:
+    def __init__(self, app: ASGIApp, per_caller: int, costly_per_caller: int = 1) -> None:
         self.app = app
         self.per_caller = per_caller
-        self._gates: dict[bytes, list[Any]] = {}  # caller -> [semaphore, users]
+        self.costly_per_caller = costly_per_caller
+        self._gates: dict[bytes, _Share] = {}
 
     @staticmethod
     def caller(scope: Scope) -> bytes:
@@ -133,14 +172,17 @@ class FairShare:
         caller = self.caller(scope)
         gate = self._gates.get(caller)
         if gate is None:
-            gate = self._gates[caller] = [asyncio.Semaphore(self.per_caller), 0]
-        gate[1] += 1
+            gate = self._gates[caller] = _Share(self.per_caller, self.costly_per_caller)
+        gate.users += 1
+        ticket = scope[_SHARE_KEY] = _Ticket(gate)
         try:
-            async with gate[0]:
+            async with gate.requests:
                 await self.app(scope, receive, send)
         finally:
-            gate[1] -= 1
-            if gate[1] == 0:
+            if ticket.holds_costly:
+                gate.costly.release()
+            gate.users -= 1
+            if gate.users == 0:
                 self._gates.pop(caller, None)
 
 

@@ -28,6 +28,7 @@ from service.domain.errors import (
 )
 from service.http.schemas import ProblemDetails
 from service.kit.db import DB_UNAVAILABLE, is_database_full, short_reason
+from service.kit.offload import OffloadTimeout
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         log.warning("no space left (%s %s): %s", request.method, request.url.path, exc)
         return http_problem_response(storage_full())
 
+    @app.exception_handler(OffloadTimeout)
+    async def _too_long(request: Request, exc: OffloadTimeout) -> JSONResponse:
+        log.warning("file too long to write (%s %s): over %g s", request.method, request.url.path, exc.seconds)
+        return problem_response(status=503, code="export_too_long", title="Fichier trop long à produire",
+                                detail=f"Le fichier demandé n'a pu être produit en {exc.seconds:g} s. Restreignez la "
+                                       "demande (une région, un jalon) ou réessayez plus tard.",
+                                headers={"Retry-After": "60"})
+
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -260,8 +269,9 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "Trop de requêtes pour la classe de la route (`rate_limited`) : rien n'a été fait ; réessayer après "
              "le délai de `Retry-After`. `RateLimit-Policy` et `RateLimit` disent le quota et ce qu'il en reste.",
         500: "Incident interne signalé à l'exploitation (`proof_integrity_error`, `proof_missing_from_store`).",
-        503: "Base de données momentanément injoignable (`database_unavailable`) : rien n'a été fait ; "
-             "réessayer après le délai de l'en-tête `Retry-After`.",
+        503: "Base de données momentanément injoignable (`database_unavailable`), ou fichier trop long à "
+             "produire (`export_too_long`) : rien n'a été fait ; réessayer après le délai de l'en-tête "
+             "`Retry-After`.",
         507: "Espace disque épuisé, pour les fichiers (`storage_full`) ou pour la base de données "
              "(`database_full`) : rien n'a été enregistré ; réessayer après le délai de `Retry-After`.",
     }

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     signing_dir: Path = Field(default=VAR_DIR / "signing",
                               description="Where the development key is generated when none is configured.")
     report_cache_size: int = Field(default=256, ge=1, description="Signed reports kept in memory per process.")
+    offload_workers: int = Field(
+        default=1, ge=0, le=64, description="Processes per server process writing costly files (workbooks, "
+                                            "signed reports) at a lower priority; 0: in the request's own thread.")
+    offload_timeout_seconds: float = Field(
+        default=120.0, gt=0, le=3600, description="Longest time for one such file; past it, its process is killed "
+                                                  "and the request answered 503 `export_too_long`.")
     log_origin: str = Field(default="esms-numerique.invalid/indicateurs-usage",
                             description="The log's origin (first line of its checkpoints) and its key's name.")
     log_signing_key: Path | None = Field(default=None, description="PEM Ed25519 private key signing checkpoints.")
@@ -78,7 +84,7 @@ class Settings(BaseSettings):
         default=1.0, ge=0, le=60, description="A 429 is sent after this long (at most until the next admission): "
                                               "a flooding caller waits on its own refusals.")
     requests_per_caller: int = Field(
-        default=4, ge=1, le=1000, description="Requests of one caller (key, console session, else address) in "
+        default=2, ge=1, le=1000, description="Requests of one caller (key, console session, else address) in "
                                               "progress at once per process; its others wait their turn.")
     headers_timeout_seconds: float = Field(
         default=10.0, gt=0, le=300, description="`python -m service serve`: longest wait for a request's headers, "

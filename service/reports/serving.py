@@ -18,7 +18,8 @@ def report_response(submission_id: str, request: Request, principal: Principal, 
                     settings: Settings, database: Database) -> Response:
     """The signed PDF of version ``submission_id``, its read recorded before it is sent (not for HEAD)."""
     model = use_cases.build_model(session, principal, submission_id, timezone=settings.timezone)
-    pdf, etag = use_cases.cached_report(model, request.app.state.report_signer, request.app.state.report_cache)
+    pdf, etag = use_cases.cached_report(model, request.app.state.report_signer, request.app.state.report_cache,
+                                         request.app.state.offload)
     custody.record_read(database, principal, request, [
         custody.version_read(session, custody.REPORT_READ, submission_id, version=model.version)])
     return Response(pdf, media_type="application/pdf", headers={

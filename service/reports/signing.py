@@ -8,11 +8,13 @@ milliseconds (an RSA key re-parsed on every signature costs about 140 ms).
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -98,6 +100,7 @@ def _asn1_cert(path: Path) -> asn1_x509.Certificate:
 
 class ReportSigner:
     def __init__(self, key_path: Path, cert_path: Path, previous: tuple[Path, ...] = ()) -> None:
+        self._paths = (key_path, cert_path, tuple(previous))
         try:
             key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
             cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -119,6 +122,10 @@ class ReportSigner:
         self._signer = signers.SimpleSigner(
             signing_cert=self.certificate, signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
             cert_registry=SimpleCertificateStore.from_certs(_chain_after_first(cert_path)))
+
+    def __reduce__(self) -> tuple[Any, tuple[Path, Path, tuple[Path, ...]]]:
+        """Sent to another process (``Offload``) as the files it is made of, read there once."""
+        return _signer_at, self._paths
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReportSigner:
@@ -169,3 +176,8 @@ class ReportSigner:
             whole_file=whole, signer=signer_name, signed_at=embedded.self_reported_timestamp,
             submission_id=certified.group(1) if certified else None,
             data_digest=certified.group(2) if certified else None)
+
+
+@functools.lru_cache(maxsize=4)
+def _signer_at(key_path: Path, cert_path: Path, previous: tuple[Path, ...]) -> ReportSigner:
+    return ReportSigner(key_path, cert_path, previous)

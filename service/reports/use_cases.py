@@ -19,6 +19,7 @@ from service.domain.lifecycle import Milestone
 from service.domain.targets import INDICATOR_KEYS
 from service.funding_requests.use_cases import categories_of, last_version
 from service.kit.cache import BoundedCache
+from service.kit.offload import Offload
 from service.models import AuditEvent, FundingRequest, LogCheckpoint, Submission
 from service.reports.pdf import LogPlace, RateCell, ReportModel, ReportRow, render
 from service.reports.signing import ReportSigner, Verification
@@ -133,13 +134,14 @@ def signed_report(model: ReportModel, signer: ReportSigner, digest: str | None =
                        reason=f"Synthèse certifiée de la version {model.version} de la demande {model.galis_ref}")
 
 
-def cached_report(model: ReportModel, signer: ReportSigner,
-                  cache: BoundedCache[tuple[str, str, Any], bytes]) -> tuple[bytes, str]:
-    """The signed PDF of ``model`` (signed once per version, data and place in the log) and its ETag."""
+def cached_report(model: ReportModel, signer: ReportSigner, cache: BoundedCache[tuple[str, str, Any], bytes],
+                  offload: Offload) -> tuple[bytes, str]:
+    """The signed PDF of ``model`` (signed once per version, data and place in the log, out of the
+    request's process) and its ETag."""
     key = (model.submission_id, model.digest(), model.log_place)  # the log's place comes once sequenced
     pdf = cache.get(key)
     if pdf is None:
-        pdf = signed_report(model, signer, key[1])
+        pdf = offload.run(signed_report, model, signer, key[1])
         cache.put(key, pdf)
     place = model.log_place
     return pdf, key[1] if place is None else f"{key[1]}.{place.index}.{place.checkpoint_size}"

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from service.http import limits
 from service.kit.rate_limits import DatabaseCounter, Limiter, MemoryCounter, Rate, parse_rate_limits
 from service.kit.settings import Settings
 from service.main import create_app
@@ -168,6 +169,18 @@ def test_costly_reads_have_a_class_of_their_own(api: Api) -> None:
     refused = api.client.get("/v1/statistics/reporting?milestone=va", headers=api.auth(key))
     assert refused.status_code == 429 and standing(refused)[0] == "exports"
     assert int(refused.headers["retry-after"]) == 30
+
+
+def test_costly_reads_take_their_callers_costly_turn(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    turns: list[str] = []
+
+    async def hold(request: Any) -> None:
+        turns.append(request.url.path)
+
+    monkeypatch.setattr(limits, "hold_costly", hold)
+    assert api.client.get("/v1/me", headers=api.auth(api.admin)).status_code == 200
+    assert api.client.get("/v1/exports/follow-up.xlsx", headers=api.auth(api.admin)).status_code == 200
+    assert turns == ["/v1/exports/follow-up.xlsx"]  # FairShare lets a caller run one at a time
 
 
 def test_bad_keys_count_against_their_address(api: Api) -> None:

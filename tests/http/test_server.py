@@ -1,7 +1,7 @@
 """``python -m service serve`` against slow and vanishing peers, over real sockets on loopback:
 headers that never end and bodies that never come are answered 408 and closed; half-open
-connections do not starve the others; workers (and their webhook deliverers) stop when their
-supervisor is killed with ``kill -9``, so that the port is free again."""
+connections do not starve the others; workers (and their webhook deliverers and workbook
+writers) stop when their supervisor is killed with ``kill -9``, so that the port is free again."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import httpx
 from tests import factories
 from tests.conftest import ROOT, rows_for, sqlite_with_admin
 from tests.pg_cluster import free_port
+from tests.processes import alive, children_of, descendants_of
 
 
 @dataclass
@@ -157,36 +158,24 @@ def test_half_open_connections_do_not_starve_the_others(tmp_path: Path) -> None:
             sock.close()
 
 
-def children_of(pid: int) -> set[int]:
-    found = set()
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(stat[1]) == pid:
-            found.add(int(entry))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def test_workers_and_deliverers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+def test_workers_deliverers_and_writers_stop_when_the_supervisor_is_killed(tmp_path: Path) -> None:
     with served(tmp_path, workers=2, webhooks_deliverer="process") as server:
+        auth = {"Authorization": f"Bearer {server.key}"}
+        req = factories.funding_request()
+        assert httpx.post(f"{server.base}/v1/funding-requests", json=req, headers=auth).status_code == 201
+        for _ in range(4):  # workbooks written out of the workers: each worker that served one has its writer
+            template = httpx.get(f"{server.base}/v1/funding-requests/{req['galis_ref']}/template.xlsx", headers=auth)
+            assert template.status_code == 200 and template.content.startswith(b"PK")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             workers = children_of(server.process.pid)
-            deliverers = {child for worker in workers for child in children_of(worker)}
-            if len(workers) >= 2 and len(deliverers) >= 2:
+            # each worker's deliverer; the fork server, its writer and multiprocessing's resource
+            # tracker under at least one
+            deliverers = {pid for worker in workers for pid in descendants_of(worker)}
+            if len(workers) >= 2 and len(deliverers) >= 5:
                 break
             time.sleep(0.2)
-        assert len(workers) >= 2 and len(deliverers) >= 2, (workers, deliverers)
+        assert len(workers) >= 2 and len(deliverers) >= 5, (workers, deliverers)
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait(timeout=10)
         deadline = time.monotonic() + 30
