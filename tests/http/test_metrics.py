@@ -4,6 +4,7 @@ the workers' counters added up whichever worker answers the scrape."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,13 +84,17 @@ def test_the_workers_counters_are_added_up(tmp_path: Path) -> None:
     (folder / "counter_1.db").write_bytes(b"")  # a previous run's file: removed at start
     with served(tmp_path, workers=2, metrics_token=TOKEN,
                 environment={"PROMETHEUS_MULTIPROC_DIR": str(folder)}) as server:
-        for _ in range(40):  # a new connection each: both workers serve some
+        # a new connection each, until both workers have served some (the second may still be
+        # starting when the first answers)
+        sent, deadline = 0, time.monotonic() + 30
+        while sent < 40 or (len(list(folder.glob("counter_*.db"))) < 2 and time.monotonic() < deadline):
             assert httpx.get(f"{server.base}/healthz").status_code == 200
+            sent += 1
         counters = {path.name for path in folder.glob("counter_*.db")}
         assert len(counters) >= 2 and "counter_1.db" not in counters
         auth = {"Authorization": f"Bearer {TOKEN}"}
         for _ in range(6):  # whichever worker answers, the sum
             found = samples(httpx.get(f"{server.base}/metrics", headers=auth).text)
-            assert value(found, "esms_http_requests_total", method="GET", route="/healthz", status="200") >= 40
+            assert value(found, "esms_http_requests_total", method="GET", route="/healthz", status="200") >= sent
             assert value(found, "esms_http_requests_total", method="GET", route="/healthz", status="200") \
                 == value(found, "esms_http_request_duration_seconds_count", method="GET", route="/healthz")
