@@ -594,6 +594,35 @@ class WebhookLease(SQLModel, table=True):
     expires_at: datetime = _ts()
 
 
+class MailMessage(SQLModel, table=True):
+    """One mail to send, queued in the transaction of the change (the outbox). Its parts are
+    written when it is queued: every attempt sends the same mail, under the same ``Message-ID``
+    (made of ``id``)."""
+
+    __tablename__ = "mail_message"
+    __table_args__ = (
+        sa.Index("ix_mail_message_due", "status", "next_attempt_at"),
+        sa.Index("ix_mail_message_request", "request_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    #: What it tells (``proof_request.opened``…): the person's preferences are per category.
+    category: str = Field(max_length=40)
+    request_id: int | None = Field(default=None, foreign_key="funding_request.id")
+    recipients: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    subject: str = Field(max_length=300)
+    text_body: str = Field(sa_type=sa.Text)
+    html_body: str = Field(sa_type=sa.Text)
+    created_at: datetime = _ts(default_factory=utcnow)
+    #: ``pending`` (an attempt is due at ``next_attempt_at``), ``sent`` or ``failed`` (the retry
+    #: schedule is spent).
+    status: str = Field(default="pending", max_length=10)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts(default=None)
+    sent_at: datetime | None = _ts(default=None)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
 class ConsoleSession(SQLModel, table=True):
     """A person signed in to the console with an API key: the cookie holds a random token, this
     row its SHA-256 (never the key). Every process sees it; it ends at sign-out, after

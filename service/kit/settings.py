@@ -129,6 +129,18 @@ class Settings(BaseSettings):
     console_max_hours: int = Field(default=12, ge=1, le=24 * 7, description="… and this long after its sign-in.")
     console_key_sign_in: bool = Field(default=True, description="Offer sign-in with an API key on the console's "
                                                                   "sign-in page (false: ProConnect only).")
+    smtp_url: str | None = Field(
+        default=None, pattern=r"^(smtp|smtp\+starttls|smtps)://([^@/]+@)?[^/@]+$",
+        description="Where mails go: smtp://host:port, smtp+starttls://user:password@host:587 or "
+                    "smtps://user:password@host:465; unset: each mail written as an .eml file in `mail_dir`.")
+    mail_from: str = Field(default="ESMS numérique <ne-pas-repondre@esms-numerique.invalid>", max_length=200,
+                           description="The mails' From: (its domain also names their Message-ID).")
+    mail_dir: Path = Field(default=VAR_DIR / "mail", description="Without `smtp_url`: where mails are written.")
+    mail_retry_schedule: str = Field(
+        default="60,300,1800,7200,21600", pattern=r"^[0-9]+(,[0-9]+)*$",
+        description="Seconds before each new attempt at a mail the server did not take; then `failed`.")
+    mail_timeout_seconds: float = Field(default=30.0, gt=0, le=300,
+                                        description="Longest wait for the SMTP server at each step.")
     public_url: str | None = Field(
         default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
         description="The service's address as people reach it (links, ProConnect's redirect URIs; else the "
@@ -159,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def webhooks_retry_delays(self) -> tuple[int, ...]:
         return tuple(int(part) for part in self.webhooks_retry_schedule.split(","))
+
+    @property
+    def mail_retry_delays(self) -> tuple[int, ...]:
+        return tuple(int(part) for part in self.mail_retry_schedule.split(","))
 
 
 @lru_cache

@@ -1,0 +1,1 @@
+"""People are told: mails queued with the change that calls for them, sent by the deliverer."""
