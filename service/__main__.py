@@ -206,13 +206,12 @@ def cmd_webhooks_deliver(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from service.control.use_cases import announce_overdue
     from service.kit.db import Database
-    from service.webhooks.deliverer import Deliverer
+    from service.main import deliverer_for
 
     settings = get_settings()
     database = Database(settings)
-    deliverer = Deliverer(database, settings, timed_events=[announce_overdue])
+    deliverer = deliverer_for(database, settings)
     try:
         if args.once:
             print(f"{deliverer.run_once()} tentative(s) de livraison.")

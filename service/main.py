@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from service.kit.storage import open_store
 from service.log import routes as log_routes
 from service.log.keys import LogSigner
 from service.log.sequencer import Sequencer
+from service.notifications import sending as mail_sending
 from service.obligations import routes as obligations_routes
 from service.organisations import routes as organisations_routes
 from service.proofs import routes as proofs_routes
@@ -94,6 +96,12 @@ invalides, la liste `errors` de chaque erreur avec sa ligne, sa colonne (A–L) 
 """
 
 
+def deliverer_for(database: Database, settings: Settings) -> Deliverer:
+    """The deliverer of the outboxes: webhooks, with the events time alone brings, and mails."""
+    return Deliverer(database, settings, timed_events=[announce_overdue],
+                     jobs=[functools.partial(mail_sending.send_due, database, settings)])
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -113,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sequencer = Sequencer(database, app.state.log_signer, origin=settings.log_origin,
                                         interval=settings.log_sequence_interval_ms / 1000,
                                         tsa_url=settings.tsa_url, tsa_interval=settings.tsa_interval_s).start()
-        app.state.deliverer = Deliverer(database, settings, timed_events=[announce_overdue])
+        app.state.deliverer = deliverer_for(database, settings)
         app.state.deliverer_process = None
         if settings.webhooks_deliverer == "thread":
             app.state.deliverer.start()

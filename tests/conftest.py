@@ -107,6 +107,8 @@ SIGNING_DIR = Path(tempfile.mkdtemp(prefix="esms-signing-"))
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": database_url, "api_key_cache_seconds": 0.0,
                               "storage_dir": Path(tempfile.mkdtemp(prefix="esms-proofs-")),
+                              # mails as .eml files of the test (a test sets smtp_url to reach aiosmtpd)
+                              "mail_dir": Path(tempfile.mkdtemp(prefix="esms-mail-")),
                               "signing_dir": SIGNING_DIR, "log_dir": SIGNING_DIR,
                               # tests sequence the log themselves (app.state.sequencer.run_once()), unless they
                               # set a short interval to watch the background thread

@@ -231,9 +231,13 @@ class Deliverer:
     """
 
     def __init__(self, database: Database, settings: Settings, *, holder: str | None = None,
-                 timed_events: Sequence[TimedEvents] = ()) -> None:
+                 timed_events: Sequence[TimedEvents] = (), jobs: Sequence[Callable[[], int]] = ()) -> None:
         self.database = database
         self.timed_events = tuple(timed_events)
+        #: Other outboxes sent by the active deliverer (the mails): each pass, one at a time, in
+        #: the pool, so that a slow server never holds the webhooks back.
+        self.jobs = tuple(jobs)
+        self._jobs_running: Future[int] | None = None
         self.policy = TargetPolicy.from_settings(settings)
         self.schedule = settings.webhooks_retry_delays
         self.zone = settings.timezone
@@ -323,11 +327,25 @@ class Deliverer:
     def record(self, outcomes: list[AttemptResult]) -> None:
         self.database.writer.run_sync(lambda session: record(session, outcomes, self.schedule))
 
+    def run_jobs(self) -> int:
+        """Each of ``jobs`` once (a failing one logged, the others run); what they did."""
+        done = 0
+        for job in self.jobs:
+            try:
+                done += job()
+            except DB_UNAVAILABLE as exc:
+                log.warning("deliverer job: database unavailable (%s)", short_reason(exc))
+            except Exception:
+                log.exception("deliverer job failed")
+        return done
+
     def run_once(self) -> int:
-        """Every delivery due now, sent and recorded; the number of attempts (0 without the lease)."""
+        """Every delivery due now, sent and recorded, then the jobs run once; the number of webhook
+        attempts (0 without the lease)."""
         if not self.hold_lease(force=True):
             return 0
         self.housekeeping(force=True)
+        self.run_jobs()
         done = 0
         while batch := self.due(self.concurrency * 8, skip=()):
             outcomes = list(self._pool.map(self.attempt, batch))
@@ -352,6 +370,8 @@ class Deliverer:
                         del in_flight[f.result().delivery_id]
                 if self.hold_lease():
                     self.housekeeping()
+                    if self.jobs and (self._jobs_running is None or self._jobs_running.done()):
+                        self._jobs_running = self._pool.submit(self.run_jobs)
                     room = self.concurrency * 2 - len(in_flight)
                     for due in self.due(room, skip=in_flight) if room > 0 else ():
                         future = self._pool.submit(self.attempt, due)

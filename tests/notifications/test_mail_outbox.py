@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -19,6 +20,7 @@ from sqlmodel import Session
 
 from service.domain.french_time import long_instant
 from service.kit.db import Database
+from service.main import deliverer_for
 from service.models import MailMessage
 from service.notifications import outbox, sending
 from tests.conftest import make_settings
@@ -189,3 +191,23 @@ def test_nobody_to_tell_queues_nothing(database: Database) -> None:
     assert database.writer.run_sync(lambda session: outbox.queue(
         session, category="proof_request.opened", template="proof_request.opened", context={},
         recipients=["", "  "])) is None
+
+
+def test_the_active_deliverer_sends_the_mails(database_url: str, smtp: tuple[Inbox, int], tmp_path: Path) -> None:
+    inbox, port = smtp
+    settings = settings_for(database_url, port, tmp_path)
+    db = Database(settings)
+    deliverer = deliverer_for(db, settings)
+    try:
+        mail = queued(db)
+        deliverer.run_once()
+        assert [message["Message-ID"] for _, message in inbox.received] == [f"<{mail.id}@esms.example>"]
+        other = queued(db)
+        deliverer.start()  # the loop: the next mail goes out without anyone asking
+        deadline = datetime.now(UTC) + timedelta(seconds=20)
+        while len(inbox.received) < 2 and datetime.now(UTC) < deadline:
+            time.sleep(0.05)
+        assert inbox.received[-1][1]["Message-ID"] == f"<{other.id}@esms.example>"
+    finally:
+        deliverer.stop()
+        db.close()
