@@ -170,11 +170,16 @@ class Settings(BaseSettings):
 
     @property
     def webhooks_retry_delays(self) -> tuple[int, ...]:
-        return tuple(int(part) for part in self.webhooks_retry_schedule.split(","))
+        return _seconds(self.webhooks_retry_schedule)
 
     @property
     def mail_retry_delays(self) -> tuple[int, ...]:
-        return tuple(int(part) for part in self.mail_retry_schedule.split(","))
+        return _seconds(self.mail_retry_schedule)
+
+
+def _seconds(schedule: str) -> tuple[int, ...]:
+    """A retry schedule (``60,300,1800``, as its field's pattern checks) as its delays."""
+    return tuple(int(part) for part in schedule.split(","))
 
 
 @lru_cache
