@@ -176,11 +176,12 @@ def send_due(database: Database, settings: Settings, *, now: datetime | None = N
                 try:
                     connection.send(compose(mail, sender=settings.mail_from), mail.recipients)
                     outcomes.append(Outcome(mail.id, utcnow()))
+                except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
+                    # the server answered about this mail: the connection serves the next one
+                    outcomes.append(Outcome(mail.id, utcnow(), *_refusal(exc)))
                 except (smtplib.SMTPException, OSError) as exc:
-                    error, final = _refusal(exc)
-                    outcomes.append(Outcome(mail.id, utcnow(), error, final))
-                    if not isinstance(exc, smtplib.SMTPResponseException):
-                        raise  # the connection is gone: the rest waits for the next pass
+                    outcomes.append(Outcome(mail.id, utcnow(), *_refusal(exc)))
+                    raise  # the connection is gone: the rest waits for the next pass
     except (smtplib.SMTPException, OSError) as exc:
         error, final = _refusal(exc)
         log.warning("mail: %s", error)

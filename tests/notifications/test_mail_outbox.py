@@ -33,6 +33,13 @@ class Inbox:
     def __init__(self) -> None:
         self.received: list[tuple[list[str], EmailMessage]] = []
         self.refuse: str | None = None
+        self.unknown: set[str] = set()  # addresses the server refuses at RCPT
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.unknown:
+            return "550 5.1.1 Destinataire inconnu"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.refuse:
@@ -53,13 +60,15 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
         controller.stop()
 
 
+PROOF_CONTEXT = {"finess": "330000001", "establishment": "EHPAD Les Tilleuls", "galis_ref": "12345678",
+                 "porteur": "Association Horizon", "milestone": "fin de projet",
+                 "message": "Capture du DUI montrant les dossiers actifs au 30/09/2026.",
+                 "due": long_instant(datetime(2026, 12, 9, 13, 30, tzinfo=UTC), "Europe/Paris"),
+                 "link": "https://esms.example/console/demandes/12345678"}
+
+
 def proof_request_mail(session: Session, request_id: int | None, **overrides: Any) -> MailMessage | None:
-    due = datetime(2026, 12, 9, 13, 30, tzinfo=UTC)
-    context = {"finess": "330000001", "establishment": "EHPAD Les Tilleuls", "galis_ref": "12345678",
-               "porteur": "Association Horizon", "milestone": "fin de projet",
-               "message": "Capture du DUI montrant les dossiers actifs au 30/09/2026.",
-               "due": long_instant(due, "Europe/Paris"), "link": "https://esms.example/console/demandes/12345678",
-               **overrides}
+    context = {**PROOF_CONTEXT, **overrides}
     return outbox.queue(session, category="proof_request.opened", template="proof_request.opened",
                         context=context, recipients=["Marie.Dupont@horizon.example", "contact@horizon.example",
                                                      "marie.dupont@horizon.example"], request_id=request_id)
@@ -160,6 +169,27 @@ def test_the_schedule_spent_or_a_final_refusal_fails_the_mail(database: Database
         spent = session.get(MailMessage, again.id)
         assert spent is not None and spent.status == "failed" and spent.attempts == 3
     assert inbox.received == []
+
+
+def test_a_refused_recipient_fails_its_mail_and_the_next_goes_out(database: Database, database_url: str,
+                                                                  smtp: tuple[Inbox, int], tmp_path: Path) -> None:
+    inbox, port = smtp
+    inbox.unknown = {"marie.dupont@horizon.example", "contact@horizon.example"}
+    refused = queued(database)
+    inbox_ok = "direction@autre.example"
+
+    def other(session: Session) -> MailMessage:
+        mail = outbox.queue(session, category="proof_request.opened", template="proof_request.opened",
+                            context=dict(PROOF_CONTEXT), recipients=[inbox_ok])
+        assert mail is not None
+        return mail
+    sent = database.writer.run_sync(other)
+    assert sending.send_due(database, settings_for(database_url, port, tmp_path)) == 2
+    with Session(database.engine) as session:
+        first, second = session.get(MailMessage, refused.id), session.get(MailMessage, sent.id)
+        assert first is not None and first.status == "failed" and "destinataires refusés" in (first.last_error or "")
+        assert second is not None and second.status == "sent" and second.last_error is None
+    assert [to for to, _ in inbox.received] == [[inbox_ok]]
 
 
 def test_what_people_typed_stays_in_the_body(database: Database, database_url: str, smtp: tuple[Inbox, int],
