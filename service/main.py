@@ -31,6 +31,7 @@ from service.http.server import BodyDeadline, watch_supervisor
 from service.kit import logs
 from service.kit.cache import BoundedCache
 from service.kit.db import Database
+from service.kit.mailing import Mailing
 from service.kit.offload import Offload
 from service.kit.rate_limits import limiter_for
 from service.kit.settings import Settings, get_settings
@@ -38,6 +39,7 @@ from service.kit.storage import open_store
 from service.log import routes as log_routes
 from service.log.keys import LogSigner
 from service.log.sequencer import Sequencer
+from service.notifications import events as tell
 from service.notifications import sending as mail_sending
 from service.obligations import routes as obligations_routes
 from service.organisations import routes as organisations_routes
@@ -98,7 +100,11 @@ invalides, la liste `errors` de chaque erreur avec sa ligne, sa colonne (A–L) 
 
 def deliverer_for(database: Database, settings: Settings) -> Deliverer:
     """The deliverer of the outboxes: webhooks, with the events time alone brings, and mails."""
-    return Deliverer(database, settings, timed_events=[announce_overdue],
+    mailing = Mailing.from_settings(settings)
+    return Deliverer(database, settings,
+                     timed_events=[functools.partial(announce_overdue, mailing=mailing),
+                                   functools.partial(tell.remind_proof_requests, mailing=mailing),
+                                   functools.partial(tell.queue_digests, mailing=mailing)],
                      jobs=[functools.partial(mail_sending.send_due, database, settings)])
 
 

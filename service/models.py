@@ -385,6 +385,8 @@ class ProofRequest(SQLModel, table=True):
     proof_id: str | None = Field(default=None, foreign_key="proof.id", max_length=36)
     #: When the ``proof_request.overdue`` webhook event was queued (once per request).
     overdue_notified_at: datetime | None = _ts(default=None)
+    #: When the porteur was reminded of it, 12 hours before its deadline (once).
+    reminded_at: datetime | None = _ts(default=None)
 
 
 class AuditEvent(SQLModel, table=True):
@@ -621,6 +623,70 @@ class MailMessage(SQLModel, table=True):
     next_attempt_at: datetime | None = _ts(default=None)
     sent_at: datetime | None = _ts(default=None)
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class NotificationPreference(SQLModel, table=True):
+    """A person's choice for one category of mail (``instant``, ``daily`` or ``off``); without
+    a row, the category's default (``service.domain.notifications``)."""
+
+    __tablename__ = "notification_preference"
+
+    person_id: int = Field(foreign_key="person.id", primary_key=True)
+    category: str = Field(max_length=40, primary_key=True)
+    mode: str = Field(max_length=10)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class HeldNotification(SQLModel, table=True):
+    """What a person who chose ``daily`` for its category will read in its next digest."""
+
+    __tablename__ = "held_notification"
+    __table_args__ = (sa.Index("ix_held_notification_person", "person_id", "digest_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    category: str = Field(max_length=40)
+    request_id: int | None = Field(default=None, foreign_key="funding_request.id")
+    subject: str = Field(max_length=300)
+    created_at: datetime = _ts(default_factory=utcnow)
+    #: The digest that carried it; none while it waits.
+    digest_id: int | None = Field(default=None, foreign_key="mail_digest.id")
+
+
+class MailDigest(SQLModel, table=True):
+    """One person's digest of one working day: queued once, whichever deliverer runs."""
+
+    __tablename__ = "mail_digest"
+    __table_args__ = (sa.UniqueConstraint("person_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id")
+    day: date
+    #: Its mail; none when there was nothing to tell that day.
+    mail_id: str | None = Field(default=None, foreign_key="mail_message.id", max_length=36)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class RequestMessage(SQLModel, table=True):
+    """The thread of a funding request: messages written by the porteur, its ARS, the CNSA or an
+    administrator (``message``), and a copy of each mail the service sent about it
+    (``notification``)."""
+
+    __tablename__ = "request_message"
+    __table_args__ = (sa.Index("ix_request_message_thread", "request_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    request_id: int = Field(foreign_key="funding_request.id")
+    kind: str = Field(max_length=12)
+    #: A notification's subject; none for a message.
+    subject: str | None = Field(default=None, max_length=300)
+    body: str = Field(sa_type=sa.Text)
+    created_at: datetime = _ts(default_factory=utcnow)
+    author_key_id: int | None = Field(default=None, foreign_key="api_key.id")
+    author_person_id: int | None = Field(default=None, foreign_key="person.id")
+    #: The organisation the author wrote for (its kind decides who is told).
+    author_kind: str | None = Field(default=None, max_length=20)
+    mail_id: str | None = Field(default=None, foreign_key="mail_message.id", max_length=36)
 
 
 class ConsoleSession(SQLModel, table=True):

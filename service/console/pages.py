@@ -37,6 +37,7 @@ from service.http.limits import address_of, caller_of, enforce
 from service.http.problems import STATUS_BY_ERROR, HttpProblem
 from service.http.schemas import Page
 from service.kit.db import Database
+from service.kit.mailing import Mailing
 from service.kit.pagination import PageRequest
 from service.kit.rate_limits import DEFAULT, EXPORTS, SIGN_IN
 from service.kit.settings import Settings
@@ -582,10 +583,19 @@ def _case_action(action: Callable[[Session, SignedIn, str, dict[str, str]], Any]
 
 router.add_api_route("/dossiers/{case_id}/prise-en-charge", _case_action(
     lambda s, p, case_id, f: control.claim(s, p.principal, case_id), "Dossier pris en charge."), methods=["POST"])
-router.add_api_route("/dossiers/{case_id}/demandes-de-preuve", _case_action(
-    lambda s, p, case_id, f: control.request_proof(s, p.principal, case_id, ProofRequestCommand(
-        finess=f.get("finess", ""), message=f.get("message", ""))),
-    "Preuve demandée : à rendre sous 48 heures."), methods=["POST"])
+
+
+@router.post("/dossiers/{case_id}/demandes-de-preuve")
+async def request_proof(request: Request, case_id: str) -> Response:
+    mailing = Mailing.from_settings(_settings(request))
+    return await form_action(request, f"{PREFIX}/dossiers/{case_id}", "Preuve demandée : à rendre sous 48 heures.",
+                             lambda s, person, f: control.request_proof(s, person.principal, case_id,
+                                                                        ProofRequestCommand(
+                                                                            finess=f.get("finess", ""),
+                                                                            message=f.get("message", "")),
+                                                                        mailing=mailing))
+
+
 router.add_api_route("/dossiers/{case_id}/conclusion", _case_action(
     lambda s, p, case_id, f: control.record_outcome(s, p.principal, case_id, OutcomeCommand(
         outcome=f.get("outcome") or None, comment=f.get("comment") or None)),

@@ -11,10 +11,11 @@ from service.control.schemas import ControlCaseOut, OutcomeCreate, ProofRequestC
 from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.domain.review import OutcomeCommand, ProofRequestCommand
-from service.http.deps import CaseIdPath, CurrentPrincipal, DatabaseDep, Page, ReadSession, RegionQuery
+from service.http.deps import CaseIdPath, CurrentPrincipal, DatabaseDep, Page, ReadSession, RegionQuery, SettingsDep
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import Page as PageOut
+from service.kit.mailing import Mailing
 
 router = api_router(tags=["controle-cnsa"])
 CaseId = CaseIdPath
@@ -83,10 +84,11 @@ async def claim(case_id: CaseId, principal: CurrentPrincipal, database: Database
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal: CurrentPrincipal,
-                        database: DatabaseDep) -> Any:
+                        database: DatabaseDep, settings: SettingsDep) -> Any:
     command = ProofRequestCommand(finess=payload.finess, message=payload.message)
+    mailing = Mailing.from_settings(settings)
     return await database.writer.run(
-        lambda session: use_cases.request_proof(session, principal, case_id, command))
+        lambda session: use_cases.request_proof(session, principal, case_id, command, mailing=mailing))
 
 
 @router.post(

@@ -24,6 +24,7 @@ from service.domain.proofs import DeclaredRow, missing_proofs
 from service.domain.review import Outcome, OutcomeCommand, ProofRequestCommand
 from service.funding_requests.use_cases import declared_rows, last_version, require_known_region
 from service.http.schemas import Actor, Page
+from service.kit.mailing import Mailing
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     CONTROL_CASE_TABLE,
@@ -39,6 +40,7 @@ from service.models import (
     iso_z,
     utcnow,
 )
+from service.notifications import events as tell
 from service.scope import load_submission, scoped_requests_query
 from service.webhooks import outbox
 
@@ -186,14 +188,16 @@ def overdue_unannounced(session: Session, now: datetime, limit: int = 500) -> li
         .order_by(ProofRequest.due_at).limit(limit).with_for_update()))  # type: ignore[arg-type]
 
 
-def announce_overdue(session: Session, now: datetime) -> int:
-    """Queue ``proof_request.overdue`` once for each proof request fallen due; how many."""
+def announce_overdue(session: Session, now: datetime, *, mailing: Mailing) -> int:
+    """Queue ``proof_request.overdue`` once for each proof request fallen due, and its mail to
+    the porteur and the CNSA person who asked; how many."""
     overdue = overdue_unannounced(session, now)
     for pr in overdue:
         pr.overdue_notified_at = now
         session.add(pr)
         outbox.emit(session, "proof_request.overdue", request_id=pr.request_id, data=proof_request_event(pr),
                     occurred_at=pr.due_at)
+        tell.proof_request_overdue(session, mailing, pr)
     session.flush()
     return len(overdue)
 
@@ -311,8 +315,9 @@ def _ref(session: Session, case: ControlCase) -> str:
 
 
 def request_proof(session: Session, principal: Principal, case_id: str,
-                  command: ProofRequestCommand) -> ProofRequestOut:
-    """Ask for the proof of one FINESS of the case's version, due 48 hours later."""
+                  command: ProofRequestCommand, *, mailing: Mailing) -> ProofRequestOut:
+    """Ask for the proof of one FINESS of the case's version, due 48 hours later; the porteur is
+    told by mail."""
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
     finess, message = command.checked(declared_rows(session, case.submission_id))
@@ -330,6 +335,7 @@ def request_proof(session: Session, principal: Principal, case_id: str,
                  galis_ref=galis_ref, payload={"case_id": case.id, "finess": finess, "message": pr.message,
                                                "due_at": iso_z(pr.due_at)})
     outbox.emit(session, "proof_request.opened", request_id=case.request_id, data=proof_request_event(pr))
+    tell.proof_request_opened(session, mailing, pr)
     return proof_request_view(pr, galis_ref, now=now)
 
 

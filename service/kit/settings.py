@@ -141,6 +141,8 @@ class Settings(BaseSettings):
         description="Seconds before each new attempt at a mail the server did not take; then `failed`.")
     mail_timeout_seconds: float = Field(default=30.0, gt=0, le=300,
                                         description="Longest wait for the SMTP server at each step.")
+    mail_digest_hour: int = Field(default=9, ge=0, le=23,
+                                  description="Hour (in `timezone`) from which each working day's digests are sent.")
     public_url: str | None = Field(
         default=None, pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
         description="The service's address as people reach it (links, ProConnect's redirect URIs; else the "

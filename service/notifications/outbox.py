@@ -9,14 +9,25 @@ Templates are Jinja2, in ``templates/``: ``<name>.subject.txt``, ``<name>.txt`` 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from service.models import MailMessage, utcnow
+from service.domain.notifications import Mode, mode_of
+from service.models import (
+    HeldNotification,
+    MailMessage,
+    NotificationPreference,
+    Organisation,
+    Person,
+    RequestMessage,
+    utcnow,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,8 +49,73 @@ def queue(session: Session, *, category: str, template: str, context: dict[str, 
     to = list(dict.fromkeys(address.strip().lower() for address in recipients if address and address.strip()))
     if not to:
         return None
-    subject, text, html = render(template, context)
-    mail = MailMessage(id=str(uuid.uuid4()), category=category, request_id=request_id, recipients=to,
+    return _add(session, category, render(template, context), to, request_id)
+
+
+def _add(session: Session, category: str, parts: tuple[str, str, str], recipients: list[str],
+         request_id: int | None) -> MailMessage:
+    subject, text, html = parts
+    mail = MailMessage(id=str(uuid.uuid4()), category=category, request_id=request_id, recipients=recipients,
                        subject=subject, text_body=text, html_body=html, next_attempt_at=utcnow())
     session.add(mail)
     return mail
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Who receives one mail of a category: the addresses to write to now, and the people who
+    chose to read it in their daily digest."""
+
+    addresses: list[str]
+    daily: list[int]
+
+
+def audience(session: Session, category: str, organisation: Organisation | None,
+             people: Sequence[int] = ()) -> Audience:
+    """The active people of ``organisation`` and the ``people`` named (each by its preference for
+    ``category``), and the organisation's ``contact_email``."""
+    who: sa.ColumnElement[bool] = sa.false()
+    if organisation is not None:
+        who = col(Person.organisation_id) == organisation.id
+    if people:
+        who = sa.or_(who, col(Person.id).in_(list(people)))
+    rows = session.exec(
+        select(Person.id, Person.email, NotificationPreference.mode)
+        .outerjoin(NotificationPreference, sa.and_(col(NotificationPreference.person_id) == Person.id,
+                                                   col(NotificationPreference.category) == category))
+        .where(who, col(Person.active).is_(True)).order_by(col(Person.id))).all()
+    addresses, daily = [], []
+    for person_id, address, chosen in rows:
+        mode = mode_of(category, Mode(chosen) if chosen else None)
+        if mode is Mode.INSTANT:
+            addresses.append(address)
+        elif mode is Mode.DAILY and person_id is not None:
+            daily.append(person_id)
+    if organisation is not None and organisation.contact_email:
+        addresses.append(organisation.contact_email)
+    return Audience(addresses=addresses, daily=daily)
+
+
+def tell(session: Session, *, category: str, template: str, context: dict[str, Any],
+         audiences: Iterable[Audience], request_id: int | None = None) -> list[MailMessage]:
+    """One mail per address (nobody sees who else was told), what is held for the digests of
+    those who read this category daily, and — about a request — its copy in the request's
+    thread."""
+    mails: list[MailMessage] = []
+    held: list[int] = []
+    addresses: list[str] = []
+    for group in audiences:
+        addresses.extend(group.addresses)
+        held.extend(group.daily)
+    to = list(dict.fromkeys(address.strip().lower() for address in addresses if address and address.strip()))
+    if not to and not held:
+        return mails
+    parts = render(template, context)
+    mails = [_add(session, category, parts, [address], request_id) for address in to]
+    for person_id in dict.fromkeys(held):
+        session.add(HeldNotification(person_id=person_id, category=category, request_id=request_id,
+                                     subject=parts[0]))
+    if request_id is not None:
+        session.add(RequestMessage(id=str(uuid.uuid4()), request_id=request_id, kind="notification",
+                                   subject=parts[0], body=parts[1], mail_id=mails[0].id if mails else None))
+    return mails

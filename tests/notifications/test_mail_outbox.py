@@ -10,7 +10,6 @@ import email.policy
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -24,45 +23,13 @@ from service.main import deliverer_for
 from service.models import MailMessage
 from service.notifications import outbox, sending
 from tests.conftest import make_settings
+from tests.notifications.conftest import Inbox
 from tests.pg_cluster import free_port
-
-
-class Inbox:
-    """aiosmtpd's handler: every message received, or a refusal for each."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[list[str], EmailMessage]] = []
-        self.refuse: str | None = None
-        self.unknown: set[str] = set()  # addresses the server refuses at RCPT
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if address in self.unknown:
-            return "550 5.1.1 Destinataire inconnu"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        if self.refuse:
-            return self.refuse
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.received.append((list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
-
 
 PROOF_CONTEXT = {"finess": "330000001", "establishment": "EHPAD Les Tilleuls", "galis_ref": "12345678",
                  "porteur": "Association Horizon", "milestone": "fin de projet",
                  "message": "Capture du DUI montrant les dossiers actifs au 30/09/2026.",
+                 "requested": long_instant(datetime(2026, 12, 7, 13, 30, tzinfo=UTC), "Europe/Paris"),
                  "due": long_instant(datetime(2026, 12, 9, 13, 30, tzinfo=UTC), "Europe/Paris"),
                  "link": "https://esms.example/console/demandes/12345678"}
 

@@ -1,0 +1,91 @@
+"""People are told: preferences per category, notifications held for a daily digest, one digest
+per person and working day, the message thread of each request, the proof requests' reminder.
+
+Revision ID: f7b9d1e3a546
+Revises: e6a8c0d2f435
+Create Date: 2026-12-07 19:00:00.000000
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = 'f7b9d1e3a546'
+down_revision: str | None = 'e6a8c0d2f435'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('notification_preference',
+                    sa.Column('person_id', sa.Integer(), nullable=False),
+                    sa.Column('category', sa.String(length=40), nullable=False),
+                    sa.Column('mode', sa.String(length=10), nullable=False),
+                    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+                    sa.ForeignKeyConstraint(['person_id'], ['person.id'],
+                                            name=op.f('fk_notification_preference_person_id_person')),
+                    sa.PrimaryKeyConstraint('person_id', 'category', name=op.f('pk_notification_preference')))
+    op.create_table('mail_digest',
+                    sa.Column('id', sa.Integer(), nullable=False),
+                    sa.Column('person_id', sa.Integer(), nullable=False),
+                    sa.Column('day', sa.Date(), nullable=False),
+                    sa.Column('mail_id', sa.String(length=36), nullable=True),
+                    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+                    sa.ForeignKeyConstraint(['mail_id'], ['mail_message.id'],
+                                            name=op.f('fk_mail_digest_mail_id_mail_message')),
+                    sa.ForeignKeyConstraint(['person_id'], ['person.id'],
+                                            name=op.f('fk_mail_digest_person_id_person')),
+                    sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_digest')),
+                    sa.UniqueConstraint('person_id', 'day', name=op.f('uq_mail_digest_person_id_day')))
+    op.create_table('held_notification',
+                    sa.Column('id', sa.Integer(), nullable=False),
+                    sa.Column('person_id', sa.Integer(), nullable=False),
+                    sa.Column('category', sa.String(length=40), nullable=False),
+                    sa.Column('request_id', sa.Integer(), nullable=True),
+                    sa.Column('subject', sa.String(length=300), nullable=False),
+                    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+                    sa.Column('digest_id', sa.Integer(), nullable=True),
+                    sa.ForeignKeyConstraint(['digest_id'], ['mail_digest.id'],
+                                            name=op.f('fk_held_notification_digest_id_mail_digest')),
+                    sa.ForeignKeyConstraint(['person_id'], ['person.id'],
+                                            name=op.f('fk_held_notification_person_id_person')),
+                    sa.ForeignKeyConstraint(['request_id'], ['funding_request.id'],
+                                            name=op.f('fk_held_notification_request_id_funding_request')),
+                    sa.PrimaryKeyConstraint('id', name=op.f('pk_held_notification')))
+    op.create_index('ix_held_notification_person', 'held_notification', ['person_id', 'digest_id'])
+    op.create_table('request_message',
+                    sa.Column('id', sa.String(length=36), nullable=False),
+                    sa.Column('request_id', sa.Integer(), nullable=False),
+                    sa.Column('kind', sa.String(length=12), nullable=False),
+                    sa.Column('subject', sa.String(length=300), nullable=True),
+                    sa.Column('body', sa.Text(), nullable=False),
+                    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+                    sa.Column('author_key_id', sa.Integer(), nullable=True),
+                    sa.Column('author_person_id', sa.Integer(), nullable=True),
+                    sa.Column('author_kind', sa.String(length=20), nullable=True),
+                    sa.Column('mail_id', sa.String(length=36), nullable=True),
+                    sa.ForeignKeyConstraint(['author_key_id'], ['api_key.id'],
+                                            name=op.f('fk_request_message_author_key_id_api_key')),
+                    sa.ForeignKeyConstraint(['author_person_id'], ['person.id'],
+                                            name=op.f('fk_request_message_author_person_id_person')),
+                    sa.ForeignKeyConstraint(['mail_id'], ['mail_message.id'],
+                                            name=op.f('fk_request_message_mail_id_mail_message')),
+                    sa.ForeignKeyConstraint(['request_id'], ['funding_request.id'],
+                                            name=op.f('fk_request_message_request_id_funding_request')),
+                    sa.PrimaryKeyConstraint('id', name=op.f('pk_request_message')))
+    op.create_index('ix_request_message_thread', 'request_message', ['request_id', 'created_at', 'id'])
+    with op.batch_alter_table('proof_request') as batch:
+        batch.add_column(sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('proof_request') as batch:
+        batch.drop_column('reminded_at')
+    op.drop_index('ix_request_message_thread', table_name='request_message')
+    op.drop_table('request_message')
+    op.drop_index('ix_held_notification_person', table_name='held_notification')
+    op.drop_table('held_notification')
+    op.drop_table('mail_digest')
+    op.drop_table('notification_preference')

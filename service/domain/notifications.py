@@ -1,0 +1,136 @@
+"""Who is told what, and when: the categories of mail, each person's choice per category, the
+working days on which digests go out, and the moments of the reminders.
+
+Pure: no I/O, no clock of its own (every rule takes the instant it is asked about).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import holidays
+
+
+class Mode(enum.StrEnum):
+    """How a person wants a category: each mail at once, gathered in one mail a working day, or
+    not at all."""
+
+    INSTANT = "instant"
+    DAILY = "daily"
+    OFF = "off"
+
+
+@dataclass(frozen=True, slots=True)
+class Category:
+    code: str
+    label: str
+    #: Who receives it (organisation kinds): a person of another kind never sees the category.
+    kinds: frozenset[str]
+    default: Mode
+    #: A deadline that decides payment rides on it: it is always sent, at once.
+    mandatory: bool = False
+
+
+CATEGORIES: tuple[Category, ...] = (
+    Category("proof_request", "Demandes de preuve de la CNSA (délai de 48 heures), rappels et retards",
+             frozenset({"porteur", "cnsa"}), Mode.INSTANT, mandatory=True),
+    Category("review", "Décisions de l'ARS sur vos versions", frozenset({"porteur"}), Mode.INSTANT),
+    Category("fin_projet", "Ouverture, rappels et retard de la fin de projet", frozenset({"porteur", "ars"}),
+             Mode.INSTANT, mandatory=True),
+    Category("review_queue", "Versions en attente de revue dans votre région", frozenset({"ars"}), Mode.DAILY),
+    Category("control", "Contrôles conclus non conformes", frozenset({"porteur", "ars"}), Mode.INSTANT),
+    Category("mandate", "Mandats accordés et retirés", frozenset({"editeur"}), Mode.INSTANT),
+    Category("message", "Nouveaux messages sur une demande", frozenset({"porteur", "ars", "cnsa", "admin"}),
+             Mode.INSTANT),
+)
+BY_CODE = {category.code: category for category in CATEGORIES}
+
+
+class PreferenceRefused(ValueError):
+    """A choice a category does not allow; ``code`` and the French ``message`` say why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def categories_for(kind: str) -> list[Category]:
+    """The categories a person of an organisation of ``kind`` may receive."""
+    return [category for category in CATEGORIES if kind in category.kinds]
+
+
+def check_choice(kind: str, code: str, mode: Mode) -> Category:
+    """The category, if a person of ``kind`` may choose ``mode`` for it; else ``PreferenceRefused``."""
+    category = BY_CODE.get(code)
+    if category is None or kind not in category.kinds:
+        raise PreferenceRefused("notification_unknown", f"« {code} » n'est pas une catégorie de messages "
+                                                        "proposée à votre organisation")
+    if category.mandatory and mode is not Mode.INSTANT:
+        raise PreferenceRefused("notification_mandatory", f"« {category.label} » : ces messages portent un délai "
+                                                          "dont dépend le paiement ; ils sont toujours envoyés "
+                                                          "aussitôt")
+    return category
+
+
+def mode_of(code: str, chosen: Mode | None) -> Mode:
+    """What a person receives of category ``code``: its choice, else the category's default; a
+    mandatory category always at once."""
+    category = BY_CODE[code]
+    if category.mandatory:
+        return Mode.INSTANT
+    return chosen or category.default
+
+
+# --- Working days -----------------------------------------------------------------------------
+
+#: Régions (INSEE codes) whose public holidays are not only the national ones.
+_HOLIDAY_SUBDIVISION = {"01": "971", "02": "972", "03": "973", "04": "974", "06": "976"}
+
+
+@lru_cache(maxsize=64)
+def _holidays(year: int, region_code: str | None) -> frozenset[date]:
+    days = holidays.country_holidays("FR", subdiv=_HOLIDAY_SUBDIVISION.get(region_code or ""), years=year)
+    return frozenset(days)
+
+
+def is_working_day(day: date, region_code: str | None = None) -> bool:
+    """Monday to Friday, except the public holidays of France (and of the overseas région)."""
+    return day.weekday() < 5 and day not in _holidays(day.year, region_code)
+
+
+def digest_day(now: datetime, zone: str, hour: int, region_code: str | None = None) -> date | None:
+    """The day whose digest is due at ``now``: today (in ``zone``) once ``hour`` has struck on a
+    working day; ``None`` before that hour or on a day off (nothing is sent on a day off: its
+    news waits for the next working day's digest)."""
+    local = now.astimezone(ZoneInfo(zone))
+    if local.hour < hour or not is_working_day(local.date(), region_code):
+        return None
+    return local.date()
+
+
+# --- Reminders --------------------------------------------------------------------------------
+
+#: Before a proof request's deadline, when its reminder is sent if it is still unanswered.
+PROOF_REMINDER_BEFORE = timedelta(hours=12)
+
+#: Before the fin de projet's due date, the days on which a reminder goes out while no version
+#: of the fin de projet exists (D-30, D-7, D-1).
+FIN_PROJET_REMINDER_DAYS = (30, 7, 1)
+
+
+def fin_projet_reminder_due(due_on: date, today: date, sent: tuple[int, ...]) -> int | None:
+    """The reminder (days before ``due_on``) due ``today``, given those ``sent``: the nearest one
+    whose day has come and which was not sent. A reminder missed (the service down that day) is
+    sent late, but only the nearest: the porteur is not told three times at once."""
+    left = (due_on - today).days
+    if left < 0:
+        return None
+    come = [days for days in FIN_PROJET_REMINDER_DAYS if left <= days]
+    if not come:
+        return None
+    nearest = min(come)
+    return None if nearest in sent or any(days < nearest for days in sent) else nearest

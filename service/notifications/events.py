@@ -1,0 +1,189 @@
+"""What the service tells people, event by event: who receives which mail, with what in it.
+
+Each function queues its mails in the caller's transaction (``service.notifications.outbox``);
+the timed ones (reminders, digests) are jobs of the active deliverer's housekeeping and take the
+instant they run at, so that the tests give them theirs.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from service.domain.french_time import long_date, long_instant
+from service.domain.lifecycle import Milestone
+from service.domain.notifications import PROOF_REMINDER_BEFORE, Mode, digest_day, mode_of
+from service.kit.mailing import Mailing
+from service.models import (
+    ControlCase,
+    Establishment,
+    FundingRequest,
+    HeldNotification,
+    MailDigest,
+    NotificationPreference,
+    Organisation,
+    Person,
+    ProofRequest,
+    Submission,
+)
+from service.notifications.outbox import Audience, audience, queue, tell
+
+#: Most versions a digest lists (the oldest first); it says how many there are in all.
+DIGEST_LISTED = 20
+
+
+def porteur_of(session: Session, req: FundingRequest) -> Organisation | None:
+    return session.exec(select(Organisation).where(Organisation.kind == "porteur",
+                                                   Organisation.siret == req.siret)).first()
+
+
+def ars_of(session: Session, region_code: str) -> Organisation | None:
+    return session.exec(select(Organisation).where(Organisation.kind == "ars",
+                                                   Organisation.region_code == region_code)).first()
+
+
+def organisation_of_person(session: Session, person_id: int) -> Organisation | None:
+    person = session.get(Person, person_id)
+    return session.get(Organisation, person.organisation_id) if person else None
+
+
+# --- Proof requests ---------------------------------------------------------------------------
+
+def _proof_request_context(session: Session, mailing: Mailing, pr: ProofRequest) -> tuple[FundingRequest,
+                                                                                         dict[str, Any]]:
+    req = session.get(FundingRequest, pr.request_id)
+    case = session.get(ControlCase, pr.case_id)
+    assert req is not None and case is not None
+    establishment = session.exec(select(Establishment.name).where(Establishment.finess == pr.finess)).first()
+    return req, {
+        "finess": pr.finess, "establishment": establishment or "", "galis_ref": req.galis_ref,
+        "porteur": req.porteur_name, "milestone": Milestone(pr.milestone).label, "message": pr.message,
+        "requested": long_instant(pr.requested_at, mailing.zone), "due": long_instant(pr.due_at, mailing.zone),
+        "link": mailing.link(f"/console/versions/{case.submission_id}"),
+    }
+
+
+def proof_request_opened(session: Session, mailing: Mailing, pr: ProofRequest) -> None:
+    """The porteur is told at once what the CNSA asks, for which FINESS, and by when."""
+    req, context = _proof_request_context(session, mailing, pr)
+    tell(session, category="proof_request", template="proof_request.opened", context=context,
+         audiences=[audience(session, "proof_request", porteur_of(session, req))], request_id=req.id)
+
+
+def remind_proof_requests(session: Session, now: datetime, *, mailing: Mailing, limit: int = 500) -> int:
+    """Timed: the porteur reminded once, ``PROOF_REMINDER_BEFORE`` the deadline of each proof
+    request still unanswered. How many reminders were queued."""
+    due = list(session.exec(
+        select(ProofRequest).where(col(ProofRequest.answered_at).is_(None), col(ProofRequest.reminded_at).is_(None),
+                                   ProofRequest.due_at > now, ProofRequest.due_at <= now + PROOF_REMINDER_BEFORE)
+        .order_by(col(ProofRequest.due_at)).limit(limit).with_for_update()))
+    for pr in due:
+        pr.reminded_at = now
+        session.add(pr)
+        req, context = _proof_request_context(session, mailing, pr)
+        tell(session, category="proof_request", template="proof_request.reminder", context=context,
+             audiences=[audience(session, "proof_request", porteur_of(session, req))], request_id=req.id)
+    return len(due)
+
+
+def proof_request_overdue(session: Session, mailing: Mailing, pr: ProofRequest) -> None:
+    """Past the deadline: the porteur, and the CNSA person who asked (or the CNSA's contact
+    address when a key asked)."""
+    req, context = _proof_request_context(session, mailing, pr)
+    asker: Audience
+    if pr.requested_by_person_id is not None:
+        asker = audience(session, "proof_request", None, [pr.requested_by_person_id])
+    else:
+        cnsa = session.exec(select(Organisation).where(Organisation.kind == "cnsa")).first()
+        asker = Audience(addresses=[cnsa.contact_email] if cnsa and cnsa.contact_email else [], daily=[])
+    tell(session, category="proof_request", template="proof_request.overdue", context=context,
+         audiences=[audience(session, "proof_request", porteur_of(session, req)), asker], request_id=req.id)
+
+
+# --- Daily digests ----------------------------------------------------------------------------
+
+def _digest_people(session: Session) -> list[tuple[Person, Organisation]]:
+    """Whoever may get a digest: ARS people (the review queue is theirs, daily by default) and
+    anyone with news held for it."""
+    held = select(HeldNotification.person_id).where(col(HeldNotification.digest_id).is_(None))
+    rows = session.exec(select(Person, Organisation).join(Organisation, col(Organisation.id) == Person.organisation_id)
+                        .where(col(Person.active).is_(True),
+                               sa.or_(col(Organisation.kind) == "ars", col(Person.id).in_(held)))
+                        .order_by(col(Person.id))).all()
+    return [(person, organisation) for person, organisation in rows]
+
+
+def _awaiting_review(session: Session, region_code: str) -> tuple[int, list[tuple[Submission, FundingRequest]]]:
+    waiting = (select(Submission, FundingRequest).join(FundingRequest, col(FundingRequest.id) == Submission.request_id)
+               .where(col(Submission.awaiting_review), FundingRequest.region_code == region_code,
+                      col(FundingRequest.closed_on).is_(None)))
+    listed = session.exec(waiting.order_by(col(Submission.received_at), col(Submission.id))
+                          .limit(DIGEST_LISTED)).all()
+    if len(listed) < DIGEST_LISTED:
+        return len(listed), [(sub, req) for sub, req in listed]
+    count = session.exec(select(sa.func.count()).select_from(waiting.subquery())).one()
+    return int(count), [(sub, req) for sub, req in listed]
+
+
+def queue_digests(session: Session, now: datetime, *, mailing: Mailing) -> int:
+    """Timed: each person's digest of the day, once, from ``mailing.digest_hour`` on a working
+    day (of its région for an ARS): the versions awaiting review in its région (ARS people who
+    read them daily) and what it chose to read daily. How many digests were queued."""
+    queued = 0
+    done: dict[date, set[int]] = {}
+    waiting: dict[str, tuple[int, list[tuple[Submission, FundingRequest]]]] = {}
+    for person, organisation in _digest_people(session):
+        assert person.id is not None
+        day = digest_day(now, mailing.zone, mailing.digest_hour, organisation.region_code)
+        if day is None:
+            continue
+        if day not in done:
+            done[day] = set(session.exec(select(MailDigest.person_id).where(MailDigest.day == day)).all())
+        if person.id in done[day]:
+            continue
+        context = _digest_context(session, mailing, person, organisation, day, waiting)
+        digest = MailDigest(person_id=person.id, day=day)
+        session.add(digest)
+        session.flush()
+        if context is not None:
+            mail = queue(session, category="digest", template="digest", context=context, recipients=[person.email])
+            if mail is not None:
+                session.flush()
+                digest.mail_id = mail.id
+                session.add(digest)
+                queued += 1
+            for held in context["held"]:
+                held.digest_id = digest.id
+                session.add(held)
+    return queued
+
+
+def _digest_context(session: Session, mailing: Mailing, person: Person, organisation: Organisation, day: date,
+                    waiting: dict[str, tuple[int, list[tuple[Submission, FundingRequest]]]]) -> dict[str, Any] | None:
+    """What one person's digest says; ``None`` when it would say nothing."""
+    count, listed = 0, list[tuple[Submission, FundingRequest]]()
+    if organisation.kind == "ars" and organisation.region_code:
+        chosen = session.get(NotificationPreference, (person.id, "review_queue"))
+        if mode_of("review_queue", Mode(chosen.mode) if chosen else None) is Mode.DAILY:
+            if organisation.region_code not in waiting:
+                waiting[organisation.region_code] = _awaiting_review(session, organisation.region_code)
+            count, listed = waiting[organisation.region_code]
+    held = list(session.exec(select(HeldNotification).where(HeldNotification.person_id == person.id,
+                                                            col(HeldNotification.digest_id).is_(None))
+                             .order_by(col(HeldNotification.created_at), col(HeldNotification.id))))
+    if not count and not held:
+        return None
+    return {
+        "day": long_date(day), "name": " ".join(filter(None, (person.given_name, person.usual_name))),
+        "organisation": organisation.name, "awaiting_count": count,
+        "awaiting": [{"galis_ref": req.galis_ref, "porteur": req.porteur_name,
+                      "milestone": Milestone(sub.milestone).label, "version": sub.version,
+                      "received": long_date(sub.received_at.astimezone(ZoneInfo(mailing.zone)).date()),
+                      "link": mailing.link(f"/console/versions/{sub.id}")} for sub, req in listed],
+        "more": max(0, count - len(listed)), "queue_link": mailing.link("/console/examen"),
+        "held": held, "preferences_link": mailing.link("/console/"),
+    }
