@@ -40,6 +40,7 @@ from service.log import routes as log_routes
 from service.log.keys import LogSigner
 from service.log.sequencer import Sequencer
 from service.notifications import events as tell
+from service.notifications import routes as notifications_routes
 from service.notifications import sending as mail_sending
 from service.obligations import routes as obligations_routes
 from service.organisations import routes as organisations_routes
@@ -84,6 +85,8 @@ TAGS = [
     {"name": "webhooks", "description": "Webhooks (Standard Webhooks 1.0) : abonnements, journal des livraisons, "
                                         "nouvel envoi."},
     {"name": "cles-api", "description": "Clés d'API des organisations, et qui appelle (/v1/me)."},
+    {"name": "messages", "description": "Fil des messages de chaque demande, courriels envoyés par le service, "
+                                        "préférences de messages de chaque personne."},
     {"name": "exploitation", "description": "État du service."},
 ]
 
@@ -188,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(statistics_routes.router)
     app.include_router(obligations_routes.router)
     app.include_router(webhooks_routes.router)
+    app.include_router(notifications_routes.router)
     install_console(app)
     _document_push_body(app)
     return app

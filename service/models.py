@@ -605,6 +605,7 @@ class MailMessage(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_mail_message_due", "status", "next_attempt_at"),
         sa.Index("ix_mail_message_request", "request_id", "created_at"),
+        sa.Index("ix_mail_message_created", "created_at", "id"),
     )
 
     id: str = Field(primary_key=True, max_length=36)

@@ -182,6 +182,15 @@ def world() -> Iterator[dict[str, str]]:
         lists |= {"list_organisations": "/v1/organisations", "list_mandates": "/v1/mandates",
                   "list_people": f"/v1/organisations/{administration}/people",
                   "list_organisation_api_keys": f"/v1/organisations/{administration}/api-keys"}
+        siret = client.get("/v1/funding-requests/12345678", headers=admin).json()["siret"]
+        porteur = next(o for o in client.get("/v1/organisations", params={"limit": 500}, headers=admin).json()["items"]
+                       if o["kind"] == "porteur" and o["siret"] == siret)
+        assert client.patch(f"/v1/organisations/{porteur['id']}", headers=admin,
+                            json={"contact_email": "contact@porteur.fr"}).status_code == 200
+        for n in (1, 2):  # two messages, each mailed to the porteur's contact address
+            assert client.post("/v1/funding-requests/12345678/messages", headers=admin,
+                               json={"body": f"Message {n}"}).status_code == 201
+        lists |= {"list_request_messages": "/v1/funding-requests/12345678/messages", "list_mail": "/v1/mail"}
         APP.state.sequencer.run_once()  # the log's first checkpoint and leaves
         for operation_id, path in lists.items():
             page = client.get(path, params={"limit": 1}, headers=admin).json()

@@ -19,6 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index('ix_mail_message_created', 'mail_message', ['created_at', 'id'])
     op.create_table('notification_preference',
                     sa.Column('person_id', sa.Integer(), nullable=False),
                     sa.Column('category', sa.String(length=40), nullable=False),
@@ -89,3 +90,4 @@ def downgrade() -> None:
     op.drop_table('held_notification')
     op.drop_table('mail_digest')
     op.drop_table('notification_preference')
+    op.drop_index('ix_mail_message_created', table_name='mail_message')

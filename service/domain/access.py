@@ -153,6 +153,14 @@ def require_may_control(principal: Principal) -> None:
         raise Forbidden("Le contrôle des déclarations est réservé aux auditeurs de la CNSA.", code="role_not_allowed")
 
 
+def require_may_use_threads(principal: Principal) -> None:
+    """A request's messages are between its porteur, its ARS (scope checked by ``require_sees``),
+    the CNSA and the administrators."""
+    if principal.role not in (Role.PORTEUR, Role.ARS_REVIEWER, Role.CNSA_AUDITOR, Role.ADMIN):
+        raise Forbidden("Les messages d'une demande sont échangés entre le porteur, son ARS, la CNSA et les "
+                        "administrateurs.", code="role_not_allowed")
+
+
 def require_may_follow_changes(principal: Principal) -> None:
     """The feed of changed versions is for the CNSA (national), an ARS (its région) and an admin."""
     if principal.role not in (Role.ADMIN, Role.CNSA_AUDITOR, Role.ARS_REVIEWER):
@@ -169,6 +177,13 @@ def require_may_manage_targets(principal: Principal) -> None:
     """Target sets are set by an administrator."""
     if principal.role is not Role.ADMIN:
         raise Forbidden("Seul un administrateur fixe les jeux de cibles.", code="role_not_allowed")
+
+
+def require_may_read_mail(principal: Principal) -> None:
+    """The mails the service sent (to whom, how it went) are for the administrators."""
+    if principal.role is not Role.ADMIN:
+        raise Forbidden("Seul un administrateur consulte les courriels envoyés par le service.",
+                        code="role_not_allowed")
 
 
 def require_may_see_statistics(principal: Principal) -> None:

@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from service.domain.declaration import readable
+from service.domain.errors import Issue, ValidationFailed
+
 
 class Mode(enum.StrEnum):
     """How a person wants a category: each mail at once, gathered in one mail a working day, or
@@ -134,3 +137,32 @@ def fin_projet_reminder_due(due_on: date, today: date, sent: tuple[int, ...]) ->
         return None
     nearest = min(come)
     return None if nearest in sent or any(days < nearest for days in sent) else nearest
+
+
+# --- Messages of a request's thread -----------------------------------------------------------
+
+MAX_MESSAGE = 5000
+#: What a message may hold, for clients: no control character but tabs and line breaks, and
+#: something that is not a space (what ``parse_message`` checks).
+_UNREADABLE_IN_MESSAGE = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff\ufffe\uffff"
+MESSAGE_PATTERN = f"^[^{_UNREADABLE_IN_MESSAGE}]*[^\\s{_UNREADABLE_IN_MESSAGE}][^{_UNREADABLE_IN_MESSAGE}]*$"
+
+
+def parse_message(raw: object) -> str:
+    """A message as written: lines kept (``\\r\\n`` and ``\\r`` become ``\\n``), trimmed, at most
+    ``MAX_MESSAGE`` characters, no control character but line breaks and tabs; every refusal at
+    ``body``."""
+    if not isinstance(raw, str):
+        raise ValidationFailed([Issue(code="not_text", field="body", message="Le message est un texte.")])
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        raise ValidationFailed([Issue(code="message_empty", field="body", message="Le message est vide.")])
+    if not all(readable(line.replace("\t", " ")) for line in text.split("\n")):
+        raise ValidationFailed([Issue(code="text_invalid_characters", field="body",
+                                      message="Le message contient des caractères de contrôle ou invalides (seuls "
+                                              "les retours à la ligne et les tabulations sont admis).")])
+    if len(text) > MAX_MESSAGE:
+        raise ValidationFailed([Issue(code="text_too_long", field="body",
+                                      message=f"Le message compte au plus {MAX_MESSAGE} caractères ({len(text)} "
+                                              "reçus).")])
+    return text

@@ -142,7 +142,9 @@ _PYDANTIC_CODES: dict[str, tuple[str, str]] = {
 
 
 def issue_from_pydantic(error: dict[str, Any]) -> Issue:
-    loc = [part for part in error.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    loc = list(error.get("loc", ()))
+    if loc and loc[0] in ("body", "query", "path", "header"):  # where it was (a field may be named so too)
+        loc = loc[1:]
     indexes = [part for part in loc if isinstance(part, int)]
     names = [str(part) for part in loc if not isinstance(part, int)]
     field = ".".join(names) or None

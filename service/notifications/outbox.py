@@ -97,10 +97,10 @@ def audience(session: Session, category: str, organisation: Organisation | None,
 
 
 def tell(session: Session, *, category: str, template: str, context: dict[str, Any],
-         audiences: Iterable[Audience], request_id: int | None = None) -> list[MailMessage]:
+         audiences: Iterable[Audience], request_id: int | None = None, thread: bool = True) -> list[MailMessage]:
     """One mail per address (nobody sees who else was told), what is held for the digests of
     those who read this category daily, and — about a request — its copy in the request's
-    thread."""
+    thread (unless ``thread`` is false: a mail telling of a message of the thread)."""
     mails: list[MailMessage] = []
     held: list[int] = []
     addresses: list[str] = []
@@ -115,7 +115,7 @@ def tell(session: Session, *, category: str, template: str, context: dict[str, A
     for person_id in dict.fromkeys(held):
         session.add(HeldNotification(person_id=person_id, category=category, request_id=request_id,
                                      subject=parts[0]))
-    if request_id is not None:
+    if request_id is not None and thread:
         session.add(RequestMessage(id=str(uuid.uuid4()), request_id=request_id, kind="notification",
                                    subject=parts[0], body=parts[1], mail_id=mails[0].id if mails else None))
     return mails

@@ -277,6 +277,16 @@ def call(world: World, route: str, scope: str, key: str | None) -> Any:
         return client.post(f"/v1/api-keys/{world.spare_key[:12]}/revoke", headers=headers)
     if route == "rotate_api_key":
         return client.post(f"/v1/api-keys/{world.spare_key[:12]}/rotate", headers=headers, json={})
+    if route == "list_request_messages":
+        return client.get(f"/v1/funding-requests/{ref}/messages", headers=headers)
+    if route == "post_request_message":
+        return client.post(f"/v1/funding-requests/{ref}/messages", headers=headers, json={"body": "Bonjour,\nMerci."})
+    if route == "get_my_notifications":
+        return client.get("/v1/me/notifications", headers=headers)
+    if route == "put_my_notifications":
+        return client.put("/v1/me/notifications", headers=headers, json={"items": []})
+    if route == "list_mail":
+        return client.get("/v1/mail", params={"galis_ref": ref}, headers=headers)
     raise AssertionError(route)
 
 
@@ -296,7 +306,8 @@ ROUTES = ("create_request", "import_requests", "list_requests", "get_request", "
           "retry_webhook_delivery", "create_organisation", "list_organisations", "get_organisation",
           "update_organisation", "invite_person", "list_people", "update_person", "create_organisation_api_key",
           "list_organisation_api_keys", "grant_mandate", "revoke_mandate", "list_mandates", "get_me",
-          "request_template", "rotate_api_key")
+          "request_template", "rotate_api_key", "list_request_messages", "post_request_message",
+          "get_my_notifications", "put_my_notifications", "list_mail")
 #: Routes of the matrix that are another body of an operation already listed.
 VARIANTS = ("push_xlsx",)
 
@@ -327,6 +338,12 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 201 if role == "admin" else 403
     if route in ("list_organisations", "list_mandates", "get_me"):
         return 200
+    if route in ("get_my_notifications", "put_my_notifications"):
+        return 403  # a key receives no mail: preferences are a person's
+    if route == "list_mail":
+        return 200 if role == "admin" else 403
+    if route in ("list_request_messages", "post_request_message") and role == "vendor":
+        return 403
     if route in ("get_organisation", "update_organisation", "invite_person", "list_people", "update_person",
                  "create_organisation_api_key", "list_organisation_api_keys"):
         # the porteur organisation of each request: seen by the national roles and its own people;
@@ -373,7 +390,8 @@ def expected_status(role: str, route: str, scope: str) -> int:
         return 403
     if not (role in NATIONAL or scope == "in"):
         return 404
-    return 201 if route in ("record_event", "review_submission", "push", "push_xlsx", "upload_proof") else 200
+    return 201 if route in ("record_event", "review_submission", "push", "push_xlsx", "upload_proof",
+                            "post_request_message") else 200
 
 
 @pytest.mark.parametrize("scope", ["in", "out"])

@@ -6,88 +6,34 @@ them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
-import sqlalchemy as sa
-from fastapi.testclient import TestClient
 from sqlmodel import Session
+from time_machine import TimeMachineFixture
 
-from service.audit import trail as audit
 from service.control import use_cases as control
 from service.domain.french_time import long_instant
 from service.domain.review import ProofRequestCommand
 from service.kit.mailing import Mailing
-from service.main import create_app
 from service.notifications import events
 from service.organisations import directory, people
 from tests import factories
-from tests.conftest import Api, make_settings, rows_for
-from tests.notifications.conftest import Inbox
-
-PARIS = ZoneInfo("Europe/Paris")
-
-
-@pytest.fixture
-def client(database_url: str, smtp: tuple[Inbox, int], tmp_path: Path) -> Iterator[TestClient]:
-    settings = make_settings(database_url, storage_dir=tmp_path / "proofs", smtp_url=f"smtp://127.0.0.1:{smtp[1]}",
-                             mail_from="ESMS numérique <ne-pas-repondre@esms.example>",
-                             public_url="https://esms.example")
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def mailing(client: TestClient) -> Mailing:
-    return Mailing.from_settings(client.app.state.settings)  # type: ignore[attr-defined]
-
-
-def deliver(api: Api) -> None:
-    api.client.app.state.deliverer.run_once()  # type: ignore[attr-defined]
-
-
-def mails_to(inbox: Inbox) -> dict[str, list[EmailMessage]]:
-    received: dict[str, list[EmailMessage]] = {}
-    for to, message in inbox.received:
-        assert len(to) == 1  # one mail per address: nobody sees who else was told
-        received.setdefault(to[0], []).append(message)
-    return received
-
-
-def text_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("plain",))
-    assert part is not None
-    return str(part.get_content())
-
-
-def html_of(message: EmailMessage) -> str:
-    part = message.get_body(preferencelist=("html",))
-    assert part is not None
-    return str(part.get_content())
-
-
-def invite(api: Api, organisation_id: int, email: str, **names: str) -> int:
-    def change(session: Session) -> int:
-        person = people.invite(session, audit.OPERATOR, organisation_id, email=email, role="member")
-        if names:
-            session.execute(sa.text("UPDATE person SET given_name = :g, usual_name = :u WHERE id = :id"),
-                            {"g": names.get("given", ""), "u": names.get("usual", ""), "id": person["id"]})
-        return int(person["id"])
-    return int(api.database.writer.run_sync(change))
-
-
-def organisation(api: Api, find: Any) -> int:
-    return int(api.database.writer.run_sync(lambda session: find(session).id))
-
-
-def sql(api: Api, statement: str, **params: Any) -> Any:
-    with api.database.engine.begin() as conn:
-        return conn.execute(sa.text(statement), params)
+from tests.conftest import Api, rows_for
+from tests.notifications.conftest import (
+    PARIS,
+    Inbox,
+    at,
+    deliver,
+    html_of,
+    invite,
+    mails_to,
+    organisation,
+    paris,
+    sql,
+    text_of,
+)
 
 
 @pytest.fixture
@@ -172,10 +118,6 @@ def request_by_person(api: Api, declared: dict[str, Any], mailing: Mailing) -> t
     return pr, due, asker
 
 
-def at(api: Api, job: Any, now: datetime, **kw: Any) -> int:
-    return int(api.database.writer.run_sync(lambda session: job(session, now, **kw)))
-
-
 def test_a_reminder_twelve_hours_before_then_the_overdue_mail(api: Api, smtp: tuple[Inbox, int], mailing: Mailing,
                                                               declared: dict[str, Any]) -> None:
     inbox, _ = smtp
@@ -217,10 +159,6 @@ def test_an_answered_request_is_not_reminded(api: Api, smtp: tuple[Inbox, int], 
     sql(api, "UPDATE proof_request SET answered_at = :now WHERE id = :id", now=datetime.now(UTC), id=pr)
     assert at(api, events.remind_proof_requests, due - timedelta(hours=1), mailing=mailing) == 0
     assert at(api, control.announce_overdue, due + timedelta(hours=1), mailing=mailing) == 0
-
-
-def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
 
 
 def test_an_ars_person_gets_one_digest_per_working_day_of_its_region(api: Api, smtp: tuple[Inbox, int],
@@ -269,3 +207,20 @@ def test_nothing_awaiting_no_digest(api: Api, smtp: tuple[Inbox, int], mailing: 
     assert at(api, events.queue_digests, paris(2026, 12, 8, 9, 0), mailing=mailing) == 0
     # the day is settled for that person: news arriving later waits for the next working day
     assert sql(api, "SELECT count(*) FROM mail_digest WHERE mail_id IS NULL").scalar_one() == 1
+
+
+def test_the_active_deliverer_runs_the_timed_mails(api: Api, smtp: tuple[Inbox, int], mailing: Mailing,
+                                                   declared: dict[str, Any], time_machine: TimeMachineFixture) -> None:
+    """The deliverer's passes queue the reminders and the digests at the wall clock's instant, and
+    send them."""
+    inbox, _ = smtp
+    invite(api, organisation(api, lambda s: directory.ars_of(s, "75")), "agent.ars@ars.example")
+    pr, _, _ = request_by_person(api, declared, mailing)
+    deliver(api)
+    inbox.received.clear()
+    sql(api, "UPDATE proof_request SET due_at = :due WHERE id = :id", due=paris(2026, 12, 8, 15, 0), id=pr)
+    time_machine.move_to(paris(2026, 12, 8, 9, 30), tick=False)  # a Tuesday morning, 5 h 30 before the deadline
+    api.client.app.state.deliverer.run_once()  # type: ignore[attr-defined]
+    subjects = {to: [m["Subject"].split(" ")[2] for m in mails] for to, mails in mails_to(inbox).items()}
+    assert subjects["marie.dupont@horizon.example"] == ["Rappel"]
+    assert subjects["agent.ars@ars.example"] == ["Récapitulatif"]
