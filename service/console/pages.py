@@ -519,7 +519,9 @@ async def version(request: Request, submission_id: str) -> Response:
 async def decide(request: Request, submission_id: str) -> Response:
     def decision(session: Session, person: SignedIn, fields: dict[str, str]) -> Any:
         command = ReviewCommand(decision=fields.get("decision") or None, comment=fields.get("comment") or None)
-        return reviews.record_review(session, person.principal, submission_id, command)
+        return reviews.record_review(session, person.principal, submission_id, command, mailing=mailing)
+
+    mailing = Mailing.from_settings(_settings(request))
 
     return await form_action(request, f"{PREFIX}/versions/{submission_id}", "Décision enregistrée.", decision)
 
@@ -573,32 +575,24 @@ async def case(request: Request, case_id: str) -> Response:
     return await page(request, body)
 
 
-def _case_action(action: Callable[[Session, SignedIn, str, dict[str, str]], Any], message: str) -> Any:
+def _case_action(action: Callable[[Session, SignedIn, str, dict[str, str], Mailing], Any], message: str) -> Any:
     async def handler(request: Request, case_id: str) -> Response:
+        mailing = Mailing.from_settings(_settings(request))
         return await form_action(request, f"{PREFIX}/dossiers/{case_id}", message,
-                                 lambda s, person, fields: action(s, person, case_id, fields))
+                                 lambda s, person, fields: action(s, person, case_id, fields, mailing))
 
     return handler
 
 
 router.add_api_route("/dossiers/{case_id}/prise-en-charge", _case_action(
-    lambda s, p, case_id, f: control.claim(s, p.principal, case_id), "Dossier pris en charge."), methods=["POST"])
-
-
-@router.post("/dossiers/{case_id}/demandes-de-preuve")
-async def request_proof(request: Request, case_id: str) -> Response:
-    mailing = Mailing.from_settings(_settings(request))
-    return await form_action(request, f"{PREFIX}/dossiers/{case_id}", "Preuve demandée : à rendre sous 48 heures.",
-                             lambda s, person, f: control.request_proof(s, person.principal, case_id,
-                                                                        ProofRequestCommand(
-                                                                            finess=f.get("finess", ""),
-                                                                            message=f.get("message", "")),
-                                                                        mailing=mailing))
-
-
+    lambda s, p, case_id, f, m: control.claim(s, p.principal, case_id), "Dossier pris en charge."), methods=["POST"])
+router.add_api_route("/dossiers/{case_id}/demandes-de-preuve", _case_action(
+    lambda s, p, case_id, f, m: control.request_proof(s, p.principal, case_id, ProofRequestCommand(
+        finess=f.get("finess", ""), message=f.get("message", "")), mailing=m),
+    "Preuve demandée : à rendre sous 48 heures."), methods=["POST"])
 router.add_api_route("/dossiers/{case_id}/conclusion", _case_action(
-    lambda s, p, case_id, f: control.record_outcome(s, p.principal, case_id, OutcomeCommand(
-        outcome=f.get("outcome") or None, comment=f.get("comment") or None)),
+    lambda s, p, case_id, f, m: control.record_outcome(s, p.principal, case_id, OutcomeCommand(
+        outcome=f.get("outcome") or None, comment=f.get("comment") or None), mailing=m),
     "Conclusion enregistrée : dossier clos."), methods=["POST"])
 
 

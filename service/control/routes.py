@@ -101,9 +101,11 @@ async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal:
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def outcome(case_id: CaseId, payload: OutcomeCreate, principal: CurrentPrincipal,
-                  database: DatabaseDep) -> Any:
+                  database: DatabaseDep, settings: SettingsDep) -> Any:
     command = OutcomeCommand(outcome=payload.outcome.value, comment=payload.comment)
-    return await database.writer.run(lambda session: use_cases.record_outcome(session, principal, case_id, command))
+    mailing = Mailing.from_settings(settings)
+    return await database.writer.run(lambda session: use_cases.record_outcome(session, principal, case_id, command,
+                                                                              mailing=mailing))
 
 
 @router.get(

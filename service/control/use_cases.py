@@ -340,7 +340,7 @@ def request_proof(session: Session, principal: Principal, case_id: str,
 
 
 def record_outcome(session: Session, principal: Principal, case_id: str,
-                   command: OutcomeCommand) -> ControlCaseOut:
+                   command: OutcomeCommand, *, mailing: Mailing) -> ControlCaseOut:
     case = _load_case(session, principal, case_id, for_update=True)
     _require_workable(case, principal)
     outcome, comment = command.checked()
@@ -354,6 +354,7 @@ def record_outcome(session: Session, principal: Principal, case_id: str,
     audit.record(session, principal, "control_outcome_recorded", "control_case", case.id,
                  request_id=case.request_id, galis_ref=_ref(session, case),
                  payload={"outcome": outcome.value, "comment": comment, "score": case.score})
+    tell.control_concluded(session, mailing, case, outcome=outcome.value, comment=comment, by=principal.label)
     return case_view(session, case, now=now)
 
 

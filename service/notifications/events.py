@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from service.domain.french_time import long_date, long_instant
 from service.domain.lifecycle import Milestone
 from service.domain.notifications import PROOF_REMINDER_BEFORE, Mode, digest_day, mode_of
+from service.domain.review import DECISION_LABELS, Decision, Outcome
 from service.kit.mailing import Mailing
 from service.models import (
     ControlCase,
@@ -187,3 +188,43 @@ def _digest_context(session: Session, mailing: Mailing, person: Person, organisa
         "more": max(0, count - len(listed)), "queue_link": mailing.link("/console/examen"),
         "held": held, "preferences_link": mailing.link("/console/"),
     }
+
+
+# --- Decisions, controls, mandates ------------------------------------------------------------
+
+def review_decided(session: Session, mailing: Mailing, req: FundingRequest, sub: Submission, *, decision: str,
+                   comment: str | None, by: str) -> None:
+    """The porteur is told the ARS decision on its version, with the comment."""
+    tell(session, category="review", template="review.decided", request_id=req.id,
+         audiences=[audience(session, "review", porteur_of(session, req))],
+         context={"galis_ref": req.galis_ref, "porteur": req.porteur_name,
+                  "milestone": Milestone(sub.milestone).label, "version": sub.version,
+                  "decision": DECISION_LABELS[Decision(decision)], "accepted": decision == Decision.ACCEPTED.value,
+                  "comment": comment or "", "by": by, "link": mailing.link(f"/console/versions/{sub.id}")})
+
+
+def control_concluded(session: Session, mailing: Mailing, case: ControlCase, *, outcome: str,
+                      comment: str | None, by: str) -> None:
+    """A control concluded non compliant: the porteur and the ARS of the région are told, with
+    the reasons."""
+    if outcome != Outcome.NON_COMPLIANT.value:
+        return
+    req = session.get(FundingRequest, case.request_id)
+    assert req is not None
+    tell(session, category="control", template="control.non_compliant", request_id=req.id,
+         audiences=[audience(session, "control", porteur_of(session, req)),
+                    audience(session, "control", ars_of(session, req.region_code))],
+         context={"galis_ref": req.galis_ref, "porteur": req.porteur_name,
+                  "milestone": Milestone(case.milestone).label, "version": case.version, "comment": comment or "",
+                  "by": by, "link": mailing.link(f"/console/versions/{case.submission_id}")})
+
+
+def mandate_changed(session: Session, mailing: Mailing, req: FundingRequest, editeur: Organisation, *,
+                    granted: bool, by_editeur: bool, starts_on: date | None, ends_on: date | None, by: str) -> None:
+    """A mandate granted or withdrawn: the éditeur is told; one it gave up itself: the porteur."""
+    told = porteur_of(session, req) if by_editeur else editeur
+    tell(session, category="mandate", template="mandate.granted" if granted else "mandate.revoked",
+         request_id=req.id, audiences=[audience(session, "mandate", told)],
+         context={"galis_ref": req.galis_ref, "porteur": req.porteur_name, "editeur": editeur.name,
+                  "starts_on": long_date(starts_on) if starts_on else "", "ends_on": long_date(ends_on) if ends_on
+                  else "", "by": by, "by_editeur": by_editeur})

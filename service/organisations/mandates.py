@@ -21,8 +21,10 @@ from service.audit import trail as audit
 from service.domain import access
 from service.domain.access import Principal, Role, mandate_in_force
 from service.domain.errors import Conflict, Issue, NotFound, ValidationFailed
+from service.kit.mailing import Mailing
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import MANDATE_TABLE, FundingRequest, Mandate, Organisation, iso_z, utcnow
+from service.notifications import events as tell
 from service.organisations.directory import editeur, organisation_view
 from service.scope import load_request, mandates_in_force, scope_of
 from service.webhooks import outbox
@@ -55,7 +57,7 @@ def _require_porteur_manager(actor: Principal, what: str) -> None:
 
 
 def grant(session: Session, actor: Principal, galis_ref: str, *, editeur_id: int, starts_on: date | None,
-          ends_on: date | None, today: date) -> dict[str, Any]:
+          ends_on: date | None, today: date, mailing: Mailing) -> dict[str, Any]:
     """A mandate of ``editeur_id`` for the request; 409 ``mandate_exists`` while one is in force
     or to come for the same éditeur and request."""
     access.require_may_grant_mandates(actor)
@@ -95,6 +97,8 @@ def grant(session: Session, actor: Principal, galis_ref: str, *, editeur_id: int
     outbox.emit(session, "mandate.granted", request_id=req.id, also_organisation=org.id,
                 data={"mandate_id": mandate.id, "editeur_id": org.id, "starts_on": _day(starts_on),
                       "ends_on": _day(ends_on)})
+    tell.mandate_changed(session, mailing, req, org, granted=True, by_editeur=False, starts_on=starts_on,
+                         ends_on=ends_on, by=actor.label)
     return mandate_view(mandate, org, today=today, named=_named(session, [mandate]))
 
 
@@ -115,7 +119,7 @@ def _visible(principal: Principal, mandate: Mandate, req: FundingRequest | None)
     return req is not None and access.sees_request(principal, scope_of(req))
 
 
-def revoke(session: Session, actor: Principal, mandate_id: str, *, today: date) -> dict[str, Any]:
+def revoke(session: Session, actor: Principal, mandate_id: str, *, today: date, mailing: Mailing) -> dict[str, Any]:
     """Withdrawn by the porteur's managers or an administrator, or given up by the éditeur's
     managers; 409 ``mandate_already_revoked``."""
     access.require_may_end_mandates(actor)
@@ -143,6 +147,9 @@ def revoke(session: Session, actor: Principal, mandate_id: str, *, today: date) 
     if req is not None and req.id is not None:
         outbox.emit(session, "mandate.revoked", request_id=req.id, also_organisation=mandate.editeur_id,
                     data={"mandate_id": mandate.id, "editeur_id": mandate.editeur_id})
+        if org is not None:
+            tell.mandate_changed(session, mailing, req, org, granted=False, by_editeur=actor.role is Role.VENDOR,
+                                 starts_on=mandate.starts_on, ends_on=mandate.ends_on, by=actor.label)
     return mandate_view(mandate, org, today=today, named=_named(session, [mandate]))
 
 

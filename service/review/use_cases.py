@@ -16,8 +16,10 @@ from service.domain.lifecycle import Milestone
 from service.domain.review import Decision, ReviewCommand, check_review
 from service.funding_requests.use_cases import last_version, lifecycle_state
 from service.http.schemas import Actor, Page, WarningJustification
+from service.kit.mailing import Mailing
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import ControlCase, FundingRequest, Review, Submission, iso_z, utcnow
+from service.notifications import events as tell
 from service.proofs.use_cases import proofs_of_version
 from service.review.schemas import LifecycleOut, MilestoneStanding, ReviewOut, ReviewQueueItem
 from service.scope import load_request, load_submission, scoped_requests_query
@@ -39,7 +41,7 @@ def reviews_of(session: Session, submission_id: str) -> list[ReviewOut]:
 
 
 def record_review(session: Session, principal: Principal, submission_id: str,
-                  command: ReviewCommand) -> ReviewOut:
+                  command: ReviewCommand, *, mailing: Mailing) -> ReviewOut:
     """Record the ARS decision on a version (see ``service.domain.review.check_review``)."""
     sub, _ = load_submission(session, principal, submission_id)
     access.require_may_review(principal)
@@ -65,6 +67,7 @@ def record_review(session: Session, principal: Principal, submission_id: str,
                                                    "decision": decision.value, "comment": comment})
     outbox.emit(session, "review.decided", request_id=sub.request_id, data={
         "submission_id": sub.id, "milestone": sub.milestone, "version": sub.version, "decision": decision.value})
+    tell.review_decided(session, mailing, req, sub, decision=decision.value, comment=comment, by=principal.label)
     return review_view(review, actors.of_principal(principal))
 
 
