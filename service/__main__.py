@@ -26,6 +26,7 @@ from sqlmodel import Session
 from service.domain.access import Role
 from service.domain.errors import ValidationFailed
 from service.kit.db import create_db_engine
+from service.kit.mailing import Mailing
 from service.kit.settings import VAR_DIR, get_settings
 
 
@@ -91,7 +92,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from service.demo import seed_demo
 
     with _session() as session, session.begin():
-        keys = seed_demo(session, keys_file=Path(args.keys_file), today=_today())
+        keys = seed_demo(session, keys_file=Path(args.keys_file), today=_today(),
+                         mailing=Mailing.from_settings(get_settings()))
     print("Clés de démonstration (Authorization: Bearer <clé>) :")
     for role, secret in keys.items():
         print(f"  {role:<13} {secret}")

@@ -21,6 +21,7 @@ from service.access.keys import create_api_key, hash_key
 from service.domain.access import Principal, Role
 from service.funding_requests.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
 from service.funding_requests.use_cases import create_funding_request, record_event
+from service.kit.mailing import Mailing
 from service.models import ApiKey, FundingRequest
 
 DEMO_REQUESTS: list[dict[str, Any]] = [
@@ -54,7 +55,7 @@ DEMO_KEYS: list[dict[str, Any]] = [
 ]
 
 
-def seed_demo(session: Session, *, keys_file: Path, today: date) -> dict[str, str]:
+def seed_demo(session: Session, *, keys_file: Path, today: date, mailing: Mailing) -> dict[str, str]:
     """Create whatever demo data and keys the database lacks; return the demo keys by role.
 
     The keys of ``keys_file`` are kept from one run to the next. When the database does not
@@ -85,7 +86,8 @@ def seed_demo(session: Session, *, keys_file: Path, today: date) -> dict[str, st
         )
         create_funding_request(session, admin, payload, today=today)
         for kind, on in spec["events"]:
-            record_event(session, admin, spec["galis_ref"], LifecycleEventCreate(type=kind, date=on), today=today)
+            record_event(session, admin, spec["galis_ref"], LifecycleEventCreate(type=kind, date=on), today=today,
+                         mailing=mailing)
     if keys != kept:
         _write_keys(keys_file, keys)
     return keys

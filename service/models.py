@@ -154,6 +154,10 @@ class FundingRequest(SQLModel, table=True):
     closed_on: date | None = None
     va_last_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     fin_projet_last_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: The fin de projet reminders sent for the current due date (days before it: « 30,7 »), and
+    #: when its overdue was told; both start again when the deadline is extended.
+    fin_projet_reminders_sent: str = Field(default="", max_length=20, sa_column_kwargs={"server_default": ""})
+    fin_projet_overdue_told_on: date | None = None
     created_at: datetime = _ts(default_factory=utcnow)
     created_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
     created_by_person_id: int | None = Field(default=None, foreign_key="person.id")

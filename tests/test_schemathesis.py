@@ -43,6 +43,7 @@ from stdnum import luhn
 from service.demo import seed_demo
 from service.domain.identifiers import DEPARTMENT_REGION
 from service.kit.db import create_db_engine
+from service.kit.mailing import Mailing
 from service.main import create_app
 from tests import factories
 from tests.conftest import alembic_config, make_settings
@@ -138,7 +139,8 @@ def world() -> Iterator[dict[str, str]]:
     command.upgrade(alembic_config(URL), "head")
     engine = create_db_engine(URL, pool_size=1, write=True)
     with Session(engine, expire_on_commit=False) as session, session.begin():
-        keys = seed_demo(session, keys_file=FOLDER / "demo-keys.json", today=date.today())
+        keys = seed_demo(session, keys_file=FOLDER / "demo-keys.json", today=date.today(),
+                         mailing=Mailing.from_settings(APP.state.settings))
     engine.dispose()
     with asgi.get_client(APP) as client:  # the lifespan stays up for the test cases
         admin = {"Authorization": f"Bearer {keys['admin']}"}

@@ -1,5 +1,6 @@
 """People are told: preferences per category, notifications held for a daily digest, one digest
-per person and working day, the message thread of each request, the proof requests' reminder.
+per person and working day, the message thread of each request, the reminders of proof requests
+and fin de projet.
 
 Revision ID: f7b9d1e3a546
 Revises: e6a8c0d2f435
@@ -77,13 +78,17 @@ def upgrade() -> None:
                                             name=op.f('fk_request_message_request_id_funding_request')),
                     sa.PrimaryKeyConstraint('id', name=op.f('pk_request_message')))
     op.create_index('ix_request_message_thread', 'request_message', ['request_id', 'created_at', 'id'])
-    with op.batch_alter_table('proof_request') as batch:
-        batch.add_column(sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True))
+    # Plain ADD COLUMN (SQLite too): a batch would copy funding_request, which other tables reference.
+    op.add_column('proof_request', sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True))
+    op.add_column('funding_request', sa.Column('fin_projet_reminders_sent', sa.String(length=20), server_default='',
+                                               nullable=False))
+    op.add_column('funding_request', sa.Column('fin_projet_overdue_told_on', sa.Date(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('proof_request') as batch:
-        batch.drop_column('reminded_at')
+    op.drop_column('funding_request', 'fin_projet_overdue_told_on')  # ALTER TABLE DROP COLUMN (SQLite ≥ 3.35)
+    op.drop_column('funding_request', 'fin_projet_reminders_sent')
+    op.drop_column('proof_request', 'reminded_at')
     op.drop_index('ix_request_message_thread', table_name='request_message')
     op.drop_table('request_message')
     op.drop_index('ix_held_notification_person', table_name='held_notification')

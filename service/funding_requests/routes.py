@@ -32,6 +32,7 @@ from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import Page as PageOut
 from service.http.uploads import single_file
+from service.kit.mailing import Mailing
 
 router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financement"])
 
@@ -151,9 +152,10 @@ def get_funding_request(galis_ref: GalisRefPath, principal: CurrentPrincipal, se
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def record_event(galis_ref: GalisRefPath, payload: LifecycleEventCreate, principal: CurrentPrincipal,
-                       database: DatabaseDep, today: Today) -> Any:
+                       database: DatabaseDep, today: Today, settings: SettingsDep) -> Any:
+    mailing = Mailing.from_settings(settings)
     return await database.writer.run(
-        lambda session: use_cases.record_event(session, principal, galis_ref, payload, today=today))
+        lambda session: use_cases.record_event(session, principal, galis_ref, payload, today=today, mailing=mailing))
 
 
 @router.get(

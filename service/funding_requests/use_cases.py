@@ -21,6 +21,7 @@ from service.domain.identifiers import REGIONS, Finess, region_name
 from service.domain.lifecycle import EventType, LifecycleState, Milestone
 from service.domain.proofs import DeclaredRow
 from service.funding_requests.schemas import EstablishmentIn, FundingRequestCreate, LifecycleEventCreate
+from service.kit.mailing import Mailing
 from service.kit.pagination import Key, Keyset, PageRequest
 from service.models import (
     ESTABLISHMENT_TABLE,
@@ -30,6 +31,7 @@ from service.models import (
     LifecycleEvent,
     SubmissionRow,
 )
+from service.notifications import events as tell
 from service.organisations import directory
 from service.registry.finess import registry_of
 from service.scope import load_request, scoped_requests_query
@@ -243,8 +245,9 @@ def get_funding_request(session: Session, principal: Principal, galis_ref: str, 
 
 
 def record_event(session: Session, principal: Principal, galis_ref: str, payload: LifecycleEventCreate,
-                 *, today: date) -> dict[str, Any]:
-    """Apply a milestone event under the request's row lock and keep it in the history."""
+                 *, today: date, mailing: Mailing) -> dict[str, Any]:
+    """Apply a milestone event under the request's row lock and keep it in the history; the
+    fin de projet's opening and extensions are mailed to the porteur."""
     req = load_request(session, principal, galis_ref, for_update=True)
     access.require_may_record_event(principal)
     assert req.id is not None
@@ -263,6 +266,8 @@ def record_event(session: Session, principal: Principal, galis_ref: str, payload
                  request_id=req.id, galis_ref=req.galis_ref, payload={
                      "type": payload.type.value, "date": payload.date.isoformat(), "until": _iso(payload.until)})
     _announce(session, req.id, payload.type, new_state)
+    if payload.type in (EventType.VSR_VALIDATED, EventType.DEADLINE_EXTENDED):
+        tell.fin_projet_opened(session, mailing, req, extended=payload.type is EventType.DEADLINE_EXTENDED)
     return request_view(req, establishments_of(session, req.id), today=today)
 
 

@@ -7,7 +7,7 @@ instant they run at, so that the tests give them theirs.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,14 @@ from sqlmodel import Session, col, select
 
 from service.domain.french_time import long_date, long_instant
 from service.domain.lifecycle import Milestone
-from service.domain.notifications import PROOF_REMINDER_BEFORE, Mode, digest_day, mode_of
+from service.domain.notifications import (
+    FIN_PROJET_REMINDER_DAYS,
+    PROOF_REMINDER_BEFORE,
+    Mode,
+    digest_day,
+    fin_projet_reminder_due,
+    mode_of,
+)
 from service.domain.review import DECISION_LABELS, Decision, Outcome
 from service.kit.mailing import Mailing
 from service.models import (
@@ -228,3 +235,63 @@ def mandate_changed(session: Session, mailing: Mailing, req: FundingRequest, edi
          context={"galis_ref": req.galis_ref, "porteur": req.porteur_name, "editeur": editeur.name,
                   "starts_on": long_date(starts_on) if starts_on else "", "ends_on": long_date(ends_on) if ends_on
                   else "", "by": by, "by_editeur": by_editeur})
+
+
+# --- Fin de projet ----------------------------------------------------------------------------
+
+def _fin_projet_context(mailing: Mailing, req: FundingRequest, today: date | None = None) -> dict[str, Any]:
+    assert req.fin_projet_due_on is not None
+    return {"galis_ref": req.galis_ref, "porteur": req.porteur_name,
+            "opened_on": long_date(req.fin_projet_opened_on) if req.fin_projet_opened_on else "",
+            "due_on": long_date(req.fin_projet_due_on),
+            "days_left": (req.fin_projet_due_on - today).days if today else None,
+            "link": mailing.link(f"/console/demandes/{req.galis_ref}")}
+
+
+def fin_projet_opened(session: Session, mailing: Mailing, req: FundingRequest, *, extended: bool = False) -> None:
+    """The VSR validated (or the deadline extended): the porteur is told the fin de projet's due
+    date; the reminders start again from it."""
+    req.fin_projet_reminders_sent, req.fin_projet_overdue_told_on = "", None
+    session.add(req)
+    tell(session, category="fin_projet", template="fin_projet.extended" if extended else "fin_projet.opened",
+         request_id=req.id, audiences=[audience(session, "fin_projet", porteur_of(session, req))],
+         context=_fin_projet_context(mailing, req))
+
+
+def remind_fin_projet(session: Session, now: datetime, *, mailing: Mailing, limit: int = 500) -> int:
+    """Timed: while a request has no fin de projet version, its porteur is reminded at D-30, D-7
+    and D-1 of the due date (in ``mailing.zone``), and told with its ARS once it is overdue. How
+    many mails' events were queued."""
+    today = now.astimezone(ZoneInfo(mailing.zone)).date()
+    open_without_version = (select(FundingRequest).where(
+        col(FundingRequest.fin_projet_due_on).is_not(None), col(FundingRequest.closed_on).is_(None),
+        FundingRequest.fin_projet_last_version == 0))
+    told = 0
+    soon = session.exec(open_without_version.where(
+        col(FundingRequest.fin_projet_due_on) >= today,
+        col(FundingRequest.fin_projet_due_on) <= today + timedelta(days=max(FIN_PROJET_REMINDER_DAYS)))
+        .order_by(col(FundingRequest.id)).limit(limit).with_for_update()).all()
+    for req in soon:
+        assert req.fin_projet_due_on is not None
+        sent = tuple(int(days) for days in req.fin_projet_reminders_sent.split(",") if days)
+        due = fin_projet_reminder_due(req.fin_projet_due_on, today, sent)
+        if due is None:
+            continue
+        req.fin_projet_reminders_sent = ",".join(str(days) for days in (*sent, due))
+        session.add(req)
+        tell(session, category="fin_projet", template="fin_projet.reminder", request_id=req.id,
+             audiences=[audience(session, "fin_projet", porteur_of(session, req))],
+             context=_fin_projet_context(mailing, req, today))
+        told += 1
+    late = session.exec(open_without_version.where(
+        col(FundingRequest.fin_projet_due_on) < today, col(FundingRequest.fin_projet_overdue_told_on).is_(None))
+        .order_by(col(FundingRequest.id)).limit(limit).with_for_update()).all()
+    for req in late:
+        req.fin_projet_overdue_told_on = today
+        session.add(req)
+        tell(session, category="fin_projet", template="fin_projet.overdue", request_id=req.id,
+             audiences=[audience(session, "fin_projet", porteur_of(session, req)),
+                        audience(session, "fin_projet", ars_of(session, req.region_code))],
+             context=_fin_projet_context(mailing, req, today))
+        told += 1
+    return told
