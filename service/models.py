@@ -616,6 +616,8 @@ class MailMessage(SQLModel, table=True):
     #: What it tells (``proof_request.opened``…): the person's preferences are per category.
     category: str = Field(max_length=40)
     request_id: int | None = Field(default=None, foreign_key="funding_request.id")
+    #: The person it is written to, when it is one (its one-click unsubscribe link names it).
+    person_id: int | None = Field(default=None, foreign_key="person.id")
     recipients: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     subject: str = Field(max_length=300)
     text_body: str = Field(sa_type=sa.Text)
@@ -628,6 +630,17 @@ class MailMessage(SQLModel, table=True):
     next_attempt_at: datetime | None = _ts(default=None)
     sent_at: datetime | None = _ts(default=None)
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class ServiceSecret(SQLModel, table=True):
+    """A secret of the service made at its first use and kept in the database, so that every
+    process shares it (the key of the mails' unsubscribe links)."""
+
+    __tablename__ = "service_secret"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: str = Field(max_length=200)
+    created_at: datetime = _ts(default_factory=utcnow)
 
 
 class NotificationPreference(SQLModel, table=True):

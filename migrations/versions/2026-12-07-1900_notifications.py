@@ -20,6 +20,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    # First, while no table refers to mail_message (SQLite copies it to add a foreign key).
+    with op.batch_alter_table('mail_message') as batch:
+        batch.add_column(sa.Column('person_id', sa.Integer(), nullable=True))
+        batch.create_foreign_key(op.f('fk_mail_message_person_id_person'), 'person', ['person_id'], ['id'])
     op.create_index('ix_mail_message_created', 'mail_message', ['created_at', 'id'])
     op.create_table('notification_preference',
                     sa.Column('person_id', sa.Integer(), nullable=False),
@@ -80,6 +84,11 @@ def upgrade() -> None:
     op.create_index('ix_request_message_thread', 'request_message', ['request_id', 'created_at', 'id'])
     # Plain ADD COLUMN (SQLite too): a batch would copy funding_request, which other tables reference.
     op.add_column('proof_request', sa.Column('reminded_at', sa.DateTime(timezone=True), nullable=True))
+    op.create_table('service_secret',
+                    sa.Column('name', sa.String(length=40), nullable=False),
+                    sa.Column('value', sa.String(length=200), nullable=False),
+                    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+                    sa.PrimaryKeyConstraint('name', name=op.f('pk_service_secret')))
     op.add_column('funding_request', sa.Column('fin_projet_reminders_sent', sa.String(length=20), server_default='',
                                                nullable=False))
     op.add_column('funding_request', sa.Column('fin_projet_overdue_told_on', sa.Date(), nullable=True))
@@ -95,4 +104,7 @@ def downgrade() -> None:
     op.drop_table('held_notification')
     op.drop_table('mail_digest')
     op.drop_table('notification_preference')
+    op.drop_table('service_secret')
+    with op.batch_alter_table('mail_message') as batch:  # its foreign key goes with it (nothing refers to it now)
+        batch.drop_column('person_id')
     op.drop_index('ix_mail_message_created', table_name='mail_message')

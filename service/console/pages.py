@@ -31,6 +31,7 @@ from service.control import use_cases as control
 from service.domain.access import ROLE_LABELS, Role
 from service.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from service.domain.lifecycle import Milestone
+from service.domain.notifications import BY_CODE
 from service.domain.review import Decision, OutcomeCommand, ProofRequestCommand, ReviewCommand
 from service.evidence import serving as evidence_serving
 from service.http.limits import address_of, caller_of, enforce
@@ -42,6 +43,7 @@ from service.kit.pagination import PageRequest
 from service.kit.rate_limits import DEFAULT, EXPORTS, SIGN_IN
 from service.kit.settings import Settings
 from service.models import iso_z, utcnow
+from service.notifications import unsubscribe
 from service.obligations import use_cases as obligations
 from service.organisations import people
 from service.proofs import serving as proof_serving
@@ -619,6 +621,45 @@ async def versions_of_request(request: Request, galis_ref: str) -> Response:
     return await list_page(request, "demande.html", lambda s, person, at: submissions.list_versions(
         s, person.principal, galis_ref, at, milestone=None), galis_ref=galis_ref,
         milestones={m.value: m.label for m in Milestone})
+
+
+# --- one-click unsubscribe ---------------------------------------------------------------------
+
+async def _unsubscribe_page(request: Request, *, confirm: bool) -> Response:
+    """The one-click unsubscribe of a mail (RFC 8058): the link signs the person and category; no
+    session. GET shows what the button will do; POST (the mail reader's, or the button's) does it."""
+    blocked = await sign_in_counted(request)  # a signed link: counted like sign-in, per address
+    if blocked is not None:
+        return blocked
+    params = request.query_params
+    try:
+        if not confirm:
+            person, category = await read(request, lambda session: unsubscribe.check(
+                session, params.get("p"), params.get("c"), params.get("t")))
+            label = ("vos récapitulatifs quotidiens" if category == unsubscribe.DIGEST
+                     else f"« {BY_CODE[category].label} »")
+            return render(request, "desabonnement.html", None, confirmed=None, label=label, email=person.email,
+                          action=f"{request.url.path}?{request.url.query}")
+        await read_form(request)  # bounded; « List-Unsubscribe=One-Click » or the button's empty form
+
+        def turn_off(session: Session) -> tuple[str, list[str]]:
+            person, category = unsubscribe.check(session, params.get("p"), params.get("c"), params.get("t"))
+            return person.email, unsubscribe.unsubscribe(session, person, category)
+
+        email, labels = await _database(request).writer.run(turn_off)
+        return render(request, "desabonnement.html", None, confirmed=labels, email=email)
+    except (DomainError, HttpProblem) as exc:
+        return error_page(request, None, exc)
+
+
+@router.get("/desabonnement")
+async def unsubscribe_page(request: Request) -> Response:
+    return await _unsubscribe_page(request, confirm=False)
+
+
+@router.post("/desabonnement")
+async def unsubscribe_now(request: Request) -> Response:
+    return await _unsubscribe_page(request, confirm=True)
 
 
 # --- wiring --------------------------------------------------------------------------------------

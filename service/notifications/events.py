@@ -107,7 +107,7 @@ def proof_request_overdue(session: Session, mailing: Mailing, pr: ProofRequest) 
         asker = audience(session, "proof_request", None, [pr.requested_by_person_id])
     else:
         cnsa = session.exec(select(Organisation).where(Organisation.kind == "cnsa")).first()
-        asker = Audience(addresses=[cnsa.contact_email] if cnsa and cnsa.contact_email else [], daily=[])
+        asker = Audience(addresses=[(cnsa.contact_email, None)] if cnsa and cnsa.contact_email else [], daily=[])
     tell(session, category="proof_request", template="proof_request.overdue", context=context,
          audiences=[audience(session, "proof_request", porteur_of(session, req)), asker], request_id=req.id)
 
@@ -158,7 +158,8 @@ def queue_digests(session: Session, now: datetime, *, mailing: Mailing) -> int:
         session.add(digest)
         session.flush()
         if context is not None:
-            mail = queue(session, category="digest", template="digest", context=context, recipients=[person.email])
+            mail = queue(session, category="digest", template="digest", context=context, recipients=[person.email],
+                         person_id=person.id)
             if mail is not None:
                 session.flush()
                 digest.mail_id = mail.id

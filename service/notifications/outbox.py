@@ -43,30 +43,32 @@ def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def queue(session: Session, *, category: str, template: str, context: dict[str, Any],
-          recipients: Iterable[str], request_id: int | None = None) -> MailMessage | None:
+          recipients: Iterable[str], request_id: int | None = None, person_id: int | None = None) -> MailMessage | None:
     """A mail to ``recipients`` (each once, as given), added to ``session``: sent once the change
     is committed. ``None`` when nobody is to receive it."""
     to = list(dict.fromkeys(address.strip().lower() for address in recipients if address and address.strip()))
     if not to:
         return None
-    return _add(session, category, render(template, context), to, request_id)
+    return _add(session, category, render(template, context), to, request_id, person_id)
 
 
 def _add(session: Session, category: str, parts: tuple[str, str, str], recipients: list[str],
-         request_id: int | None) -> MailMessage:
+         request_id: int | None, person_id: int | None = None) -> MailMessage:
     subject, text, html = parts
-    mail = MailMessage(id=str(uuid.uuid4()), category=category, request_id=request_id, recipients=recipients,
-                       subject=subject, text_body=text, html_body=html, next_attempt_at=utcnow())
+    mail = MailMessage(id=str(uuid.uuid4()), category=category, request_id=request_id, person_id=person_id,
+                       recipients=recipients, subject=subject, text_body=text, html_body=html,
+                       next_attempt_at=utcnow())
     session.add(mail)
     return mail
 
 
 @dataclass(frozen=True, slots=True)
 class Audience:
-    """Who receives one mail of a category: the addresses to write to now, and the people who
-    chose to read it in their daily digest."""
+    """Who receives one mail of a category: the addresses to write to now (with the person each
+    is, ``None`` for an organisation's contact address), and the people who chose to read it in
+    their daily digest."""
 
-    addresses: list[str]
+    addresses: list[tuple[str, int | None]]
     daily: list[int]
 
 
@@ -84,15 +86,16 @@ def audience(session: Session, category: str, organisation: Organisation | None,
         .outerjoin(NotificationPreference, sa.and_(col(NotificationPreference.person_id) == Person.id,
                                                    col(NotificationPreference.category) == category))
         .where(who, col(Person.active).is_(True)).order_by(col(Person.id))).all()
-    addresses, daily = [], []
+    addresses: list[tuple[str, int | None]] = []
+    daily: list[int] = []
     for person_id, address, chosen in rows:
         mode = mode_of(category, Mode(chosen) if chosen else None)
         if mode is Mode.INSTANT:
-            addresses.append(address)
+            addresses.append((address, person_id))
         elif mode is Mode.DAILY and person_id is not None:
             daily.append(person_id)
     if organisation is not None and organisation.contact_email:
-        addresses.append(organisation.contact_email)
+        addresses.append((organisation.contact_email, None))
     return Audience(addresses=addresses, daily=daily)
 
 
@@ -103,15 +106,17 @@ def tell(session: Session, *, category: str, template: str, context: dict[str, A
     thread (unless ``thread`` is false: a mail telling of a message of the thread)."""
     mails: list[MailMessage] = []
     held: list[int] = []
-    addresses: list[str] = []
+    to: dict[str, int | None] = {}  # each address once, as the person it is when one is
     for group in audiences:
-        addresses.extend(group.addresses)
+        for address, person_id in group.addresses:
+            if address and address.strip():
+                key = address.strip().lower()
+                to[key] = to.get(key) or person_id
         held.extend(group.daily)
-    to = list(dict.fromkeys(address.strip().lower() for address in addresses if address and address.strip()))
     if not to and not held:
         return mails
     parts = render(template, context)
-    mails = [_add(session, category, parts, [address], request_id) for address in to]
+    mails = [_add(session, category, parts, [address], request_id, person_id) for address, person_id in to.items()]
     for person_id in dict.fromkeys(held):
         session.add(HeldNotification(person_id=person_id, category=category, request_id=request_id,
                                      subject=parts[0]))

@@ -29,8 +29,10 @@ from urllib.parse import unquote, urlsplit
 from sqlmodel import Session, col, select
 
 from service.kit.db import Database
+from service.kit.mailing import Mailing
 from service.kit.settings import Settings
 from service.models import MailMessage, utcnow
+from service.notifications import unsubscribe
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +42,10 @@ def domain_of(sender: str) -> str:
     return email.utils.parseaddr(sender)[1].rpartition("@")[2] or "localhost"
 
 
-def compose(mail: MailMessage, *, sender: str) -> EmailMessage:
+def compose(mail: MailMessage, *, sender: str, unsubscribe: str | None = None) -> EmailMessage:
     """The mail as sent: headers and both parts (header values are single lines: what people
-    typed only ever reaches the body, as text)."""
+    typed only ever reaches the body, as text); with ``unsubscribe``, its one-click link (RFC
+    8058)."""
     domain = domain_of(sender)
     message = EmailMessage(policy=email.policy.SMTP)
     message["From"] = sender
@@ -56,6 +59,9 @@ def compose(mail: MailMessage, *, sender: str) -> EmailMessage:
         message["In-Reply-To"] = thread
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
+    if unsubscribe:
+        message["List-Unsubscribe"] = f"<{unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(mail.text_body)
     message.add_alternative(mail.html_body, subtype="html")
     return message
@@ -169,12 +175,14 @@ def send_due(database: Database, settings: Settings, *, now: datetime | None = N
     if not due:
         return 0
     transport = transport or transport_for(settings)
+    links = _unsubscribe_links(database, settings, due)
     outcomes: list[Outcome] = []
     try:
         with transport.open() as connection:
             for mail in due:
                 try:
-                    connection.send(compose(mail, sender=settings.mail_from), mail.recipients)
+                    connection.send(compose(mail, sender=settings.mail_from, unsubscribe=links.get(mail.id)),
+                                    mail.recipients)
                     outcomes.append(Outcome(mail.id, utcnow()))
                 except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as exc:
                     # the server answered about this mail: the connection serves the next one
@@ -189,6 +197,18 @@ def send_due(database: Database, settings: Settings, *, now: datetime | None = N
         outcomes += [Outcome(mail.id, utcnow(), error, final) for mail in due if mail.id not in tried]
     database.writer.run_sync(lambda session: record(session, outcomes, settings.mail_retry_delays))
     return len(outcomes)
+
+
+def _unsubscribe_links(database: Database, settings: Settings, due: list[MailMessage]) -> dict[str, str]:
+    """The one-click unsubscribe link of each mail written to a person about a category it may
+    turn off (the digests and the optional categories)."""
+    offering = [mail for mail in due if mail.person_id is not None and unsubscribe.offered(mail.category)]
+    if not offering:
+        return {}
+    key = database.writer.run_sync(unsubscribe.secret)
+    mailing = Mailing.from_settings(settings)
+    return {mail.id: unsubscribe.link(mailing, key, mail.person_id, mail.category)
+            for mail in offering if mail.person_id is not None}
 
 
 def record(session: Session, outcomes: list[Outcome], schedule: tuple[int, ...]) -> None:
