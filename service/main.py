@@ -108,6 +108,7 @@ def deliverer_for(database: Database, settings: Settings) -> Deliverer:
                      timed_events=[functools.partial(announce_overdue, mailing=mailing),
                                    functools.partial(tell.remind_proof_requests, mailing=mailing),
                                    functools.partial(tell.remind_fin_projet, mailing=mailing),
+                                   functools.partial(tell.tell_versions_awaiting, mailing=mailing),
                                    functools.partial(tell.queue_digests, mailing=mailing)],
                      jobs=[functools.partial(mail_sending.send_due, database, settings)])
 

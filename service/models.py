@@ -223,6 +223,9 @@ class Submission(SQLModel, table=True):
     #: off a partial index in reception order. Kept under the request's row lock by the push (the
     #: version it replaces) and the decision.
     awaiting_review: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    #: Whether the ARS people who want each version at once were told of it (the active
+    #: deliverer's pass tells them of the versions awaiting review not told yet).
+    review_told: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     #: The latest version of its milestone (the one the statistics read), kept by the push.
     is_latest: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 

@@ -92,12 +92,16 @@ def upgrade() -> None:
     op.add_column('funding_request', sa.Column('fin_projet_reminders_sent', sa.String(length=20), server_default='',
                                                nullable=False))
     op.add_column('funding_request', sa.Column('fin_projet_overdue_told_on', sa.Date(), nullable=True))
+    op.add_column('submission', sa.Column('review_told', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # the versions already waiting are in the ARS's queue: nobody is told of them again
+    op.execute(sa.text("UPDATE submission SET review_told = true WHERE awaiting_review"))
 
 
 def downgrade() -> None:
     op.drop_column('funding_request', 'fin_projet_overdue_told_on')  # ALTER TABLE DROP COLUMN (SQLite ≥ 3.35)
     op.drop_column('funding_request', 'fin_projet_reminders_sent')
     op.drop_column('proof_request', 'reminded_at')
+    op.drop_column('submission', 'review_told')
     op.drop_index('ix_request_message_thread', table_name='request_message')
     op.drop_table('request_message')
     op.drop_index('ix_held_notification_person', table_name='held_notification')

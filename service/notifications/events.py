@@ -296,3 +296,34 @@ def remind_fin_projet(session: Session, now: datetime, *, mailing: Mailing, limi
              context=_fin_projet_context(mailing, req, today))
         told += 1
     return told
+
+
+# --- Versions awaiting review, at once --------------------------------------------------------
+
+def tell_versions_awaiting(session: Session, now: datetime, *, mailing: Mailing, limit: int = 500) -> int:
+    """Timed: the ARS people who want each version at once (``review_queue``: ``instant``) are
+    told of the versions awaiting review in their région not told yet, in one mail per pass;
+    the others read them in their digest. How many versions were told."""
+    new = session.exec(
+        select(Submission, FundingRequest).join(FundingRequest, col(FundingRequest.id) == Submission.request_id)
+        .where(col(Submission.awaiting_review), col(Submission.review_told).is_(False))
+        .order_by(col(Submission.received_at), col(Submission.id)).limit(limit)).all()
+    by_region: dict[str, list[tuple[Submission, FundingRequest]]] = {}
+    for sub, req in new:
+        by_region.setdefault(req.region_code, []).append((sub, req))
+        sub.review_told = True
+        session.add(sub)
+    for region_code, versions in by_region.items():
+        ars = ars_of(session, region_code)
+        instant = audience(session, "review_queue", ars, contact=False)
+        if not instant.addresses:
+            continue
+        tell(session, category="review_queue", template="review_queue.new",
+             audiences=[Audience(addresses=instant.addresses, daily=[])],
+             context={"count": len(versions), "organisation": ars.name if ars else "",
+                      "versions": [{"galis_ref": req.galis_ref, "porteur": req.porteur_name,
+                                    "milestone": Milestone(sub.milestone).label, "version": sub.version,
+                                    "received": long_instant(sub.received_at, mailing.zone),
+                                    "link": mailing.link(f"/console/versions/{sub.id}")} for sub, req in versions],
+                      "queue_link": mailing.link("/console/examen")})
+    return len(new)

@@ -73,9 +73,9 @@ class Audience:
 
 
 def audience(session: Session, category: str, organisation: Organisation | None,
-             people: Sequence[int] = ()) -> Audience:
+             people: Sequence[int] = (), *, contact: bool = True) -> Audience:
     """The active people of ``organisation`` and the ``people`` named (each by its preference for
-    ``category``), and the organisation's ``contact_email``."""
+    ``category``), and the organisation's ``contact_email`` (unless ``contact`` is false)."""
     who: sa.ColumnElement[bool] = sa.false()
     if organisation is not None:
         who = col(Person.organisation_id) == organisation.id
@@ -94,7 +94,7 @@ def audience(session: Session, category: str, organisation: Organisation | None,
             addresses.append((address, person_id))
         elif mode is Mode.DAILY and person_id is not None:
             daily.append(person_id)
-    if organisation is not None and organisation.contact_email:
+    if contact and organisation is not None and organisation.contact_email:
         addresses.append((organisation.contact_email, None))
     return Audience(addresses=addresses, daily=daily)
 

@@ -224,3 +224,37 @@ def test_the_active_deliverer_runs_the_timed_mails(api: Api, smtp: tuple[Inbox, 
     subjects = {to: [m["Subject"].split(" ")[2] for m in mails] for to, mails in mails_to(inbox).items()}
     assert subjects["marie.dupont@horizon.example"] == ["Rappel"]
     assert subjects["agent.ars@ars.example"] == ["Récapitulatif"]
+
+
+def test_ars_people_who_want_it_at_once_are_told_of_each_new_version(api: Api, smtp: tuple[Inbox, int],
+                                                                     mailing: Mailing) -> None:
+    inbox, _ = smtp
+    ars = organisation(api, lambda s: directory.ars_of(s, "75"))
+    sql(api, "UPDATE organisation SET contact_email = 'ars@ars.example' WHERE id = :id", id=ars)
+    lea = invite(api, ars, "lea@ars.example")
+    invite(api, ars, "paul@ars.example")  # the default: the daily digest
+    sql(api, "INSERT INTO notification_preference (person_id, category, mode, updated_at) "
+             "VALUES (:p, 'review_queue', 'instant', :now)", p=lea, now=datetime.now(UTC))
+    inside = [api.create_request(establishments=[{"finess": factories.finess("24"), "name": f"EHPAD {n}",
+                                                  "category": "500"}]) for n in range(2)]
+    outside = api.create_request(establishments=[{"finess": factories.finess("2A"), "name": "EHPAD corse",
+                                                  "category": "500"}])
+    for req in (*inside, outside):
+        assert api.push(req["galis_ref"], {"milestone": "va", "rows": rows_for(req)}).status_code == 201
+    now = datetime.now(UTC)
+    assert at(api, events.tell_versions_awaiting, now, mailing=mailing) == 3
+    assert at(api, events.tell_versions_awaiting, now, mailing=mailing) == 0  # each version once
+    deliver(api)
+    told = mails_to(inbox)
+    assert set(told) == {"lea@ars.example"}  # not the digest reader, not the contact address
+    [mail] = told["lea@ars.example"]
+    assert mail["Subject"] == "[ESMS numérique] 2 nouvelles versions à examiner dans votre région"
+    assert all(f"GALIS {req['galis_ref']}" in text_of(mail) for req in inside)
+    assert outside["galis_ref"] not in text_of(mail)
+    inbox.received.clear()
+    # a new version of a request: told in its turn
+    assert api.push(inside[0]["galis_ref"], {"milestone": "va", "rows": rows_for(inside[0])}).status_code == 201
+    assert at(api, events.tell_versions_awaiting, now, mailing=mailing) == 1
+    deliver(api)
+    assert mails_to(inbox)["lea@ars.example"][0]["Subject"] == ("[ESMS numérique] 1 nouvelle version à examiner "
+                                                                "dans votre région")
