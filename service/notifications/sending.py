@@ -36,6 +36,10 @@ from service.notifications import unsubscribe
 
 log = logging.getLogger(__name__)
 
+#: Mails sent between two records of their outcome: a deliverer killed mid-batch sends at most
+#: these again (same Message-ID), and a record costs one write transaction.
+RECORD_EVERY = 10
+
 
 def domain_of(sender: str) -> str:
     """The domain of the From: address (``ne-pas-repondre@esms.example`` → ``esms.example``)."""
@@ -177,9 +181,20 @@ def send_due(database: Database, settings: Settings, *, now: datetime | None = N
     transport = transport or transport_for(settings)
     links = _unsubscribe_links(database, settings, due)
     outcomes: list[Outcome] = []
+    recorded = 0
+
+    def keep() -> None:  # what was sent is recorded as it goes: a crash sends again at most RECORD_EVERY
+        nonlocal recorded
+        if recorded < len(outcomes):
+            done = outcomes[recorded:]
+            database.writer.run_sync(lambda session: record(session, done, settings.mail_retry_delays))
+            recorded = len(outcomes)
+
     try:
         with transport.open() as connection:
             for mail in due:
+                if len(outcomes) - recorded >= RECORD_EVERY:
+                    keep()
                 try:
                     connection.send(compose(mail, sender=settings.mail_from, unsubscribe=links.get(mail.id)),
                                     mail.recipients)
@@ -195,7 +210,7 @@ def send_due(database: Database, settings: Settings, *, now: datetime | None = N
         log.warning("mail: %s", error)
         tried = {o.mail_id for o in outcomes}
         outcomes += [Outcome(mail.id, utcnow(), error, final) for mail in due if mail.id not in tried]
-    database.writer.run_sync(lambda session: record(session, outcomes, settings.mail_retry_delays))
+    keep()
     return len(outcomes)
 
 

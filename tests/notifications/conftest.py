@@ -3,6 +3,7 @@ helpers to read what it received."""
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ class Inbox:
         self.received: list[tuple[list[str], EmailMessage]] = []
         self.refuse: str | None = None
         self.unknown: set[str] = set()  # addresses the server refuses at RCPT
+        self.delay = 0.0  # seconds taken over each message (a slow server)
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.unknown:
@@ -42,6 +44,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.refuse:
             return self.refuse
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
