@@ -31,7 +31,7 @@ from service.control import use_cases as control
 from service.domain.access import ROLE_LABELS, Role
 from service.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from service.domain.lifecycle import Milestone
-from service.domain.notifications import BY_CODE
+from service.domain.notifications import BY_CODE, categories_for
 from service.domain.review import Decision, OutcomeCommand, ProofRequestCommand, ReviewCommand
 from service.evidence import serving as evidence_serving
 from service.http.limits import address_of, caller_of, enforce
@@ -43,7 +43,8 @@ from service.kit.pagination import PageRequest
 from service.kit.rate_limits import DEFAULT, EXPORTS, SIGN_IN
 from service.kit.settings import Settings
 from service.models import iso_z, utcnow
-from service.notifications import unsubscribe
+from service.notifications import preferences, unsubscribe
+from service.notifications.schemas import PreferenceChange
 from service.obligations import use_cases as obligations
 from service.organisations import people
 from service.proofs import serving as proof_serving
@@ -621,6 +622,28 @@ async def versions_of_request(request: Request, galis_ref: str) -> Response:
     return await list_page(request, "demande.html", lambda s, person, at: submissions.list_versions(
         s, person.principal, galis_ref, at, milestone=None), galis_ref=galis_ref,
         milestones={m.value: m.label for m in Milestone})
+
+
+# --- a person's mail preferences -------------------------------------------------------------
+
+@router.get("/messages")
+async def preferences_page(request: Request) -> Response:
+    async def body(person: SignedIn) -> Response:
+        items = await read(request, lambda session: preferences.preferences(session, person.principal))
+        return render(request, "messages.html", person, items=items, done=request.query_params.get("fait"))
+
+    return await page(request, body)
+
+
+@router.post("/messages")
+async def change_preferences(request: Request) -> Response:
+    def change(session: Session, person: SignedIn, fields: dict[str, str]) -> Any:
+        kind = person.principal.kind.value
+        return preferences.change(session, person.principal, [
+            PreferenceChange(category=c.code, mode=fields[c.code]) for c in categories_for(kind)
+            if not c.mandatory and fields.get(c.code) in ("instant", "daily", "off")])
+
+    return await form_action(request, f"{PREFIX}/messages", "Préférences enregistrées.", change)
 
 
 # --- one-click unsubscribe ---------------------------------------------------------------------

@@ -194,7 +194,7 @@ def _digest_context(session: Session, mailing: Mailing, person: Person, organisa
                       "received": long_date(sub.received_at.astimezone(ZoneInfo(mailing.zone)).date()),
                       "link": mailing.link(f"/console/versions/{sub.id}")} for sub, req in listed],
         "more": max(0, count - len(listed)), "queue_link": mailing.link("/console/examen"),
-        "held": held, "preferences_link": mailing.link("/console/"),
+        "held": held, "preferences_link": mailing.link("/console/messages"),
     }
 
 

@@ -416,3 +416,38 @@ def test_the_provider_is_reached_through_the_environment_s_proxy(monkeypatch: py
     assert proconnect._proxy_for("https://idp.local.example") is None
     monkeypatch.delenv("HTTPS_PROXY")
     assert proconnect._proxy_for("https://auth.agentconnect.gouv.fr/api/v2") is None
+
+
+def test_a_person_chooses_how_it_is_told_in_the_console(console: TestClient, stub: oidc_stub.Stub) -> None:
+    api = Api(console)
+    person_id = invite(api, "ars", AGENT["email"].lower(), region_code="76")
+    stub.user = dict(AGENT)
+    through_provider(console)
+    page = console.get("/console/messages")
+    assert page.status_code == 200 and 'href="/console/messages" aria-current="page"' in page.text
+    assert "Versions en attente de revue dans votre région" in page.text
+    assert 'name="review_queue" value="daily" checked' in page.text  # the ARS's default
+    assert 'name="fin_projet"' not in page.text and "Toujours envoyés aussitôt." in page.text  # mandatory
+    assert "Demandes de preuve" not in page.text  # a porteur's and the CNSA's, not an ARS's
+
+    refused = console.post("/console/messages", data={"review_queue": "off"}, follow_redirects=False)
+    assert refused.status_code == 403  # no form token: nothing changes
+    saved = console.post("/console/messages", follow_redirects=False, data={
+        "csrf_token": csrf_on(page), "review_queue": "instant", "message": "off", "fin_projet": "off"})
+    assert saved.status_code == 303
+    with api.database.engine.connect() as conn:
+        chosen = dict(conn.execute(sa.text("SELECT category, mode FROM notification_preference WHERE person_id = :p"),
+                                   {"p": person_id}).all())
+    assert chosen == {"review_queue": "instant", "message": "off"}  # a mandatory category is not offered
+    assert 'name="review_queue" value="instant" checked' in console.get("/console/messages").text
+
+
+def test_a_key_signed_in_has_no_mail_preferences(console: TestClient) -> None:
+    api = Api(console)
+    form = console.get("/console/connexion")
+    console.post("/console/connexion", data={"csrf_token": csrf_on(form), "api_key": api.key("ars_reviewer",
+                                                                                             region_code="75")})
+    home = console.get("/console/examen")
+    assert home.status_code == 200 and "Mes messages" not in home.text
+    page = console.get("/console/messages")
+    assert page.status_code == 403 and "person_only" in page.text
