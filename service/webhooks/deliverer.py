@@ -38,7 +38,7 @@ from sqlmodel import Session
 
 from service.audit import trail as audit
 from service.domain.access import Principal, Role, standing
-from service.kit.db import DB_UNAVAILABLE, Database, short_reason
+from service.kit.db import DB_UNAVAILABLE, Database, is_conflict, short_reason
 from service.kit.settings import Settings
 from service.models import (
     API_KEY_TABLE,
@@ -188,13 +188,29 @@ def disable(session: Session, subscription_id: str, reason: str, *, at: datetime
 TimedEvents = Callable[[Session, datetime], int]
 
 
+def _timed(session: Session, job: TimedEvents, now: datetime) -> int:
+    """One job of ``timed_events`` in a savepoint of its own: one that fails (a defect, a row it
+    cannot handle) is rolled back and logged, and holds neither the other jobs nor the rest of the
+    housekeeping back; it is tried again at the next pass."""
+    try:
+        with session.begin_nested():
+            return job(session, now)
+    except DB_UNAVAILABLE:
+        raise
+    except Exception as exc:
+        if is_conflict(exc):
+            raise  # the whole transaction goes round again
+        log.exception("timed job %s failed", getattr(job, "func", job))
+        return 0
+
+
 def housekeeping(session: Session, *, zone: str, timed_events: Sequence[TimedEvents] = ()) -> int:
     """What time alone changes: the events of ``timed_events`` queued (``proof_request.overdue``
     for the proof requests fallen due); the subscriptions of keys revoked or expired since
     disabled (nothing reaches them any more); deliveries queued for a subscription disabled
     meanwhile cancelled. The events queued."""
     now = utcnow()
-    queued = sum(job(session, now) for job in timed_events)
+    queued = sum(_timed(session, job, now) for job in timed_events)
     conn = session.connection()
     today = datetime.now(ZoneInfo(zone)).date()
     for row in conn.execute(sa.select(_SUB.c.id, _KEY.c.revoked_at, _KEY.c.expires_on)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlmodel import Session
 from time_machine import TimeMachineFixture
 
@@ -19,6 +20,7 @@ from service.domain.review import ProofRequestCommand
 from service.kit.mailing import Mailing
 from service.notifications import events
 from service.organisations import directory, people
+from service.webhooks.deliverer import housekeeping
 from tests import factories
 from tests.conftest import Api, rows_for
 from tests.notifications.conftest import (
@@ -258,3 +260,23 @@ def test_ars_people_who_want_it_at_once_are_told_of_each_new_version(api: Api, s
     deliver(api)
     assert mails_to(inbox)["lea@ars.example"][0]["Subject"] == ("[ESMS numérique] 1 nouvelle version à examiner "
                                                                 "dans votre région")
+
+
+def test_a_failing_timed_job_holds_back_neither_the_others_nor_housekeeping(
+        api: Api, smtp: tuple[Inbox, int], mailing: Mailing, declared: dict[str, Any],
+        caplog: pytest.LogCaptureFixture) -> None:
+    _, due, _ = request_by_person(api, declared, mailing)
+
+    def broken(session: Session, now: datetime) -> int:
+        session.execute(sa.text("UPDATE proof_request SET message = 'abîmé'"))  # rolled back with its savepoint
+        raise RuntimeError("un défaut")
+
+    def remind(session: Session, now: datetime) -> int:
+        return events.remind_proof_requests(session, due - timedelta(hours=1), mailing=mailing)
+
+    with caplog.at_level("ERROR"):
+        queued = api.database.writer.run_sync(lambda session: housekeeping(
+            session, zone="Europe/Paris", timed_events=[broken, remind]))
+    assert queued == 1 and "timed job" in caplog.text
+    assert sql(api, "SELECT message FROM proof_request").scalar_one() == "Capture de l'agenda."
+    assert sql(api, "SELECT count(*) FROM proof_request WHERE reminded_at IS NOT NULL").scalar_one() == 1
