@@ -225,17 +225,39 @@ def timed(client: httpx.Client, path: str, runs: int, **kw: Any) -> dict[str, fl
             "max": round(times[-1], 2)}
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int, *, pool: bool = False) -> int:
+    """The resident memory of the server and its children, in KiB: the processes that answer
+    requests, or (``pool``) the writers' pool that the first costly file starts (multiprocessing's
+    fork server and resource tracker; the pool's own processes are the fork server's children),
+    its shared pages counted once (PSS)."""
     total = 0
-    for child in [pid, *map(int, subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-                            .stdout.split())]:
+    processes = [pid, *map(int, subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+                           .stdout.split())]
+    for child in processes:
         try:
-            for line in Path(f"/proc/{child}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            command = Path(f"/proc/{child}/cmdline").read_bytes()
+            if (b"multiprocessing." in command) != pool:
+                continue
+            for grandchild in subprocess.run(["pgrep", "-P", str(child)], capture_output=True,
+                                             text=True).stdout.split() if pool else []:
+                total += _memory(int(grandchild), "Pss:")
+            total += _memory(child, "Pss:" if pool else "VmRSS:")
         except FileNotFoundError:
             pass
     return total
+
+
+def _memory(pid: int, field: str) -> int:
+    """``VmRSS:`` (resident) from its status, or ``Pss:`` (resident, the pages shared with other
+    processes counted in proportion) from its smaps_rollup, in KiB."""
+    try:
+        source = "status" if field == "VmRSS:" else "smaps_rollup"
+        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
 
 
 def console_client(base: str, key: str) -> httpx.Client:
@@ -336,7 +358,8 @@ def main() -> int:
                 sampling.set()
                 sampler.join()
                 results["follow_up_export"] = {"seconds": round(export_s, 2), "bytes": size,
-                                               "rss_growth_mib": round((max(peak) - before) / 1024, 1)}
+                                               "rss_growth_mib": round((max(peak) - before) / 1024, 1),
+                                               "writers_pool_mib": round(rss_kib(proc.pid, pool=True) / 1024, 1)}
             page = console_client(base, keys["ars_reviewer"])
             timings["console: review queue"] = timed(page, "/console/examen", args.runs)
             timings["console: version"] = timed(page, f"/console/versions/{facts['version']}", args.runs)
@@ -366,7 +389,8 @@ def main() -> int:
         print(f"{name:<40}{t['p50']:>9.1f}{t['p90']:>9.1f}{t['max']:>9.1f}{t['p50'] / base_p50:>11.1f}")
     e = results["follow_up_export"]
     print(f"\nfollow-up export of région {REGION}: {e['bytes']} bytes in {e['seconds']} s, "
-          f"server RSS +{e['rss_growth_mib']} MiB")
+          f"server RSS +{e['rss_growth_mib']} MiB (the writers' pool it started: {e['writers_pool_mib']} MiB "
+          "PSS)")
     d = results["digests"]
     print(f"daily digests of every ARS (one agent each): {d['digests']} digests queued in {d['seconds']} s")
     print("\nGoals: queues p50 < 20 ms; console pages < 50 ms; the digests of every ARS < 5 s.\n")
