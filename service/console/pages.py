@@ -31,7 +31,7 @@ from service.control import use_cases as control
 from service.domain.access import ROLE_LABELS, Role
 from service.domain.errors import DomainError, Forbidden, NotFound, ValidationFailed
 from service.domain.lifecycle import Milestone
-from service.domain.notifications import BY_CODE, categories_for
+from service.domain.notifications import BY_CODE, MAX_MESSAGE, categories_for
 from service.domain.review import Decision, OutcomeCommand, ProofRequestCommand, ReviewCommand
 from service.evidence import serving as evidence_serving
 from service.http.limits import address_of, caller_of, enforce
@@ -43,7 +43,7 @@ from service.kit.pagination import PageRequest
 from service.kit.rate_limits import DEFAULT, EXPORTS, SIGN_IN
 from service.kit.settings import Settings
 from service.models import iso_z, utcnow
-from service.notifications import preferences, unsubscribe
+from service.notifications import preferences, thread, unsubscribe
 from service.notifications.schemas import PreferenceChange
 from service.obligations import use_cases as obligations
 from service.organisations import people
@@ -622,6 +622,21 @@ async def versions_of_request(request: Request, galis_ref: str) -> Response:
     return await list_page(request, "demande.html", lambda s, person, at: submissions.list_versions(
         s, person.principal, galis_ref, at, milestone=None), galis_ref=galis_ref,
         milestones={m.value: m.label for m in Milestone})
+
+
+@router.get("/demandes/{galis_ref}/messages")
+async def request_thread(request: Request, galis_ref: str) -> Response:
+    return await list_page(request, "fil.html", lambda s, person, at: thread.thread(
+        s, person.principal, galis_ref, at), galis_ref=galis_ref, max_message=MAX_MESSAGE,
+        done=request.query_params.get("fait"))
+
+
+@router.post("/demandes/{galis_ref}/messages")
+async def post_to_thread(request: Request, galis_ref: str) -> Response:
+    mailing = Mailing.from_settings(_settings(request))
+    return await form_action(request, f"{PREFIX}/demandes/{galis_ref}/messages", "Message envoyé.",
+                             lambda s, person, fields: thread.post(s, person.principal, galis_ref,
+                                                                   fields.get("body", ""), mailing=mailing))
 
 
 # --- a person's mail preferences -------------------------------------------------------------

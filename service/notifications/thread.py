@@ -66,7 +66,7 @@ def post(session: Session, principal: Principal, galis_ref: str, body: object, *
          audiences=_other_side(session, principal, req),
          context={"galis_ref": req.galis_ref, "porteur": req.porteur_name, "author": author["label"],
                   "body": text, "posted": long_instant(message.created_at, mailing.zone),
-                  "link": mailing.link(f"/console/demandes/{req.galis_ref}")})
+                  "link": mailing.link(f"/console/demandes/{req.galis_ref}/messages")})
     return _view(message, author)
 
 

@@ -241,6 +241,13 @@ def test_a_cnsa_auditor_controls_and_a_porteur_answers(page: Any, story: Story, 
     assert page.get_by_role("status").inner_text() == "Preuve déposée."
     assert "rapport-dui.pdf" in page.content()
     check(page, "12-preuve-deposee")
+    page.goto(f"{story.live.base_url}/console/demandes/{story.ref}")
+    page.get_by_role("link", name="Les messages de la demande").click()
+    page.get_by_label("Votre message").fill("Bonjour,\nLe rapport signé est déposé.")
+    page.get_by_role("button", name="Envoyer").click()
+    assert page.get_by_role("status").inner_text() == "Message envoyé."
+    assert "Le rapport signé est déposé." in page.content() and "Association de test" in page.content()
+    check(page, "12b-messages")
     page.get_by_role("button", name="Se déconnecter").click()
 
     sign_in(page, story.live, story.keys["cnsa_auditor"])

@@ -150,3 +150,25 @@ def test_long_lists_are_paged(console: TestClient) -> None:
     rest = console.get(link.group(1).replace("&amp;", "&"))
     assert rest.text.count(">Version ") == 1 and 'rel="next"' not in rest.text
     assert ">Version 1<" in rest.text
+
+
+def test_the_thread_of_a_request_in_the_console(console: TestClient) -> None:
+    api = Api(console)
+    req = api.create_request()
+    assert sign_in(console, api.key("porteur", siret=req["siret"], label="Association Horizon")).status_code == 303
+    path = f"/console/demandes/{req['galis_ref']}/messages"
+    page = console.get(path)
+    assert page.status_code == 200 and "Aucun message pour l'instant." in page.text
+    refused = console.post(path, data={"csrf_token": csrf_of(page.text), "body": "Bonjour\x07"})
+    assert refused.status_code == 422 and "text_invalid_characters" in refused.text and "body" in refused.text
+    assert api.count("request_message") == 0
+    sent = console.post(path, data={"csrf_token": csrf_of(page.text), "body": "Bonjour,\r\n<b>deux</b> lignes."},
+                        follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"].startswith(path)
+    shown = console.get(sent.headers["location"]).text
+    assert "Message envoyé." in shown and "Association Horizon" in shown
+    assert "Bonjour,\n&lt;b&gt;deux&lt;/b&gt; lignes." in shown  # as text, its lines kept
+    console.cookies.clear()
+    vendor = api.key("vendor", galis_refs=[req["galis_ref"]])
+    assert sign_in(console, vendor).status_code == 303
+    assert console.get(path).status_code == 403  # the thread is the porteur's, its ARS's and the CNSA's

@@ -60,7 +60,7 @@ def test_messages_go_to_the_other_side_and_stay_in_the_thread(api: Api, smtp: tu
     [mail] = told["lea@ars.example"]
     assert mail["Subject"] == f"[ESMS numérique] Nouveau message sur la demande GALIS {ref}"
     assert "Bonjour,\nla preuve arrive demain.\nSubject: piège" in text_of(mail)
-    assert f"https://esms.example/console/demandes/{ref}" in text_of(mail)
+    assert f"https://esms.example/console/demandes/{ref}/messages" in text_of(mail)
     inbox.received.clear()
 
     # the CNSA person writes: the porteur and the ARS are told
