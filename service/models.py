@@ -158,6 +158,9 @@ class FundingRequest(SQLModel, table=True):
     #: when its overdue was told; both start again when the deadline is extended.
     fin_projet_reminders_sent: str = Field(default="", max_length=20, sa_column_kwargs={"server_default": ""})
     fin_projet_overdue_told_on: date | None = None
+    #: The day the next of those reminders is due (what the reminders' job looks for); none once
+    #: the last is sent.
+    fin_projet_next_reminder_on: date | None = Field(default=None, index=True)
     created_at: datetime = _ts(default_factory=utcnow)
     created_by_key_id: int | None = Field(default=None, foreign_key="api_key.id")
     created_by_person_id: int | None = Field(default=None, foreign_key="person.id")

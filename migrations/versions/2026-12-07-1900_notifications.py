@@ -9,6 +9,7 @@ Create Date: 2026-12-07 19:00:00.000000
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from alembic import op
@@ -92,12 +93,32 @@ def upgrade() -> None:
     op.add_column('funding_request', sa.Column('fin_projet_reminders_sent', sa.String(length=20), server_default='',
                                                nullable=False))
     op.add_column('funding_request', sa.Column('fin_projet_overdue_told_on', sa.Date(), nullable=True))
+    op.add_column('funding_request', sa.Column('fin_projet_next_reminder_on', sa.Date(), nullable=True))
+    op.create_index('ix_funding_request_fin_projet_next_reminder_on', 'funding_request',
+                    ['fin_projet_next_reminder_on'])
+    # The fin de projet windows already open: reminded from now on; those already past due are
+    # not told overdue at the first pass (their porteurs and ARS know, and a burst of mails about
+    # deadlines gone by months ago would drown the ones that matter).
+    conn = op.get_bind()
+    today = date.today()
+    for row in conn.execute(sa.text("SELECT id, fin_projet_due_on FROM funding_request WHERE fin_projet_due_on IS "
+                                    "NOT NULL AND closed_on IS NULL")).all():
+        due = row.fin_projet_due_on if isinstance(row.fin_projet_due_on, date) else \
+            date.fromisoformat(str(row.fin_projet_due_on))
+        if due < today:
+            conn.execute(sa.text("UPDATE funding_request SET fin_projet_overdue_told_on = :due WHERE id = :id"),
+                         {"due": due, "id": row.id})
+        else:
+            conn.execute(sa.text("UPDATE funding_request SET fin_projet_next_reminder_on = :on WHERE id = :id"),
+                         {"on": due - timedelta(days=30), "id": row.id})
     op.add_column('submission', sa.Column('review_told', sa.Boolean(), server_default=sa.false(), nullable=False))
     # the versions already waiting are in the ARS's queue: nobody is told of them again
     op.execute(sa.text("UPDATE submission SET review_told = true WHERE awaiting_review"))
 
 
 def downgrade() -> None:
+    op.drop_index('ix_funding_request_fin_projet_next_reminder_on', table_name='funding_request')
+    op.drop_column('funding_request', 'fin_projet_next_reminder_on')
     op.drop_column('funding_request', 'fin_projet_overdue_told_on')  # ALTER TABLE DROP COLUMN (SQLite ≥ 3.35)
     op.drop_column('funding_request', 'fin_projet_reminders_sent')
     op.drop_column('proof_request', 'reminded_at')

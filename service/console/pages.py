@@ -666,11 +666,10 @@ async def change_preferences(request: Request) -> Response:
 async def _unsubscribe_page(request: Request, *, confirm: bool) -> Response:
     """The one-click unsubscribe of a mail (RFC 8058): the link signs the person and category; no
     session. GET shows what the button will do; POST (the mail reader's, or the button's) does it."""
-    blocked = await sign_in_counted(request)  # a signed link: counted like sign-in, per address
-    if blocked is not None:
-        return blocked
     params = request.query_params
     try:
+        # counted per address in the default class: mail providers post from a few addresses
+        await enforce(request, DEFAULT, address_of(request))
         if not confirm:
             person, category = await read(request, lambda session: unsubscribe.check(
                 session, params.get("p"), params.get("c"), params.get("t")))
@@ -678,7 +677,8 @@ async def _unsubscribe_page(request: Request, *, confirm: bool) -> Response:
                      else f"« {BY_CODE[category].label} »")
             return render(request, "desabonnement.html", None, confirmed=None, label=label, email=person.email,
                           action=f"{request.url.path}?{request.url.query}")
-        await read_form(request)  # bounded; « List-Unsubscribe=One-Click » or the button's empty form
+        # The body is not read: the signed query says everything, and mail readers send
+        # « List-Unsubscribe=One-Click » as a form or as multipart (RFC 8058), the button as a form.
 
         def turn_off(session: Session) -> tuple[str, list[str]]:
             person, category = unsubscribe.check(session, params.get("p"), params.get("c"), params.get("t"))

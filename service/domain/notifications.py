@@ -47,7 +47,7 @@ CATEGORIES: tuple[Category, ...] = (
     Category("review_queue", "Versions en attente de revue dans votre région", frozenset({"ars"}), Mode.DAILY),
     Category("control", "Contrôles conclus non conformes", frozenset({"porteur", "ars"}), Mode.INSTANT),
     Category("mandate", "Mandats accordés et retirés", frozenset({"editeur"}), Mode.INSTANT),
-    Category("message", "Nouveaux messages sur une demande", frozenset({"porteur", "ars", "cnsa", "admin"}),
+    Category("message", "Nouveaux messages sur une demande", frozenset({"porteur", "ars", "cnsa", "administration"}),
              Mode.INSTANT),
 )
 BY_CODE = {category.code: category for category in CATEGORIES}
@@ -105,11 +105,16 @@ def is_working_day(day: date, region_code: str | None = None) -> bool:
     return day.weekday() < 5 and day not in _holidays(day.year, region_code)
 
 
+#: The overseas régions' own time zones: their agents' mornings are not Paris's.
+REGION_ZONES = {"01": "America/Guadeloupe", "02": "America/Martinique", "03": "America/Cayenne",
+                "04": "Indian/Reunion", "06": "Indian/Mayotte"}
+
+
 def digest_day(now: datetime, zone: str, hour: int, region_code: str | None = None) -> date | None:
-    """The day whose digest is due at ``now``: today (in ``zone``) once ``hour`` has struck on a
-    working day; ``None`` before that hour or on a day off (nothing is sent on a day off: its
-    news waits for the next working day's digest)."""
-    local = now.astimezone(ZoneInfo(zone))
+    """The day whose digest is due at ``now``: today (in ``zone``, or the overseas région's
+    own) once ``hour`` has struck on a working day; ``None`` before that hour or on a day off
+    (nothing is sent on a day off: its news waits for the next working day's digest)."""
+    local = now.astimezone(ZoneInfo(REGION_ZONES.get(region_code or "", zone)))
     if local.hour < hour or not is_working_day(local.date(), region_code):
         return None
     return local.date()

@@ -46,9 +46,12 @@ _LABELS: dict[str, tuple[str, ...]] = {
 }
 _LABEL = re.compile("|".join(f"(?P<{field}>\\b(?:{'|'.join(words)})\\b)" for field, words in _LABELS.items()))
 
-#: A count: digits, with spaces, thin spaces or dots between thousands; not a rate, not part of
-#: a date, an identifier or a decimal.
-_NUMBER = re.compile(r"(?<![\w./-])(\d{1,3}(?:[ .]\d{3})+|\d+)(?![\w/-]|[.,]\d|\s?%)")
+#: A count: digits, with dots between thousands (non-breaking spaces are joined first); not a
+#: rate, not part of a date, an identifier or a decimal.
+_NUMBER = re.compile(r"(?<![\w./-])(\d{1,3}(?:\.\d{3})+|\d+)(?![\w/-]|[.,]\d|\s?%)")
+#: Thousands written with a non-breaking or thin space (« 1 234 »), joined before reading: a plain
+#: space between digits may as well part two columns (« 120 130 »), which is then unclear.
+_THOUSANDS = re.compile(r"(?<=\d)[\u202f\u00a0\u2009](?=\d{3}(?!\d))")
 
 _YEAR = re.compile(r"(?:19|20)\d{2}")
 _MONTH_WORDS = "|".join(MONTHS)
@@ -85,7 +88,7 @@ def _excerpt(line: str) -> str:
 
 
 def _lines(pages: Sequence[str]) -> list[tuple[int, str, str]]:
-    return [(number, line, plain(line)) for number, page in enumerate(pages, start=1)
+    return [(number, line, plain(_THOUSANDS.sub("", line))) for number, page in enumerate(pages, start=1)
             for line in page.splitlines() if line.strip()]
 
 
@@ -136,7 +139,7 @@ def figures(pages: Sequence[str]) -> dict[str, Found | None]:
                 continue
             if _YEAR.fullmatch(match.group(1)):
                 continue  # « 2024 » beside a label is a year far more often than a count
-            value = int(re.sub(r"[ .]", "", match.group(1)))
+            value = int(match.group(1).replace(".", ""))
             # the label nearest to the number on its line (the gap between them, in characters)
             nearest = min(labels, key=lambda label: max(label[0] - match.end(), match.start() - label[1], 0))
             field = nearest[2]

@@ -252,7 +252,9 @@ def _fin_projet_context(mailing: Mailing, req: FundingRequest, today: date | Non
 def fin_projet_opened(session: Session, mailing: Mailing, req: FundingRequest, *, extended: bool = False) -> None:
     """The VSR validated (or the deadline extended): the porteur is told the fin de projet's due
     date; the reminders start again from it."""
+    assert req.fin_projet_due_on is not None
     req.fin_projet_reminders_sent, req.fin_projet_overdue_told_on = "", None
+    req.fin_projet_next_reminder_on = req.fin_projet_due_on - timedelta(days=max(FIN_PROJET_REMINDER_DAYS))
     session.add(req)
     tell(session, category="fin_projet", template="fin_projet.extended" if extended else "fin_projet.opened",
          request_id=req.id, audiences=[audience(session, "fin_projet", porteur_of(session, req))],
@@ -269,17 +271,22 @@ def remind_fin_projet(session: Session, now: datetime, *, mailing: Mailing, limi
         FundingRequest.fin_projet_last_version == 0))
     told = 0
     soon = session.exec(open_without_version.where(
-        col(FundingRequest.fin_projet_due_on) >= today,
-        col(FundingRequest.fin_projet_due_on) <= today + timedelta(days=max(FIN_PROJET_REMINDER_DAYS)))
-        .order_by(col(FundingRequest.id)).limit(limit).with_for_update()).all()
+        col(FundingRequest.fin_projet_next_reminder_on) <= today, col(FundingRequest.fin_projet_due_on) >= today)
+        .order_by(col(FundingRequest.fin_projet_next_reminder_on), col(FundingRequest.id))
+        .limit(limit).with_for_update()).all()
     for req in soon:
         assert req.fin_projet_due_on is not None
         sent = tuple(int(days) for days in req.fin_projet_reminders_sent.split(",") if days)
         due = fin_projet_reminder_due(req.fin_projet_due_on, today, sent)
+        if due is not None:
+            sent = (*sent, due)
+            req.fin_projet_reminders_sent = ",".join(str(days) for days in sent)
+        # the next reminder: the nearest day before the due date that comes after the last one sent
+        later = [days for days in FIN_PROJET_REMINDER_DAYS if not sent or days < min(sent)]
+        req.fin_projet_next_reminder_on = req.fin_projet_due_on - timedelta(days=max(later)) if later else None
+        session.add(req)
         if due is None:
             continue
-        req.fin_projet_reminders_sent = ",".join(str(days) for days in (*sent, due))
-        session.add(req)
         tell(session, category="fin_projet", template="fin_projet.reminder", request_id=req.id,
              audiences=[audience(session, "fin_projet", porteur_of(session, req))],
              context=_fin_projet_context(mailing, req, today))

@@ -44,6 +44,25 @@ RECORD_EVERY = 10
 DRAIN_SECONDS = 5.0
 
 
+class _Policy(email.policy.EmailPolicy):
+    """``email.policy.SMTP``, except that the ``List-Unsubscribe`` link is written as itself: a
+    URL longer than a line would otherwise be folded into an encoded word (RFC 2047), which no
+    mail reader follows (RFC 2369 and 8058 want ``<https://…>``; RFC 5322 allows 998 characters)."""
+
+    def fold(self, name: str, value: str) -> str:
+        if name.lower() == "list-unsubscribe":
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: str) -> bytes:
+        if name.lower() == "list-unsubscribe":
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_POLICY = _Policy(linesep="\r\n")
+
+
 def domain_of(sender: str) -> str:
     """The domain of the From: address (``ne-pas-repondre@esms.example`` → ``esms.example``)."""
     return email.utils.parseaddr(sender)[1].rpartition("@")[2] or "localhost"
@@ -71,6 +90,7 @@ def compose(mail: MailMessage, *, sender: str, unsubscribe: str | None = None) -
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(mail.text_body)
     message.add_alternative(mail.html_body, subtype="html")
+    message.policy = _POLICY
     return message
 
 

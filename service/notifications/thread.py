@@ -50,7 +50,7 @@ def thread(session: Session, principal: Principal, galis_ref: str, page: PageReq
 def post(session: Session, principal: Principal, galis_ref: str, body: object, *, mailing: Mailing) -> MessageOut:
     """A message in the request's thread, mailed to the other side: the ARS when the porteur
     writes, the porteur when its ARS writes, both when the CNSA or an administrator does — and
-    the CNSA people who wrote in the thread before, when someone else writes."""
+    the CNSA people and administrators who wrote in the thread before."""
     access.require_may_use_threads(principal)
     req = load_request(session, principal, galis_ref)
     text = parse_message(body)
@@ -77,10 +77,11 @@ def _other_side(session: Session, principal: Principal, req: FundingRequest) -> 
         told.append(audience(session, "message", porteur_of(session, req)))
     if kind != "ars":
         told.append(audience(session, "message", ars_of(session, req.region_code)))
-    if kind != "cnsa":
-        cnsa_writers = session.exec(select(RequestMessage.author_person_id).where(
-            RequestMessage.request_id == req.id, RequestMessage.author_kind == "cnsa",
-            col(RequestMessage.author_person_id).is_not(None)).distinct()).all()
-        if cnsa_writers:
-            told.append(audience(session, "message", None, [p for p in cnsa_writers if p is not None]))
-    return told  # never the author's own organisation: the author is not told of its own message
+    # the national people (CNSA, administration) who wrote in the thread follow it
+    national_writers = [person for person in session.exec(select(RequestMessage.author_person_id).where(
+        RequestMessage.request_id == req.id, col(RequestMessage.author_kind).in_(("cnsa", "administration")),
+        col(RequestMessage.author_person_id).is_not(None)).distinct()).all()
+        if person is not None and person != principal.person_id]
+    if national_writers:
+        told.append(audience(session, "message", None, national_writers))
+    return told  # the author is never told of its own message

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from urllib.parse import urlencode
 
@@ -20,7 +21,6 @@ from sqlmodel import Session, select
 
 from service.domain.errors import NotFound
 from service.domain.notifications import BY_CODE, Mode, mode_of
-from service.kit.db import is_conflict
 from service.kit.mailing import Mailing
 from service.models import NotificationPreference, Organisation, Person, ServiceSecret, utcnow
 
@@ -28,21 +28,28 @@ SECRET_NAME = "unsubscribe"
 #: The digest is not a category: unsubscribing from it turns off what the person reads daily.
 DIGEST = "digest"
 PATH = "/console/desabonnement"
+_PERSON = re.compile(r"[0-9]{1,9}")
 
 
 def secret(session: Session) -> bytes:
-    """The signing key, made at its first use (the first process to store it wins)."""
+    """The signing key, made at its first use (when two processes make it at once, the first
+    stored wins and the other reads it)."""
     found = session.get(ServiceSecret, SECRET_NAME)
     if found is None:
         try:
             with session.begin_nested():
                 session.add(ServiceSecret(name=SECRET_NAME, value=secrets.token_urlsafe(32)))
-        except sa.exc.IntegrityError as exc:
-            if not is_conflict(exc):
-                raise
+        except sa.exc.IntegrityError:
+            pass  # another process stored it meanwhile
         found = session.get(ServiceSecret, SECRET_NAME, populate_existing=True)
         assert found is not None
     return found.value.encode("ascii")
+
+
+def _existing_secret(session: Session) -> bytes | None:
+    """The key, if a link was ever signed (a check never makes one)."""
+    found = session.get(ServiceSecret, SECRET_NAME)
+    return found.value.encode("ascii") if found else None
 
 
 def token(key: bytes, person_id: int, category: str) -> str:
@@ -66,11 +73,14 @@ def _refused() -> NotFound:
 
 def check(session: Session, person: str | None, category: str | None, given: str | None) -> tuple[Person, str]:
     """The person and category a link names, if its signature holds."""
-    if not (person and person.isdigit() and len(person) < 10 and category and given) or not offered(category):
+    if not (person and _PERSON.fullmatch(person) and category and given) or not offered(category):
         raise _refused()
-    expected = token(secret(session), int(person), category)
+    key = _existing_secret(session)
+    if key is None:
+        raise _refused()
+    expected = token(key, int(person), category)
     found = session.get(Person, int(person))
-    if not hmac.compare_digest(expected.encode(), given.encode()) or found is None:
+    if not hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8")) or found is None:
         raise _refused()
     return found, category
 

@@ -20,6 +20,7 @@ from service.domain.notifications import (
 
 def test_categories_follow_the_organisation_kind() -> None:
     assert {c.code for c in categories_for("ars")} == {"fin_projet", "review_queue", "control", "message"}
+    assert {c.code for c in categories_for("administration")} == {"message"}
     assert {c.code for c in categories_for("editeur")} == {"mandate"}
     assert "review_queue" not in {c.code for c in categories_for("porteur")}
 
@@ -66,6 +67,10 @@ def test_the_digest_day_starts_at_its_hour_in_paris() -> None:
     assert digest_day(datetime(2026, 12, 7, 8, 0, tzinfo=UTC), "Europe/Paris", 9) == date(2026, 12, 7)
     # in summer, 9:00 in Paris is 7:00 UTC
     assert digest_day(datetime(2026, 7, 7, 7, 0, tzinfo=UTC), "Europe/Paris", 9) == date(2026, 7, 7)
+    # overseas, the région's own morning: 9:00 in Guadeloupe is 13:00 UTC, in La Réunion 5:00 UTC
+    assert digest_day(datetime(2026, 12, 7, 12, 59, tzinfo=UTC), "Europe/Paris", 9, "01") is None
+    assert digest_day(datetime(2026, 12, 7, 13, 0, tzinfo=UTC), "Europe/Paris", 9, "01") == date(2026, 12, 7)
+    assert digest_day(datetime(2026, 12, 7, 5, 0, tzinfo=UTC), "Europe/Paris", 9, "04") == date(2026, 12, 7)
     # 22:30 UTC on a Sunday is 23:30 in Paris, still Sunday: no digest
     assert digest_day(datetime(2026, 12, 6, 22, 30, tzinfo=UTC), "Europe/Paris", 9) is None
 

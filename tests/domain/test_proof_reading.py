@@ -16,7 +16,7 @@ Personnes accompagnées : 100
 DUI avec un projet personnalisé : 90
 DUI avec au moins un événement d'agenda : 93
 DUI avec DMP alimenté : 40
-Messages envoyés par MS Santé : 1 234
+Messages envoyés par MS Santé : 1\u202f234
 Taux de DUI actifs : 95 %
 Signé : Marie Dupont, directrice générale
 """
@@ -57,6 +57,9 @@ def test_unclear_text_is_absent_never_different() -> None:
     assert figures(["Taux de DUI actifs : 95 %"])["active_dui"] is None  # a rate is not a count
     assert figures(["File active 2024"])["active_dui"] is None  # a year is not a count
     assert figures(["DUI actifs au 30/09/2024 : 95"])["active_dui"].value == 95  # the date is not a figure
+    assert figures(["DUI actifs 120 130"])["active_dui"] is None  # two columns, or 120 130? unclear
+    assert figures(["DUI actifs : 1\xa0234"])["active_dui"].value == 1234
+    assert figures(["DUI actifs : 1.234"])["active_dui"].value == 1234
 
 
 def test_finess_numbers_need_their_key() -> None:

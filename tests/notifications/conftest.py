@@ -36,6 +36,7 @@ class Inbox:
         self.refuse: str | None = None
         self.unknown: set[str] = set()  # addresses the server refuses at RCPT
         self.delay = 0.0  # seconds taken over each message (a slow server)
+        self.raw: list[bytes] = []  # each message as it came over the wire
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         if address in self.unknown:
@@ -48,6 +49,7 @@ class Inbox:
             await asyncio.sleep(self.delay)
         if self.refuse:
             return self.refuse
+        self.raw.append(envelope.content)
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         self.received.append((list(envelope.rcpt_tos), parsed))  # type: ignore[arg-type]
         return "250 Message accepted for delivery"

@@ -4,6 +4,7 @@ the reminders again; a declaration stops them."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -78,3 +79,17 @@ def test_a_declaration_stops_the_reminders(api: Api, smtp: tuple[Inbox, int], ma
     assert remind(api, mailing, 2027, 1, 16) == 0
     assert sql(api, "SELECT fin_projet_reminders_sent FROM funding_request WHERE galis_ref = :r",
                r=opened["galis_ref"]).scalar_one() == ""
+
+
+def test_reminders_already_sent_do_not_hold_the_others_back(api: Api, smtp: tuple[Inbox, int],
+                                                            mailing: Mailing) -> None:
+    for _ in range(4):
+        req = api.create_request(establishments=[{"finess": factories.finess("24"), "name": "EHPAD",
+                                                  "category": "500"}])
+        api.event(req["galis_ref"], "vsr_validated", "2026-10-15")
+    # two at a time: the requests reminded leave the job's sight until their next reminder is due
+    assert at(api, events.remind_fin_projet, paris(2026, 12, 16, 10, 0), mailing=mailing, limit=2) == 2
+    assert at(api, events.remind_fin_projet, paris(2026, 12, 16, 10, 0), mailing=mailing, limit=2) == 2
+    assert at(api, events.remind_fin_projet, paris(2026, 12, 16, 10, 0), mailing=mailing, limit=2) == 0
+    assert sql(api, "SELECT DISTINCT fin_projet_next_reminder_on FROM funding_request").scalars().all() in (
+        [date(2027, 1, 8)], ["2027-01-08"])  # D-7 next
