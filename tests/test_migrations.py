@@ -240,3 +240,46 @@ def test_the_keys_move_into_organisations_and_mandates_without_seeing_more_or_le
         assert created["galis_ref"] == "55555555"
         assert client.get("/v1/funding-requests/55555555", headers=api.auth(secrets["editeur-2"])).status_code == 200
         assert client.get("/v1/funding-requests/55555555", headers=api.auth(secrets["editeur-1"])).status_code == 404
+
+
+def test_fin_de_projet_windows_open_at_the_migration_are_reminded_not_told_overdue_at_once(fresh_url: str) -> None:
+    """The windows already open when the mails arrive: those past due are marked told (no burst of
+    overdue mails about old deadlines at the first pass), the others reminded from D-30; the
+    versions already waiting in the ARS's queue are not announced again."""
+    from datetime import date, timedelta
+
+    import sqlalchemy as sa
+    from fastapi.testclient import TestClient
+
+    from service.main import create_app
+    from tests.conftest import Api, make_settings, rows_for
+
+    config = alembic_config(fresh_url)
+    command.upgrade(config, "head")
+    today = date.today()
+    with TestClient(create_app(make_settings(fresh_url))) as client:
+        api = Api(client)
+        late = api.create_request(vsr_on=(today - timedelta(days=200)).isoformat())  # due 3 months later: past
+        soon = api.create_request(vsr_on=(today - timedelta(days=10)).isoformat())
+        assert api.push(soon["galis_ref"], {"milestone": "va", "rows": rows_for(soon)}).status_code == 201
+    command.downgrade(config, "e6a8c0d2f435")  # before the notifications
+    command.upgrade(config, "head")
+    engine = sa.create_engine(fresh_url)
+    try:
+        with engine.connect() as conn:
+            rows = {r.galis_ref: r for r in conn.execute(sa.text(
+                "SELECT galis_ref, fin_projet_due_on, fin_projet_overdue_told_on, fin_projet_next_reminder_on "
+                "FROM funding_request"))}
+            waiting = conn.execute(sa.text("SELECT review_told FROM submission WHERE awaiting_review")).scalars().all()
+    finally:
+        engine.dispose()
+
+    def day(value: object) -> date | None:
+        return value if isinstance(value, date) or value is None else date.fromisoformat(str(value))
+
+    past, coming = rows[late["galis_ref"]], rows[soon["galis_ref"]]
+    assert day(past.fin_projet_overdue_told_on) == day(past.fin_projet_due_on)
+    assert past.fin_projet_next_reminder_on is None
+    assert coming.fin_projet_overdue_told_on is None
+    assert day(coming.fin_projet_next_reminder_on) == day(coming.fin_projet_due_on) - timedelta(days=30)
+    assert waiting == [True] or waiting == [1]
