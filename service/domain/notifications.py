@@ -148,8 +148,10 @@ def fin_projet_reminder_due(due_on: date, today: date, sent: tuple[int, ...]) ->
 
 MAX_MESSAGE = 5000
 #: What a message may hold, for clients: no control character but tabs and line breaks, and
-#: something that is not a space (what ``parse_message`` checks).
-_UNREADABLE_IN_MESSAGE = r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\ud800-\udfff\ufffe\uffff"
+#: something that is not a space (what ``parse_message`` checks). The characters themselves, not
+#: ``\u`` escapes, which some validators' regular expressions read otherwise; lone surrogates,
+#: which UTF-8 JSON cannot carry, are left out.
+_UNREADABLE_IN_MESSAGE = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff"
 MESSAGE_PATTERN = f"^[^{_UNREADABLE_IN_MESSAGE}]*[^\\s{_UNREADABLE_IN_MESSAGE}][^{_UNREADABLE_IN_MESSAGE}]*$"
 
 
