@@ -92,6 +92,10 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def _mailing(request: Request) -> Mailing:
+    return Mailing.from_settings(_settings(request))
+
+
 def _database(request: Request) -> Database:
     return request.app.state.database
 
@@ -524,7 +528,7 @@ async def decide(request: Request, submission_id: str) -> Response:
         command = ReviewCommand(decision=fields.get("decision") or None, comment=fields.get("comment") or None)
         return reviews.record_review(session, person.principal, submission_id, command, mailing=mailing)
 
-    mailing = Mailing.from_settings(_settings(request))
+    mailing = _mailing(request)
 
     return await form_action(request, f"{PREFIX}/versions/{submission_id}", "Décision enregistrée.", decision)
 
@@ -580,7 +584,7 @@ async def case(request: Request, case_id: str) -> Response:
 
 def _case_action(action: Callable[[Session, SignedIn, str, dict[str, str], Mailing], Any], message: str) -> Any:
     async def handler(request: Request, case_id: str) -> Response:
-        mailing = Mailing.from_settings(_settings(request))
+        mailing = _mailing(request)
         return await form_action(request, f"{PREFIX}/dossiers/{case_id}", message,
                                  lambda s, person, fields: action(s, person, case_id, fields, mailing))
 
@@ -633,7 +637,7 @@ async def request_thread(request: Request, galis_ref: str) -> Response:
 
 @router.post("/demandes/{galis_ref}/messages")
 async def post_to_thread(request: Request, galis_ref: str) -> Response:
-    mailing = Mailing.from_settings(_settings(request))
+    mailing = _mailing(request)
     return await form_action(request, f"{PREFIX}/demandes/{galis_ref}/messages", "Message envoyé.",
                              lambda s, person, fields: thread.post(s, person.principal, galis_ref,
                                                                    fields.get("body", ""), mailing=mailing))

@@ -11,11 +11,10 @@ from service.control.schemas import ControlCaseOut, OutcomeCreate, ProofRequestC
 from service.domain import access
 from service.domain.lifecycle import Milestone
 from service.domain.review import OutcomeCommand, ProofRequestCommand
-from service.http.deps import CaseIdPath, CurrentPrincipal, DatabaseDep, Page, ReadSession, RegionQuery, SettingsDep
+from service.http.deps import CaseIdPath, CurrentPrincipal, DatabaseDep, MailingDep, Page, ReadSession, RegionQuery
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import Page as PageOut
-from service.kit.mailing import Mailing
 
 router = api_router(tags=["controle-cnsa"])
 CaseId = CaseIdPath
@@ -84,9 +83,8 @@ async def claim(case_id: CaseId, principal: CurrentPrincipal, database: Database
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal: CurrentPrincipal,
-                        database: DatabaseDep, settings: SettingsDep) -> Any:
+                        database: DatabaseDep, mailing: MailingDep) -> Any:
     command = ProofRequestCommand(finess=payload.finess, message=payload.message)
-    mailing = Mailing.from_settings(settings)
     return await database.writer.run(
         lambda session: use_cases.request_proof(session, principal, case_id, command, mailing=mailing))
 
@@ -101,9 +99,8 @@ async def request_proof(case_id: CaseId, payload: ProofRequestCreate, principal:
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def outcome(case_id: CaseId, payload: OutcomeCreate, principal: CurrentPrincipal,
-                  database: DatabaseDep, settings: SettingsDep) -> Any:
+                  database: DatabaseDep, mailing: MailingDep) -> Any:
     command = OutcomeCommand(outcome=payload.outcome.value, comment=payload.comment)
-    mailing = Mailing.from_settings(settings)
     return await database.writer.run(lambda session: use_cases.record_outcome(session, principal, case_id, command,
                                                                               mailing=mailing))
 

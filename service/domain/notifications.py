@@ -144,6 +144,13 @@ def fin_projet_reminder_due(due_on: date, today: date, sent: tuple[int, ...]) ->
     return None if nearest in sent or any(days < nearest for days in sent) else nearest
 
 
+
+def next_fin_projet_reminder_on(due_on: date, sent: tuple[int, ...]) -> date | None:
+    """The day the next reminder is due, given those ``sent``: the nearest of D-30, D-7 and D-1
+    after the last one sent; ``None`` once D-1 is."""
+    later = [days for days in FIN_PROJET_REMINDER_DAYS if not sent or days < min(sent)]
+    return due_on - timedelta(days=max(later)) if later else None
+
 # --- Messages of a request's thread -----------------------------------------------------------
 
 MAX_MESSAGE = 5000

@@ -22,6 +22,7 @@ from service.http.deps import (
     CurrentPrincipal,
     DatabaseDep,
     GalisRefPath,
+    MailingDep,
     Page,
     ReadSession,
     RegionQuery,
@@ -32,7 +33,6 @@ from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import Page as PageOut
 from service.http.uploads import single_file
-from service.kit.mailing import Mailing
 
 router = api_router(prefix="/v1/funding-requests", tags=["demandes-de-financement"])
 
@@ -152,8 +152,7 @@ def get_funding_request(galis_ref: GalisRefPath, principal: CurrentPrincipal, se
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def record_event(galis_ref: GalisRefPath, payload: LifecycleEventCreate, principal: CurrentPrincipal,
-                       database: DatabaseDep, today: Today, settings: SettingsDep) -> Any:
-    mailing = Mailing.from_settings(settings)
+                       database: DatabaseDep, today: Today, mailing: MailingDep) -> Any:
     return await database.writer.run(
         lambda session: use_cases.record_event(session, principal, galis_ref, payload, today=today, mailing=mailing))
 

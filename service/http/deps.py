@@ -19,6 +19,7 @@ from service.http.limits import count_failed_sign_in
 from service.http.problems import HttpProblem
 from service.http.schemas import CURSOR_SCHEMA, FINESS_SCHEMA, GALIS_REF_SCHEMA, REGION_SCHEMA
 from service.kit.db import Database
+from service.kit.mailing import Mailing
 from service.kit.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from service.kit.settings import Settings
 
@@ -36,6 +37,11 @@ async def get_database(request: Request) -> Database:
 
 async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
+
+
+async def get_mailing(request: Request) -> Mailing:
+    """What the mails a change queues need of the settings (links, time zone)."""
+    return Mailing.from_settings(request.app.state.settings)
 
 
 def read_session(request: Request) -> Iterator[Session]:
@@ -109,3 +115,4 @@ Today = Annotated[date, Depends(today)]
 Page = Annotated[PageRequest, Depends(page_params)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+MailingDep = Annotated[Mailing, Depends(get_mailing)]

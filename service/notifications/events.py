@@ -7,7 +7,7 @@ instant they run at, so that the tests give them theirs.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,12 +17,12 @@ from sqlmodel import Session, col, select
 from service.domain.french_time import long_date, long_instant
 from service.domain.lifecycle import Milestone
 from service.domain.notifications import (
-    FIN_PROJET_REMINDER_DAYS,
     PROOF_REMINDER_BEFORE,
     Mode,
     digest_day,
     fin_projet_reminder_due,
     mode_of,
+    next_fin_projet_reminder_on,
 )
 from service.domain.review import DECISION_LABELS, Decision, Outcome
 from service.kit.mailing import Mailing
@@ -52,11 +52,6 @@ def porteur_of(session: Session, req: FundingRequest) -> Organisation | None:
 def ars_of(session: Session, region_code: str) -> Organisation | None:
     return session.exec(select(Organisation).where(Organisation.kind == "ars",
                                                    Organisation.region_code == region_code)).first()
-
-
-def organisation_of_person(session: Session, person_id: int) -> Organisation | None:
-    person = session.get(Person, person_id)
-    return session.get(Organisation, person.organisation_id) if person else None
 
 
 # --- Proof requests ---------------------------------------------------------------------------
@@ -254,7 +249,7 @@ def fin_projet_opened(session: Session, mailing: Mailing, req: FundingRequest, *
     date; the reminders start again from it."""
     assert req.fin_projet_due_on is not None
     req.fin_projet_reminders_sent, req.fin_projet_overdue_told_on = "", None
-    req.fin_projet_next_reminder_on = req.fin_projet_due_on - timedelta(days=max(FIN_PROJET_REMINDER_DAYS))
+    req.fin_projet_next_reminder_on = next_fin_projet_reminder_on(req.fin_projet_due_on, ())
     session.add(req)
     tell(session, category="fin_projet", template="fin_projet.extended" if extended else "fin_projet.opened",
          request_id=req.id, audiences=[audience(session, "fin_projet", porteur_of(session, req))],
@@ -281,9 +276,7 @@ def remind_fin_projet(session: Session, now: datetime, *, mailing: Mailing, limi
         if due is not None:
             sent = (*sent, due)
             req.fin_projet_reminders_sent = ",".join(str(days) for days in sent)
-        # the next reminder: the nearest day before the due date that comes after the last one sent
-        later = [days for days in FIN_PROJET_REMINDER_DAYS if not sent or days < min(sent)]
-        req.fin_projet_next_reminder_on = req.fin_projet_due_on - timedelta(days=max(later)) if later else None
+        req.fin_projet_next_reminder_on = next_fin_projet_reminder_on(req.fin_projet_due_on, sent)
         session.add(req)
         if due is None:
             continue

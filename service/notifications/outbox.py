@@ -42,11 +42,16 @@ def render(template: str, context: dict[str, Any]) -> tuple[str, str, str]:
         _ENV.get_template(f"{template}.html").render(context)
 
 
+def _address(raw: str | None) -> str | None:
+    """An address as mails are sent to it (and counted once): trimmed, lower case."""
+    return raw.strip().lower() or None if raw else None
+
+
 def queue(session: Session, *, category: str, template: str, context: dict[str, Any],
           recipients: Iterable[str], request_id: int | None = None, person_id: int | None = None) -> MailMessage | None:
     """A mail to ``recipients`` (each once, as given), added to ``session``: sent once the change
     is committed. ``None`` when nobody is to receive it."""
-    to = list(dict.fromkeys(address.strip().lower() for address in recipients if address and address.strip()))
+    to = list(dict.fromkeys(filter(None, map(_address, recipients))))
     if not to:
         return None
     return _add(session, category, render(template, context), to, request_id, person_id)
@@ -108,10 +113,10 @@ def tell(session: Session, *, category: str, template: str, context: dict[str, A
     held: list[int] = []
     to: dict[str, int | None] = {}  # each address once, as the person it is when one is
     for group in audiences:
-        for address, person_id in group.addresses:
-            if address and address.strip():
-                key = address.strip().lower()
-                to[key] = to.get(key) or person_id
+        for raw, person_id in group.addresses:
+            address = _address(raw)
+            if address:
+                to[address] = to.get(address) or person_id
         held.extend(group.daily)
     if not to and not held:
         return mails

@@ -7,12 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import Query, status
 
 from service.domain import access
-from service.http.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, Page, ReadSession, SettingsDep
+from service.http.deps import CurrentPrincipal, DatabaseDep, GalisRefPath, MailingDep, Page, ReadSession
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import GALIS_REF_SCHEMA
 from service.http.schemas import Page as PageOut
-from service.kit.mailing import Mailing
 from service.notifications import mailbox, preferences, thread
 from service.notifications.schemas import MailOut, MessageCreate, MessageOut, Preferences, PreferencesChange
 
@@ -48,8 +47,7 @@ def list_messages(galis_ref: GalisRefPath, principal: CurrentPrincipal, session:
     responses=problem_responses(400, 401, 403, 404, 422),
 )
 async def post_message(galis_ref: GalisRefPath, payload: MessageCreate, principal: CurrentPrincipal,
-                       database: DatabaseDep, settings: SettingsDep) -> Any:
-    mailing = Mailing.from_settings(settings)
+                       database: DatabaseDep, mailing: MailingDep) -> Any:
     return await database.writer.run(
         lambda session: thread.post(session, principal, galis_ref, payload.body, mailing=mailing))
 

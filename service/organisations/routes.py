@@ -12,17 +12,16 @@ from service.http.deps import (
     CurrentPrincipal,
     DatabaseDep,
     GalisRefPath,
+    MailingDep,
     OrganisationIdPath,
     Page,
     ReadSession,
-    SettingsDep,
     Today,
 )
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import GALIS_REF_SCHEMA
 from service.http.schemas import Page as PageOut
-from service.kit.mailing import Mailing
 from service.organisations import directory, mandates, people
 from service.organisations.schemas import (
     EditeurCreate,
@@ -160,8 +159,7 @@ async def update_person(person_id: PersonIdPath, payload: PersonPatch, principal
     dependencies=[caller_rule(access.require_may_grant_mandates)],
 )
 async def grant_mandate(galis_ref: GalisRefPath, payload: MandateCreate, principal: CurrentPrincipal,
-                        database: DatabaseDep, today: Today, settings: SettingsDep) -> Any:
-    mailing = Mailing.from_settings(settings)
+                        database: DatabaseDep, today: Today, mailing: MailingDep) -> Any:
     return await database.writer.run(lambda session: mandates.grant(
         session, principal, galis_ref, editeur_id=payload.editeur_id, starts_on=payload.starts_on,
         ends_on=payload.ends_on, today=today, mailing=mailing))
@@ -179,8 +177,7 @@ async def grant_mandate(galis_ref: GalisRefPath, payload: MandateCreate, princip
     dependencies=[caller_rule(access.require_may_end_mandates)],
 )
 async def revoke_mandate(mandate_id: MandateIdPath, principal: CurrentPrincipal, database: DatabaseDep,
-                         today: Today, settings: SettingsDep) -> Any:
-    mailing = Mailing.from_settings(settings)
+                         today: Today, mailing: MailingDep) -> Any:
     return await database.writer.run(lambda session: mandates.revoke(session, principal, mandate_id, today=today,
                                                                      mailing=mailing))
 

@@ -12,16 +12,15 @@ from service.http.deps import (
     CurrentPrincipal,
     DatabaseDep,
     GalisRefPath,
+    MailingDep,
     Page,
     ReadSession,
-    SettingsDep,
     SubmissionIdPath,
     Today,
 )
 from service.http.problems import problem_responses
 from service.http.routing import api_router, caller_rule
 from service.http.schemas import Page as PageOut
-from service.kit.mailing import Mailing
 from service.review import use_cases
 from service.review.schemas import LifecycleOut, ReviewCreate, ReviewOut, ReviewQueueItem
 
@@ -49,9 +48,8 @@ commentaire est obligatoire pour un rejet ou une demande de corrections (422 `co
     responses=problem_responses(400, 401, 403, 404, 409, 422),
 )
 async def review_submission(submission_id: SubmissionIdPath, payload: ReviewCreate, principal: CurrentPrincipal,
-                            database: DatabaseDep, settings: SettingsDep) -> Any:
+                            database: DatabaseDep, mailing: MailingDep) -> Any:
     command = ReviewCommand(decision=payload.decision.value, comment=payload.comment)
-    mailing = Mailing.from_settings(settings)
     return await database.writer.run(
         lambda session: use_cases.record_review(session, principal, submission_id, command, mailing=mailing))
 

@@ -15,6 +15,7 @@ from service.domain.notifications import (
     fin_projet_reminder_due,
     is_working_day,
     mode_of,
+    next_fin_projet_reminder_on,
 )
 
 
@@ -88,3 +89,11 @@ def test_the_digest_day_starts_at_its_hour_in_paris() -> None:
 ])
 def test_fin_de_projet_reminders(today: date, sent: tuple[int, ...], due: int | None) -> None:
     assert fin_projet_reminder_due(date(2027, 2, 1), today, sent) == due
+
+
+def test_the_next_fin_de_projet_reminder_follows_the_last_sent() -> None:
+    due = date(2027, 2, 1)
+    assert next_fin_projet_reminder_on(due, ()) == date(2027, 1, 2)
+    assert next_fin_projet_reminder_on(due, (30,)) == date(2027, 1, 25)
+    assert next_fin_projet_reminder_on(due, (7,)) == date(2027, 1, 31)  # D-30 missed, D-7 sent
+    assert next_fin_projet_reminder_on(due, (30, 7, 1)) is None
